@@ -1,0 +1,116 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"time"
+)
+
+// Config is a validated vipd configuration.
+type Config struct {
+	File          string // path it was loaded from
+	ControlSocket string // Unix socket of the control API
+	MetricsListen string // host:port of the Prometheus listener; "" turns it off
+	Instances     []Instance
+}
+
+// Instance is one VRRP virtual router: a VRID on an interface and the
+// addresses it carries.
+type Instance struct {
+	Name           string
+	Interface      string
+	VRID           uint8
+	Priority       uint8 // 255 means this node owns the addresses
+	Version        int   // 2 or 3
+	AdvertInterval time.Duration
+	Preempt        bool
+	PreemptDelay   time.Duration
+	AuthPass       string // version 2 only; sent as simple text authentication
+	V3Checksum     ChecksumMode
+	VIPs           []VIP
+	GARP           GARP
+	Line           int // line of the instance's mapping in the file
+}
+
+// ChecksumMode says what a VRRPv3 checksum covers. RFC 5798 includes the IP
+// pseudo-header; some older implementations checksum the VRRP message alone,
+// and talking to them needs the same choice.
+type ChecksumMode int
+
+const (
+	ChecksumPseudoHeader ChecksumMode = iota // RFC 5798: pseudo-header and message
+	ChecksumMessageOnly                      // the VRRP message alone
+)
+
+// String returns the mode as spelled in the config file.
+func (m ChecksumMode) String() string {
+	switch m {
+	case ChecksumPseudoHeader:
+		return "pseudo-header"
+	case ChecksumMessageOnly:
+		return "message-only"
+	}
+	return fmt.Sprintf("ChecksumMode(%d)", int(m))
+}
+
+// VIP is one virtual address of an instance.
+type VIP struct {
+	Address     netip.Prefix // a bare address in the file is a /32
+	Description string
+	Owner       string
+	Line        int
+}
+
+// GARP says how a new master announces its addresses.
+type GARP struct {
+	Repeat   int           // announcements after the first one
+	Interval time.Duration // spacing of those repeats
+	Refresh  time.Duration // periodic re-announcement while master; 0 is off
+}
+
+const (
+	defaultControlSocket = "/run/vipd/vipd.sock"
+	defaultMetricsListen = "127.0.0.1:9654"
+)
+
+// Load reads the file at path and parses it with Parse. Failing to read the
+// file is reported as an Errors value too, so callers handle one error type.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// The path is already in Error.File.
+			msg = pe.Op + ": " + pe.Err.Error()
+		}
+		return nil, Errors{{File: path, Msg: msg}}
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a config file's contents; name is the file name
+// used in errors and in Config.File. It returns either a Config and a nil
+// error, or a nil Config and a non-empty Errors listing every problem found,
+// in line order.
+func Parse(name string, data []byte) (*Config, error) {
+	p := &parser{file: name}
+	cfg := p.parse(data)
+	if len(p.errs) > 0 {
+		return nil, p.sorted()
+	}
+	return cfg, nil
+}
+
+// Instance returns the instance with the given name, or nil if there is none.
+func (c *Config) Instance(name string) *Instance {
+	for i := range c.Instances {
+		if c.Instances[i].Name == name {
+			return &c.Instances[i]
+		}
+	}
+	return nil
+}

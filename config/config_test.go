@@ -1,0 +1,658 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// cmpOpts lets cmp look inside netip values, whose fields are unexported.
+var cmpOpts = cmp.Options{
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestLoadValid(t *testing.T) {
+	want := &Config{
+		File:          "testdata/valid.yaml",
+		ControlSocket: "/run/vipd/vipd.sock",
+		MetricsListen: "127.0.0.1:9654",
+		Instances: []Instance{
+			{
+				Name:           "web",
+				Interface:      "eth0",
+				VRID:           51,
+				Priority:       150,
+				Version:        3,
+				AdvertInterval: 100 * time.Millisecond,
+				Preempt:        true,
+				PreemptDelay:   30 * time.Second,
+				V3Checksum:     ChecksumPseudoHeader,
+				VIPs: []VIP{
+					{Address: mustPrefix("198.51.100.10/32"), Description: "public web", Owner: "web team", Line: 16},
+					{Address: mustPrefix("198.51.100.11/24"), Description: "public api", Owner: "api team", Line: 19},
+				},
+				GARP: GARP{Repeat: 3, Interval: 2 * time.Second, Refresh: time.Minute},
+				Line: 6,
+			},
+			{
+				Name:           "db_legacy-2",
+				Interface:      "eth1",
+				VRID:           52,
+				Priority:       255,
+				Version:        2,
+				AdvertInterval: 2 * time.Second,
+				Preempt:        false,
+				AuthPass:       "s3cret",
+				VIPs: []VIP{
+					{Address: mustPrefix("203.0.113.5/32"), Line: 35},
+					{Address: mustPrefix("203.0.113.6/32"), Line: 36},
+				},
+				GARP: GARP{Repeat: 5, Interval: time.Second},
+				Line: 26,
+			},
+		},
+	}
+	got, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+}
+
+// The example in DESIGN.md must stay valid.
+const designExample = `control_socket: /run/vipd/vipd.sock   # default; --socket overrides
+metrics_listen: 127.0.0.1:9654        # default; "" turns the HTTP listener off
+instances:
+  - name: web                 # required, unique, [a-z0-9_-]+
+    interface: eth0           # required
+    vrid: 51                  # required, 1..255
+    priority: 100             # 1..255, default 100 (255 = address owner)
+    version: 3                # 2 or 3, default 3
+    advert_interval: 1s       # default 1s; v3: 10ms..40.95s in 10ms steps; v2: whole seconds 1..255
+    preempt: true             # default true
+    preempt_delay: 0s         # default 0
+    auth_pass: ""             # v2 only, at most 8 bytes
+    vips:
+      - address: 198.51.100.10      # a bare address means /32
+        description: public web     # free text, shown by status (document every alias)
+        owner: web team
+    garp:
+      repeat: 5               # announcements after the first one on becoming master
+      interval: 1s            # spacing of those repeats (>1s beats the receiver's ARP locktime)
+      refresh: 0s             # periodic re-announcement while master; 0 = off
+`
+
+// minimal is the smallest valid file; everything else is a default.
+const minimal = `instances:
+  - name: web
+    interface: eth0
+    vrid: 51
+    vips: [198.51.100.10]
+`
+
+func defaultInstance() Instance {
+	return Instance{
+		Name:           "web",
+		Interface:      "eth0",
+		VRID:           51,
+		Priority:       100,
+		Version:        3,
+		AdvertInterval: time.Second,
+		Preempt:        true,
+		V3Checksum:     ChecksumPseudoHeader,
+		VIPs:           []VIP{{Address: mustPrefix("198.51.100.10/32"), Line: 5}},
+		GARP:           GARP{Repeat: 5, Interval: time.Second},
+		Line:           2,
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	want := &Config{
+		File:          "t.yaml",
+		ControlSocket: "/run/vipd/vipd.sock",
+		MetricsListen: "127.0.0.1:9654",
+		Instances:     []Instance{defaultInstance()},
+	}
+	got, err := Parse("t.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("Parse (-want +got):\n%s", diff)
+	}
+}
+
+// inst returns a file with one instance made of the given lines; the first
+// is on line 2, the next on line 3 and so on.
+func inst(lines ...string) string {
+	return "instances:\n  - " + strings.Join(lines, "\n    ") + "\n"
+}
+
+// one returns minimal with extra lines appended to its instance, starting
+// at line 6.
+func one(extra ...string) string {
+	return inst(append([]string{"name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10]"}, extra...)...)
+}
+
+func TestParseAccepts(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		modify func(*Config) // turns the minimal result into the expected one
+	}{
+		{
+			name: "design example",
+			in:   designExample,
+			modify: func(c *Config) {
+				c.Instances[0].Line = 4
+				c.Instances[0].VIPs = []VIP{{Address: mustPrefix("198.51.100.10/32"), Description: "public web", Owner: "web team", Line: 14}}
+			},
+		},
+		{
+			name:   "metrics off with an explicit empty string",
+			in:     "metrics_listen: \"\"\n" + minimal,
+			modify: func(c *Config) { c.MetricsListen = ""; shiftLines(c, 1) },
+		},
+		{
+			name:   "metrics off with a null value",
+			in:     "metrics_listen:\n" + minimal,
+			modify: func(c *Config) { c.MetricsListen = ""; shiftLines(c, 1) },
+		},
+		{
+			name:   "metrics on all addresses",
+			in:     "metrics_listen: \":9654\"\ncontrol_socket: /tmp/v.sock\n" + minimal,
+			modify: func(c *Config) { c.MetricsListen = ":9654"; c.ControlSocket = "/tmp/v.sock"; shiftLines(c, 2) },
+		},
+		{
+			name:   "vrid with a leading zero is decimal",
+			in:     inst("name: web", "interface: eth0", "vrid: 051", "vips: [198.51.100.10]"),
+			modify: func(*Config) {},
+		},
+		{
+			name:   "vrid in hex",
+			in:     inst("name: web", "interface: eth0", "vrid: 0x33", "vips: [198.51.100.10]"),
+			modify: func(*Config) {},
+		},
+		{
+			name:   "priority 255 owns the address",
+			in:     one("priority: 255"),
+			modify: func(c *Config) { c.Instances[0].Priority = 255 },
+		},
+		{
+			name:   "priority 1",
+			in:     one("priority: 1"),
+			modify: func(c *Config) { c.Instances[0].Priority = 1 },
+		},
+		{
+			name:   "fastest v3 interval",
+			in:     one("advert_interval: 10ms"),
+			modify: func(c *Config) { c.Instances[0].AdvertInterval = 10 * time.Millisecond },
+		},
+		{
+			name:   "slowest v3 interval",
+			in:     one("advert_interval: 40.95s"),
+			modify: func(c *Config) { c.Instances[0].AdvertInterval = 40950 * time.Millisecond },
+		},
+		{
+			name: "version 2 with the slowest interval and a password",
+			in:   one("version: 2", "advert_interval: 255s", "auth_pass: 12345678"),
+			modify: func(c *Config) {
+				c.Instances[0].Version = 2
+				c.Instances[0].AdvertInterval = 255 * time.Second
+				c.Instances[0].AuthPass = "12345678"
+			},
+		},
+		{
+			name:   "version 2 keeps the 1s default interval",
+			in:     one("version: 2"),
+			modify: func(c *Config) { c.Instances[0].Version = 2 },
+		},
+		{
+			name:   "message-only checksum",
+			in:     one("v3_checksum: message-only"),
+			modify: func(c *Config) { c.Instances[0].V3Checksum = ChecksumMessageOnly },
+		},
+		{
+			name: "preempt off with the longest delay",
+			in:   one("preempt: false", "preempt_delay: 1h"),
+			modify: func(c *Config) {
+				c.Instances[0].Preempt = false
+				c.Instances[0].PreemptDelay = time.Hour
+			},
+		},
+		{
+			name:   "a bare 0 needs no unit",
+			in:     one("preempt_delay: 0"),
+			modify: func(*Config) {},
+		},
+		{
+			name: "garp limits",
+			in:   one("garp:", "  repeat: 0", "  interval: 10ms", "  refresh: 1s"),
+			modify: func(c *Config) {
+				c.Instances[0].GARP = GARP{Repeat: 0, Interval: 10 * time.Millisecond, Refresh: time.Second}
+			},
+		},
+		{
+			name:   "garp upper limits",
+			in:     one("garp:", "  repeat: 100", "  interval: 1h"),
+			modify: func(c *Config) { c.Instances[0].GARP = GARP{Repeat: 100, Interval: time.Hour} },
+		},
+		{
+			name:   "empty garp keeps the defaults",
+			in:     one("garp:"),
+			modify: func(*Config) {},
+		},
+		{
+			name: "VIP with a prefix, and a /31 may use either address",
+			in:   inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - 198.51.100.10/24", "  - address: 192.0.2.0/31", "  - 192.0.2.3/31"),
+			modify: func(c *Config) {
+				c.Instances[0].VIPs = []VIP{
+					{Address: mustPrefix("198.51.100.10/24"), Line: 6},
+					{Address: mustPrefix("192.0.2.0/31"), Line: 7},
+					{Address: mustPrefix("192.0.2.3/31"), Line: 8},
+				}
+			},
+		},
+		{
+			name: "same VRID on another interface",
+			in:   minimal + "  - name: db\n    interface: eth1\n    vrid: 51\n    vips: [198.51.100.20]\n",
+			modify: func(c *Config) {
+				db := defaultInstance()
+				db.Name, db.Interface, db.Line = "db", "eth1", 6
+				db.VIPs = []VIP{{Address: mustPrefix("198.51.100.20/32"), Line: 9}}
+				c.Instances = append(c.Instances, db)
+			},
+		},
+		{
+			name: "anchors and aliases",
+			in: "instances:\n" +
+				"  - name: web\n    interface: eth0\n    vrid: 51\n    vips: [198.51.100.10]\n    garp: &g {repeat: 2}\n" +
+				"  - name: db\n    interface: eth0\n    vrid: 52\n    vips: [198.51.100.20]\n    garp: *g\n",
+			modify: func(c *Config) {
+				c.Instances[0].GARP.Repeat = 2
+				db := defaultInstance()
+				db.Name, db.VRID, db.Line = "db", 52, 7
+				db.VIPs = []VIP{{Address: mustPrefix("198.51.100.20/32"), Line: 10}}
+				db.GARP.Repeat = 2
+				c.Instances = append(c.Instances, db)
+			},
+		},
+		{
+			name:   "an empty document after the first is ignored",
+			in:     minimal + "---\n",
+			modify: func(*Config) {},
+		},
+		{
+			name: "free text may look like other types",
+			in:   inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - {address: 198.51.100.10, description: 42, owner: true}"),
+			modify: func(c *Config) {
+				c.Instances[0].VIPs = []VIP{{Address: mustPrefix("198.51.100.10/32"), Description: "42", Owner: "true", Line: 6}}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := &Config{
+				File:          "t.yaml",
+				ControlSocket: "/run/vipd/vipd.sock",
+				MetricsListen: "127.0.0.1:9654",
+				Instances:     []Instance{defaultInstance()},
+			}
+			tt.modify(want)
+			got, err := Parse("t.yaml", []byte(tt.in))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+				t.Errorf("Parse (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// shiftLines moves every line number in c down by n, for tests that put
+// lines above minimal.
+func shiftLines(c *Config, n int) {
+	for i := range c.Instances {
+		c.Instances[i].Line += n
+		for j := range c.Instances[i].VIPs {
+			c.Instances[i].VIPs[j].Line += n
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		// The file as a whole.
+		{"empty", "", []string{"t.yaml: the file is empty; at least one instance is needed"}},
+		{"only a comment", "# nothing yet\n", []string{"t.yaml: the file is empty; at least one instance is needed"}},
+		{"null document", "---\n~\n", []string{"t.yaml: the file is empty; at least one instance is needed"}},
+		{"top level list", "- a\n", []string{"t.yaml:1: expected a mapping of settings at the top level, got a list"}},
+		{"top level scalar", "instances\n", []string{`t.yaml:1: expected a mapping of settings at the top level, got "instances"`}},
+		{"no instances key", "control_socket: /run/v.sock\n", []string{"t.yaml: no instances; at least one is needed"}},
+		{"empty instances", "instances: []\n", []string{"t.yaml:1: instances: at least one instance is needed"}},
+		{"null instances", "metrics_listen: \"\"\ninstances:\n", []string{"t.yaml:2: instances: at least one instance is needed"}},
+		{"instances not a list", "instances: 5\n", []string{"t.yaml:1: instances: expected a list, got 5"}},
+		{"instance not a mapping", "instances:\n  - web\n", []string{`t.yaml:2: instance: expected a mapping, got "web"`}},
+		{"second document", minimal + "---\ninstances: []\n", []string{"t.yaml:6: a second YAML document is not allowed; put the whole configuration in one"}},
+
+		// YAML syntax: one error, on the line the library reports.
+		{"syntax on the first line", "instances: b: c\n", []string{"t.yaml:1: invalid YAML: mapping values are not allowed in this context"}},
+		{"syntax unclosed flow", "control_socket: /x\ninstances: [\n", []string{"t.yaml:2: invalid YAML: did not find expected node content"}},
+		// For bad indentation the library names the line where the enclosing
+		// block starts, not the offending one; we pass on what it says.
+		{"syntax bad indentation", one("garp:", "  repeat: 1", " interval: 1s"), []string{"t.yaml:1: invalid YAML: did not find expected key"}},
+		{"syntax tab", "instances:\n\t- name: web\n", []string{"t.yaml:2: invalid YAML: found character that cannot start any token"}},
+		{"syntax in a second document", minimal + "---\nfoo: [\n", []string{"t.yaml:7: invalid YAML: did not find expected node content"}},
+		{"unknown anchor", one("garp: *nope"), []string{"t.yaml: invalid YAML: unknown anchor 'nope' referenced"}},
+
+		// Keys.
+		{"unknown top-level key", "foo: 1\n" + minimal, []string{`t.yaml:1: unknown key "foo" at the top level`}},
+		{"unknown instance key", one("foo: bar"), []string{`t.yaml:6: unknown key "foo" in instance`}},
+		{"unknown vip key", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - address: 198.51.100.10", "    note: x"),
+			[]string{`t.yaml:7: unknown key "note" in vip`}},
+		{"unknown garp key", one("garp:", "  repat: 3"), []string{`t.yaml:7: unknown key "repat" in garp`}},
+		{"merge key", one("<<: {priority: 10}"), []string{`t.yaml:6: unknown key "<<" in instance`}},
+		{"non-string key", one("? [a]", ": 1"), []string{"t.yaml:6: a key must be a string, got a list in instance"}},
+		{"duplicate instance key", one("vrid: 52"), []string{`t.yaml:6: duplicate key "vrid" in instance (first at line 4)`}},
+		{"duplicate top-level key", "metrics_listen: \"\"\nmetrics_listen: \":1\"\n" + minimal,
+			[]string{`t.yaml:2: duplicate key "metrics_listen" at the top level (first at line 1)`}},
+		{"missing required keys", "instances:\n  - name: web\n", []string{
+			`t.yaml:2: missing required key "interface" in instance`,
+			`t.yaml:2: missing required key "vrid" in instance`,
+			`t.yaml:2: missing required key "vips" in instance`,
+		}},
+		{"missing name", inst("interface: eth0", "vrid: 51", "vips: [198.51.100.10]"), []string{`t.yaml:2: missing required key "name" in instance`}},
+
+		// Types.
+		{"vrid not a number", inst("name: web", "interface: eth0", "vrid: abc", "vips: [198.51.100.10]"), []string{`t.yaml:4: vrid: expected an integer, got "abc"`}},
+		{"vrid quoted", inst("name: web", "interface: eth0", "vrid: \"51\"", "vips: [198.51.100.10]"), []string{`t.yaml:4: vrid: expected an integer, got "51"`}},
+		{"vrid float", inst("name: web", "interface: eth0", "vrid: 5.1", "vips: [198.51.100.10]"), []string{`t.yaml:4: vrid: expected an integer, got 5.1`}},
+		{"vrid null", inst("name: web", "interface: eth0", "vrid:", "vips: [198.51.100.10]"), []string{`t.yaml:4: vrid: expected an integer, got nothing`}},
+		{"vips not a list", inst("name: web", "interface: eth0", "vrid: 51", "vips: 5"), []string{"t.yaml:5: vips: expected a list, got 5"}},
+		{"vips a mapping", inst("name: web", "interface: eth0", "vrid: 51", "vips: {address: 198.51.100.10}"), []string{"t.yaml:5: vips: expected a list, got a mapping"}},
+		{"name a list", inst("name: [web]", "interface: eth0", "vrid: 51", "vips: [198.51.100.10]"), []string{"t.yaml:2: name: expected a string, got a list"}},
+		{"preempt yes", one("preempt: yes"), []string{`t.yaml:6: preempt: expected true or false, got "yes"`}},
+		{"garp not a mapping", one("garp: 5"), []string{"t.yaml:6: garp: expected a mapping, got 5"}},
+		{"garp repeat text", one("garp:", "  repeat: many"), []string{`t.yaml:7: garp.repeat: expected an integer, got "many"`}},
+
+		// Name and interface.
+		{"name uppercase", inst("name: Web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:2: name: "Web" is not a valid instance name; use 1 to 32 characters from a-z, 0-9, _ and -`}},
+		{"name empty", inst("name: \"\"", "interface: eth0", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:2: name: "" is not a valid instance name; use 1 to 32 characters from a-z, 0-9, _ and -`}},
+		{"name too long", inst("name: "+strings.Repeat("a", 33), "interface: eth0", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:2: name: "` + strings.Repeat("a", 33) + `" is not a valid instance name; use 1 to 32 characters from a-z, 0-9, _ and -`}},
+		{"interface with slash", inst("name: web", "interface: eth0/1", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:3: interface: "eth0/1" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+		{"interface alias label", inst("name: web", "interface: \"eth0:1\"", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:3: interface: "eth0:1" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+		{"interface with space", inst("name: web", "interface: \"eth 0\"", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:3: interface: "eth 0" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+		{"interface too long", inst("name: web", "interface: enp0s31f6-uplink0", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:3: interface: "enp0s31f6-uplink0" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+		{"interface dot dot", inst("name: web", "interface: ..", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:3: interface: ".." is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+		{"interface empty", inst("name: web", "interface:", "vrid: 51", "vips: [198.51.100.10]"),
+			[]string{`t.yaml:3: interface: "" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+
+		// Numbers.
+		{"vrid 0", inst("name: web", "interface: eth0", "vrid: 0", "vips: [198.51.100.10]"), []string{"t.yaml:4: vrid: 0 is out of range 1..255"}},
+		{"vrid 256", inst("name: web", "interface: eth0", "vrid: 256", "vips: [198.51.100.10]"), []string{"t.yaml:4: vrid: 256 is out of range 1..255"}},
+		{"vrid huge", inst("name: web", "interface: eth0", "vrid: 18446744073709551615", "vips: [198.51.100.10]"),
+			[]string{"t.yaml:4: vrid: 18446744073709551615 is out of range 1..255"}},
+		{"priority 0", one("priority: 0"), []string{"t.yaml:6: priority: 0 is reserved for a master resigning; use 1..255 (255 for the address owner)"}},
+		{"priority 256", one("priority: 256"), []string{"t.yaml:6: priority: 256 is out of range 1..255"}},
+		{"priority negative", one("priority: -1"), []string{"t.yaml:6: priority: -1 is out of range 1..255"}},
+		{"version 4", one("version: 4"), []string{"t.yaml:6: version: 4 is not supported; use 2 or 3"}},
+		{"garp repeat 101", one("garp:", "  repeat: 101"), []string{"t.yaml:7: garp.repeat: 101 is out of range 0..100"}},
+		{"garp repeat negative", one("garp:", "  repeat: -1"), []string{"t.yaml:7: garp.repeat: -1 is out of range 0..100"}},
+
+		// Durations.
+		{"interval without unit", one("advert_interval: 1"), []string{"t.yaml:6: advert_interval: 1 needs a unit, e.g. 1s"}},
+		{"interval float without unit", one("advert_interval: 1.5"), []string{"t.yaml:6: advert_interval: 1.5 needs a unit, e.g. 1.5s"}},
+		{"interval not a duration", one("advert_interval: fast"), []string{`t.yaml:6: advert_interval: "fast" is not a duration; use Go syntax such as 100ms, 1s or 1.5s`}},
+		{"interval a list", one("advert_interval: [1s]"), []string{"t.yaml:6: advert_interval: expected a duration such as 1s, got a list"}},
+		{"v3 interval too short", one("advert_interval: 5ms"), []string{"t.yaml:6: advert_interval: 5ms is out of range for version 3 (10ms..40.95s)"}},
+		{"v3 interval too long", one("advert_interval: 41s"), []string{"t.yaml:6: advert_interval: 41s is out of range for version 3 (10ms..40.95s)"}},
+		{"v3 interval not in 10ms steps", one("advert_interval: 15ms"), []string{"t.yaml:6: advert_interval: 15ms is not a multiple of 10ms, the unit of version 3"}},
+		{"v2 interval fraction", one("version: 2", "advert_interval: 1500ms"),
+			[]string{"t.yaml:7: advert_interval: 1500ms does not fit version 2, which needs whole seconds from 1s to 255s"}},
+		{"v2 interval too short", one("version: 2", "advert_interval: 100ms"),
+			[]string{"t.yaml:7: advert_interval: 100ms does not fit version 2, which needs whole seconds from 1s to 255s"}},
+		{"v2 interval too long", one("advert_interval: 256s", "version: 2"),
+			[]string{"t.yaml:6: advert_interval: 256s does not fit version 2, which needs whole seconds from 1s to 255s"}},
+		{"bad version skips the interval check", one("version: 1", "advert_interval: 15ms"), []string{"t.yaml:6: version: 1 is not supported; use 2 or 3"}},
+		{"preempt_delay negative", one("preempt_delay: -1s"), []string{"t.yaml:6: preempt_delay: -1s must not be negative"}},
+		{"preempt_delay too long", one("preempt_delay: 61m"), []string{"t.yaml:6: preempt_delay: 61m is more than the maximum of 1h"}},
+		{"preempt_delay without unit", one("preempt_delay: 5"), []string{"t.yaml:6: preempt_delay: 5 needs a unit, e.g. 5s"}},
+		{"garp interval too short", one("garp:", "  interval: 5ms"), []string{"t.yaml:7: garp.interval: 5ms is out of range 10ms..1h"}},
+		{"garp interval too long", one("garp:", "  interval: 2h"), []string{"t.yaml:7: garp.interval: 2h is out of range 10ms..1h"}},
+		{"garp interval without unit", one("garp:", "  interval: 2"), []string{"t.yaml:7: garp.interval: 2 needs a unit, e.g. 2s"}},
+		{"garp refresh too short", one("garp:", "  refresh: 500ms"), []string{"t.yaml:7: garp.refresh: 500ms must be 0 (off) or at least 1s"}},
+		{"garp refresh negative", one("garp:", "  refresh: -1s"), []string{"t.yaml:7: garp.refresh: -1s must be 0 (off) or at least 1s"}},
+
+		// Version-specific keys.
+		{"auth_pass on v3", one("auth_pass: secret"), []string{"t.yaml:6: auth_pass: only version 2 has authentication; this instance is version 3"}},
+		{"auth_pass too long", one("version: 2", "auth_pass: 123456789"), []string{"t.yaml:7: auth_pass: 9 bytes is too long; VRRP version 2 carries at most 8"}},
+		{"v3_checksum on v2", one("version: 2", "v3_checksum: message-only"), []string{"t.yaml:7: v3_checksum: applies to version 3 only; this instance is version 2"}},
+		{"v3_checksum unknown", one("v3_checksum: none"), []string{`t.yaml:6: v3_checksum: "none" is not a checksum mode; use pseudo-header or message-only`}},
+
+		// Top-level values.
+		{"metrics_listen without port", "metrics_listen: localhost\n" + minimal,
+			[]string{`t.yaml:1: metrics_listen: "localhost" is not host:port with a port of 1..65535 (use "" to turn metrics off)`}},
+		{"metrics_listen named port", "metrics_listen: \":http\"\n" + minimal,
+			[]string{`t.yaml:1: metrics_listen: ":http" is not host:port with a port of 1..65535 (use "" to turn metrics off)`}},
+		{"metrics_listen port 0", "metrics_listen: 127.0.0.1:0\n" + minimal,
+			[]string{`t.yaml:1: metrics_listen: "127.0.0.1:0" is not host:port with a port of 1..65535 (use "" to turn metrics off)`}},
+		{"control_socket empty", "control_socket: \"\"\n" + minimal, []string{"t.yaml:1: control_socket: must not be empty"}},
+		{"control_socket too long", "control_socket: /" + strings.Repeat("s", 107) + "\n" + minimal,
+			[]string{"t.yaml:1: control_socket: path is 108 bytes; a Unix socket path holds at most 107"}},
+
+		// VIPs.
+		{"vips empty", inst("name: web", "interface: eth0", "vrid: 51", "vips: []"), []string{"t.yaml:5: vips: at least one VIP is needed"}},
+		{"vips null", inst("name: web", "interface: eth0", "vrid: 51", "vips:"), []string{"t.yaml:5: vips: at least one VIP is needed"}},
+		{"vip IPv6", inst("name: web", "interface: eth0", "vrid: 51", "vips: [\"2001:db8::10\"]"),
+			[]string{`t.yaml:5: address "2001:db8::10": IPv6 VIPs are not supported yet`}},
+		{"vip IPv6 prefix", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - address: 2001:db8::10/64"),
+			[]string{`t.yaml:6: address "2001:db8::10/64": IPv6 VIPs are not supported yet`}},
+		{"vip not an address", inst("name: web", "interface: eth0", "vrid: 51", "vips: [www.example.com]"),
+			[]string{`t.yaml:5: address "www.example.com": not an IPv4 address or address/prefix (e.g. 198.51.100.10 or 198.51.100.10/24)`}},
+		{"vip prefix too long", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10/33]"),
+			[]string{`t.yaml:5: address "198.51.100.10/33": not an IPv4 address or address/prefix (e.g. 198.51.100.10 or 198.51.100.10/24)`}},
+		{"vip network address", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.0/24]"),
+			[]string{`t.yaml:5: address "198.51.100.0/24": this is the network address of 198.51.100.0/24`}},
+		{"vip broadcast address", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.127/25]"),
+			[]string{`t.yaml:5: address "198.51.100.127/25": this is the broadcast address of 198.51.100.0/25`}},
+		{"vip /0", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10/0]"),
+			[]string{`t.yaml:5: address "198.51.100.10/0": a /0 prefix would cover every address`}},
+		{"vip loopback", inst("name: web", "interface: eth0", "vrid: 51", "vips: [127.0.0.2]"),
+			[]string{`t.yaml:5: address "127.0.0.2": a loopback address cannot be a VIP`}},
+		{"vip multicast", inst("name: web", "interface: eth0", "vrid: 51", "vips: [224.0.0.18]"),
+			[]string{`t.yaml:5: address "224.0.0.18": a multicast address cannot be a VIP`}},
+		{"vip unspecified", inst("name: web", "interface: eth0", "vrid: 51", "vips: [0.0.0.0]"),
+			[]string{`t.yaml:5: address "0.0.0.0": the unspecified address cannot be a VIP`}},
+		{"vip limited broadcast", inst("name: web", "interface: eth0", "vrid: 51", "vips: [255.255.255.255]"),
+			[]string{`t.yaml:5: address "255.255.255.255": the broadcast address cannot be a VIP`}},
+		{"vip without address", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - description: web"),
+			[]string{`t.yaml:6: missing required key "address" in vip`}},
+		{"vip a list", inst("name: web", "interface: eth0", "vrid: 51", "vips: [[198.51.100.10]]"),
+			[]string{"t.yaml:5: vips: expected an address or a mapping, got a list"}},
+		{"vip null item", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  -"),
+			[]string{"t.yaml:6: vips: expected an address or a mapping, got nothing"}},
+		{"vip address a mapping", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - address: {ip: 198.51.100.10}"),
+			[]string{"t.yaml:6: address: expected a string, got a mapping"}},
+		{"vip twice in one instance", inst("name: web", "interface: eth0", "vrid: 51", "vips:",
+			"  - 198.51.100.10", "  - description: again", "    address: 198.51.100.10/24"),
+			[]string{"t.yaml:8: VIP 198.51.100.10 is listed twice in this instance (first at line 6)"}},
+
+		// Across instances.
+		{"duplicate name", minimal + "  - name: web\n    interface: eth1\n    vrid: 52\n    vips: [198.51.100.20]\n",
+			[]string{`t.yaml:6: duplicate instance name "web": also at line 2`}},
+		{"duplicate VRID on an interface", minimal + "  - name: db\n    interface: eth0\n    vrid: 51\n    vips: [198.51.100.20]\n",
+			[]string{"t.yaml:8: duplicate VRID 51 on eth0: also instance web at line 2"}},
+		{"VIP in two instances", minimal + "  - name: db\n    interface: eth1\n    vrid: 52\n    vips: [198.51.100.10/24]\n",
+			[]string{"t.yaml:9: VIP 198.51.100.10 is also in instance web at line 5"}},
+		{"one instance twice through an alias", "instances:\n  - &web\n    name: web\n    interface: eth0\n    vrid: 51\n    vips: [198.51.100.10]\n  - *web\n", []string{
+			`t.yaml:3: duplicate instance name "web": also at line 2`,
+			"t.yaml:5: duplicate VRID 51 on eth0: also instance web at line 2",
+			"t.yaml:6: VIP 198.51.100.10 is also in instance web at line 6",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("t.yaml", []byte(tt.in))
+			if cfg != nil {
+				t.Errorf("Parse returned a config along with the errors: %+v", cfg)
+			}
+			if diff := cmp.Diff(tt.want, errorLines(t, err)); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// errorLines checks that err is an Errors and returns its lines.
+func errorLines(t *testing.T, err error) []string {
+	t.Helper()
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got error %v (%T), want Errors", err, err)
+	}
+	if err.Error() != strings.Join(lines(errs), "\n") {
+		t.Errorf("Errors.Error() = %q, want its errors one per line", err.Error())
+	}
+	return lines(errs)
+}
+
+func lines(errs Errors) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+// Everything wrong is reported at once, in line order, whatever order the
+// checks found it in.
+func TestParseReportsAllErrorsInLineOrder(t *testing.T) {
+	in := `instances:
+  - name: web
+    interface: eth0
+    vrid: 51
+    priority: 0
+    advert_interval: 1
+    vips: [198.51.100.10, "2001:db8::1"]
+  - name: web
+    interface: eth0
+    vrid: 51
+    version: 2
+    auth_pass: much-too-long
+    vips:
+      - 198.51.100.10
+    garp:
+      repeat: lots
+metrics_listen: nowhere
+bogus: true
+`
+	want := []string{
+		"t.yaml:5: priority: 0 is reserved for a master resigning; use 1..255 (255 for the address owner)",
+		"t.yaml:6: advert_interval: 1 needs a unit, e.g. 1s",
+		`t.yaml:7: address "2001:db8::1": IPv6 VIPs are not supported yet`,
+		`t.yaml:8: duplicate instance name "web": also at line 2`,
+		"t.yaml:10: duplicate VRID 51 on eth0: also instance web at line 2",
+		"t.yaml:12: auth_pass: 13 bytes is too long; VRRP version 2 carries at most 8",
+		"t.yaml:14: VIP 198.51.100.10 is also in instance web at line 7",
+		`t.yaml:16: garp.repeat: expected an integer, got "lots"`,
+		`t.yaml:17: metrics_listen: "nowhere" is not host:port with a port of 1..65535 (use "" to turn metrics off)`,
+		`t.yaml:18: unknown key "bogus" at the top level`,
+	}
+	cfg, err := Parse("t.yaml", []byte(in))
+	if cfg != nil {
+		t.Errorf("Parse returned a config along with the errors: %+v", cfg)
+	}
+	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	cfg, err := Load(path)
+	if cfg != nil {
+		t.Errorf("Load returned a config: %+v", cfg)
+	}
+	want := []string{path + ": open: no such file or directory"}
+	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadSetsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vipd.yaml")
+	if err := os.WriteFile(path, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.File != path {
+		t.Errorf("File = %q, want %q", cfg.File, path)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{Error{File: "a.yaml", Line: 3, Msg: "bad"}, "a.yaml:3: bad"},
+		{Error{File: "a.yaml", Msg: "bad"}, "a.yaml: bad"},
+		{Errors{{File: "a.yaml", Line: 1, Msg: "one"}, {File: "a.yaml", Line: 2, Msg: "two"}}, "a.yaml:1: one\na.yaml:2: two"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestConfigInstance(t *testing.T) {
+	cfg, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if in := cfg.Instance("db_legacy-2"); in == nil || in.VRID != 52 {
+		t.Errorf("Instance(db_legacy-2) = %+v, want the instance with VRID 52", in)
+	}
+	if in := cfg.Instance("nope"); in != nil {
+		t.Errorf("Instance(nope) = %+v, want nil", in)
+	}
+}
+
+func TestChecksumModeString(t *testing.T) {
+	for m, want := range map[ChecksumMode]string{
+		ChecksumPseudoHeader: "pseudo-header",
+		ChecksumMessageOnly:  "message-only",
+		ChecksumMode(7):      "ChecksumMode(7)",
+	} {
+		if got := m.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int(m), got, want)
+		}
+	}
+}
