@@ -1,0 +1,381 @@
+package vrrp
+
+import (
+	"net/netip"
+	"time"
+)
+
+// State is a VRRP router state (RFC 5798 §6.4) plus Fault, which vipd
+// enters while the instance's interface has no carrier.
+type State uint8
+
+// The states an instance can be in.
+const (
+	StateInit State = iota
+	StateBackup
+	StateMaster
+	StateFault
+)
+
+var stateNames = [...]string{"init", "backup", "master", "fault"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// AllStates lists every state, in order, for pre-creating metric series.
+func AllStates() []State { return []State{StateInit, StateBackup, StateMaster, StateFault} }
+
+// EventKind says what happened to a Machine.
+type EventKind uint8
+
+// The events a Machine reacts to.
+const (
+	EventStartup  EventKind = iota // the instance starts (or restarts after a reload)
+	EventShutdown                  // the daemon is stopping or the instance is removed
+	EventAdvert                    // a validated advertisement for our VRID arrived
+	EventTimer                     // the Machine's deadline has passed
+	EventLinkDown                  // the interface lost carrier
+	EventLinkUp                    // the interface has carrier again
+)
+
+// Event is one input to Machine.Step. From, Priority and Interval describe
+// the advertisement for EventAdvert and are ignored otherwise.
+type Event struct {
+	Kind     EventKind
+	From     netip.Addr    // source (the sender's primary address)
+	Priority uint8         // advertised priority; 0 means the master resigns
+	Interval time.Duration // advertised interval
+}
+
+// Action is a set of things the caller must do after a Step.
+type Action uint8
+
+// Actions, in the order the runtime carries them out.
+const (
+	ActRemoveVIPs   Action = 1 << iota // delete the virtual addresses from the interface
+	ActAddVIPs                         // add the virtual addresses to the interface
+	ActSendAdvert                      // send an advertisement with our priority
+	ActResign                          // send an advertisement with priority 0
+	ActAnnounce                        // start a gratuitous ARP burst for every VIP
+	ActStopAnnounce                    // cancel any pending gratuitous ARP repeats
+)
+
+// Has reports whether every action in b is in a.
+func (a Action) Has(b Action) bool { return a&b == b }
+
+// Reason says why a transition happened; it is logged and shown by status.
+type Reason uint8
+
+// The reasons for a transition.
+const (
+	ReasonNone           Reason = iota
+	ReasonStartup               // start-up as a backup
+	ReasonOwner                 // start-up with priority 255 (address owner)
+	ReasonMasterDown            // Master_Down_Timer fired: no advert from a master in time
+	ReasonPreferredPeer         // an advert with higher priority (or equal from a higher address)
+	ReasonShutdown              // the daemon or the instance is stopping
+	ReasonLinkDown              // the interface lost carrier
+	ReasonLinkUp                // the interface has carrier again
+	ReasonPriorityChange        // our priority was reconfigured
+)
+
+var reasonNames = [...]string{"", "startup", "address_owner", "master_down_timer",
+	"preferred_peer_advert", "shutdown", "link_down", "link_up", "priority_change"}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Output is what one Step asks of the caller.
+type Output struct {
+	Actions    Action
+	Transition bool // From → To happened in this Step
+	From, To   State
+	Reason     Reason
+}
+
+// MachineConfig is the part of an instance's configuration that the
+// protocol logic needs.
+type MachineConfig struct {
+	Priority       uint8         // 1..255; 255 is the address owner
+	Version        int           // 2 or 3
+	AdvertInterval time.Duration // our own advertisement interval
+	Preempt        bool
+	// PreemptDelay holds off preemption for this long after start-up (as
+	// keepalived's preempt_delay does): until then a backup accepts a
+	// lower-priority master.
+	PreemptDelay time.Duration
+	// Addr is our primary address on the interface: the advert's source and
+	// the tie-break between equal priorities.
+	Addr netip.Addr
+}
+
+// Machine is the VRRP state machine of one instance. It is pure: it never
+// reads a clock or touches the network; Step takes an event and the current
+// time and returns what to do. It is not safe for concurrent use.
+type Machine struct {
+	cfg   MachineConfig
+	state State
+
+	masterAdverInterval time.Duration // v3: learned from the master's adverts
+	masterAddr          netip.Addr    // who we believe is master (ourselves when master)
+	masterPriority      uint8
+
+	masterDown   time.Time // Backup: when to take over
+	adverDue     time.Time // Master: when to advertise next
+	preemptAfter time.Time // preemption is held off until then
+	lastReassert time.Time // Master: last extra advert after hearing a lower priority
+	lastChange   time.Time
+}
+
+// NewMachine returns a Machine in Init. Send it EventStartup to begin.
+func NewMachine(cfg MachineConfig) *Machine {
+	return &Machine{cfg: cfg, state: StateInit}
+}
+
+// State is the current state.
+func (m *Machine) State() State { return m.state }
+
+// Config is the configuration in force.
+func (m *Machine) Config() MachineConfig { return m.cfg }
+
+// MasterAddr is the current master's primary address as this node sees it
+// (our own when master; invalid when unknown).
+func (m *Machine) MasterAddr() netip.Addr { return m.masterAddr }
+
+// MasterPriority is the priority the current master last advertised.
+func (m *Machine) MasterPriority() uint8 { return m.masterPriority }
+
+// MasterAdverInterval is the interval the master advertises at: learned from
+// its adverts with v3, our own with v2.
+func (m *Machine) MasterAdverInterval() time.Duration { return m.masterAdverInterval }
+
+// LastChange is when the state last changed.
+func (m *Machine) LastChange() time.Time { return m.lastChange }
+
+// Deadline is when the Machine next needs an EventTimer; zero when it waits
+// for nothing.
+func (m *Machine) Deadline() time.Time {
+	switch m.state {
+	case StateMaster:
+		return m.adverDue
+	case StateBackup:
+		return m.masterDown
+	}
+	return time.Time{}
+}
+
+// SkewTime is (256 − Priority) × Master_Adver_Interval / 256.
+func (m *Machine) SkewTime() time.Duration {
+	return SkewTime(m.cfg.Priority, m.masterAdverInterval)
+}
+
+// MasterDownInterval is 3 × Master_Adver_Interval + Skew_Time.
+func (m *Machine) MasterDownInterval() time.Duration {
+	return MasterDownInterval(m.cfg.Priority, m.masterAdverInterval)
+}
+
+// SkewTime is (256 − priority) × interval / 256 (RFC 5798 §6.1).
+func SkewTime(priority uint8, interval time.Duration) time.Duration {
+	return time.Duration(256-int64(priority)) * interval / 256
+}
+
+// MasterDownInterval is 3 × interval + SkewTime (RFC 5798 §6.1).
+func MasterDownInterval(priority uint8, interval time.Duration) time.Duration {
+	return 3*interval + SkewTime(priority, interval)
+}
+
+// Step feeds one event to the Machine at time now.
+func (m *Machine) Step(ev Event, now time.Time) Output {
+	switch ev.Kind {
+	case EventStartup:
+		return m.startup(now, ReasonStartup)
+	case EventShutdown:
+		return m.shutdown(now)
+	case EventAdvert:
+		return m.advert(ev, now)
+	case EventTimer:
+		return m.timer(now)
+	case EventLinkDown:
+		return m.linkDown(now)
+	case EventLinkUp:
+		if m.state != StateFault {
+			return Output{}
+		}
+		return m.startup(now, ReasonLinkUp)
+	}
+	return Output{}
+}
+
+// Reconfigure applies a new configuration in place, keeping the state. A
+// master advertises the change at once; a backup's timer uses the new
+// priority from the next advert on.
+func (m *Machine) Reconfigure(cfg MachineConfig, now time.Time) Output {
+	old := m.cfg
+	m.cfg = cfg
+	if cfg.PreemptDelay != old.PreemptDelay {
+		m.preemptAfter = m.lastChange.Add(cfg.PreemptDelay)
+	}
+	if m.cfg.Version == 2 || m.state != StateBackup {
+		m.masterAdverInterval = cfg.AdvertInterval
+	}
+	if m.state == StateMaster {
+		m.masterAddr = cfg.Addr
+		m.masterPriority = cfg.Priority
+		if old.Priority != cfg.Priority || old.AdvertInterval != cfg.AdvertInterval {
+			m.adverDue = now.Add(cfg.AdvertInterval)
+			return Output{Actions: ActSendAdvert}
+		}
+	}
+	return Output{}
+}
+
+func (m *Machine) transition(to State, r Reason, now time.Time, acts Action) Output {
+	from := m.state
+	m.state = to
+	m.lastChange = now
+	return Output{Actions: acts, Transition: from != to, From: from, To: to, Reason: r}
+}
+
+func (m *Machine) startup(now time.Time, r Reason) Output {
+	if m.state != StateInit && m.state != StateFault {
+		return Output{}
+	}
+	m.masterAdverInterval = m.cfg.AdvertInterval
+	m.preemptAfter = now.Add(m.cfg.PreemptDelay)
+	if m.cfg.Priority == 255 {
+		if r == ReasonStartup {
+			r = ReasonOwner
+		}
+		return m.becomeMaster(now, r)
+	}
+	m.masterAddr = netip.Addr{}
+	m.masterPriority = 0
+	m.masterDown = now.Add(m.MasterDownInterval())
+	return m.transition(StateBackup, r, now, 0)
+}
+
+func (m *Machine) becomeMaster(now time.Time, r Reason) Output {
+	m.adverDue = now.Add(m.cfg.AdvertInterval)
+	m.masterAdverInterval = m.cfg.AdvertInterval
+	m.masterAddr = m.cfg.Addr
+	m.masterPriority = m.cfg.Priority
+	m.lastReassert = time.Time{}
+	return m.transition(StateMaster, r, now, ActAddVIPs|ActSendAdvert|ActAnnounce)
+}
+
+func (m *Machine) becomeBackup(ev Event, now time.Time) Output {
+	m.learn(ev)
+	m.masterDown = now.Add(m.MasterDownInterval())
+	return m.transition(StateBackup, ReasonPreferredPeer, now, ActStopAnnounce|ActRemoveVIPs)
+}
+
+// learn records the advertising master (and, with v3, its interval).
+func (m *Machine) learn(ev Event) {
+	if m.cfg.Version == 3 && ev.Interval > 0 {
+		m.masterAdverInterval = ev.Interval
+	}
+	m.masterAddr = ev.From
+	m.masterPriority = ev.Priority
+}
+
+func (m *Machine) shutdown(now time.Time) Output {
+	switch m.state {
+	case StateMaster:
+		return m.transition(StateInit, ReasonShutdown, now, ActStopAnnounce|ActResign|ActRemoveVIPs)
+	case StateBackup, StateFault:
+		return m.transition(StateInit, ReasonShutdown, now, 0)
+	}
+	return Output{}
+}
+
+func (m *Machine) linkDown(now time.Time) Output {
+	switch m.state {
+	case StateInit:
+		// Started on an interface without carrier: wait in Fault.
+		return m.transition(StateFault, ReasonLinkDown, now, 0)
+	case StateMaster:
+		m.masterAddr = netip.Addr{}
+		return m.transition(StateFault, ReasonLinkDown, now, ActStopAnnounce|ActRemoveVIPs)
+	case StateBackup:
+		m.masterAddr = netip.Addr{}
+		return m.transition(StateFault, ReasonLinkDown, now, 0)
+	}
+	return Output{}
+}
+
+func (m *Machine) timer(now time.Time) Output {
+	switch m.state {
+	case StateBackup:
+		if now.Before(m.masterDown) {
+			return Output{}
+		}
+		return m.becomeMaster(now, ReasonMasterDown)
+	case StateMaster:
+		if now.Before(m.adverDue) {
+			return Output{}
+		}
+		m.adverDue = m.adverDue.Add(m.cfg.AdvertInterval)
+		if !m.adverDue.After(now) {
+			// We fell behind (a stalled process): restart the cadence
+			// rather than sending a burst of catch-up adverts.
+			m.adverDue = now.Add(m.cfg.AdvertInterval)
+		}
+		return Output{Actions: ActSendAdvert}
+	}
+	return Output{}
+}
+
+// outranks reports whether we rank above an advert with priority p from
+// address from: higher priority, or equal priority and a higher address.
+func (m *Machine) outranks(p uint8, from netip.Addr) bool {
+	if p != m.cfg.Priority {
+		return m.cfg.Priority > p
+	}
+	return m.cfg.Addr.Compare(from) > 0
+}
+
+func (m *Machine) advert(ev Event, now time.Time) Output {
+	switch m.state {
+	case StateBackup:
+		if ev.Priority == 0 {
+			// The master resigned: take over after Skew_Time only.
+			m.masterDown = now.Add(m.SkewTime())
+			return Output{}
+		}
+		preempt := m.cfg.Preempt && !now.Before(m.preemptAfter)
+		if !preempt || ev.Priority >= m.cfg.Priority {
+			m.learn(ev)
+			m.masterDown = now.Add(m.MasterDownInterval())
+		}
+		// Otherwise ignore it: our Master_Down_Timer runs out and we
+		// preempt the lower-priority master.
+		return Output{}
+	case StateMaster:
+		if ev.Priority == 0 {
+			m.adverDue = now.Add(m.cfg.AdvertInterval)
+			return Output{Actions: ActSendAdvert}
+		}
+		if !m.outranks(ev.Priority, ev.From) {
+			return m.becomeBackup(ev, now)
+		}
+		// Another node thinks it is master with a lower rank: a split
+		// brain healing. Assert ourselves at once and re-announce, because
+		// clients may point at the loser's MAC. Rate-limited to one per
+		// advert interval so a flood of such adverts cannot make us flood.
+		if !m.lastReassert.IsZero() && now.Sub(m.lastReassert) < m.cfg.AdvertInterval {
+			return Output{}
+		}
+		m.lastReassert = now
+		m.adverDue = now.Add(m.cfg.AdvertInterval)
+		return Output{Actions: ActSendAdvert | ActAnnounce}
+	}
+	return Output{}
+}
