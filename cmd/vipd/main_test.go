@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("instances:\n  - name: web\n    interface: eth0\n    vrid: 51\n    vips: [198.18.0.100]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("instances:\n  - name: web\n    interface: eth0\n    vrid: 0\n    version: 3\n    auth_pass: x\n    vips: [198.18.0.100]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI("check", "--config", good); code != 0 || !strings.Contains(out, "ok, 1 instance") {
+		t.Errorf("check good: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, _, errOut := runCLI("check", "--config", bad)
+	if code != 1 {
+		t.Errorf("check bad: exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], bad+":4: ") || !strings.HasPrefix(lines[1], bad+":6: ") {
+		t.Errorf("check bad: stderr %q, want one file:line error for line 4 and one for line 6", errOut)
+	}
+	if code, _, errOut := runCLI("check", "--config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("check missing file: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	fs := newFlagSet("x", &bytes.Buffer{})
+	cfg := fs.String("config", "", "")
+	pos, err := parseInterspersed(fs, []string{"web", "--config", "a.yaml", "on"})
+	if err != nil || *cfg != "a.yaml" || strings.Join(pos, ",") != "web,on" {
+		t.Errorf("got pos %q config %q err %v, want [web on] a.yaml", pos, *cfg, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if code, _, errOut := runCLI("frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCLI(); code != 2 {
+		t.Errorf("no command: exit %d, want 2", code)
+	}
+	if code, _, errOut := runCLI("check", "extra"); code != 1 || !strings.Contains(errOut, "unexpected argument") {
+		t.Errorf("stray argument: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCLI("run", "--no-such-flag"); code != 2 {
+		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI("version")
+	if code != 0 || !strings.HasPrefix(out, "vipd ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}

@@ -1,0 +1,101 @@
+package vrrp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is the raw IP protocol 112 socket of one interface: bound to the
+// interface, joined to 224.0.0.18 there, sending with TTL 255 and without
+// looping its own multicast back. All instances on the interface share it.
+type Conn struct {
+	ifname string
+	ifi    *net.Interface
+	c      *net.IPConn
+	pc     *ipv4.PacketConn
+	group  *net.IPAddr
+}
+
+// ListenConn opens the socket for interface ifi.
+func ListenConn(ifi *net.Interface) (*Conn, error) {
+	var sockErr error
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		err := rc.Control(func(fd uintptr) {
+			sockErr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifi.Name)
+		})
+		if err != nil {
+			return err
+		}
+		return sockErr
+	}}
+	pconn, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", ifi.Name, err)
+	}
+	c := &Conn{ifname: ifi.Name, ifi: ifi, c: pconn.(*net.IPConn), group: &net.IPAddr{IP: GroupV4.AsSlice()}}
+	c.pc = ipv4.NewPacketConn(c.c)
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"join 224.0.0.18", func() error { return c.pc.JoinGroup(ifi, c.group) }},
+		{"set multicast interface", func() error { return c.pc.SetMulticastInterface(ifi) }},
+		{"set multicast TTL 255", func() error { return c.pc.SetMulticastTTL(TTL) }},
+		{"set TTL 255", func() error { return c.pc.SetTTL(TTL) }},
+		{"turn multicast loopback off", func() error { return c.pc.SetMulticastLoopback(false) }},
+		{"enable control messages", func() error {
+			return c.pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
+		}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			c.c.Close()
+			return nil, fmt.Errorf("vrrp: %s on %s: %w", s.what, ifi.Name, err)
+		}
+	}
+	return c, nil
+}
+
+// Packet is one received datagram's VRRP payload and what its IP header said.
+type Packet struct {
+	N        int
+	Src, Dst netip.Addr
+	TTL      int
+}
+
+// Read reads the next datagram's VRRP message into b.
+func (c *Conn) Read(b []byte) (Packet, error) {
+	n, cm, src, err := c.pc.ReadFrom(b)
+	if err != nil {
+		return Packet{}, err
+	}
+	p := Packet{N: n, TTL: -1}
+	if ia, ok := src.(*net.IPAddr); ok {
+		p.Src, _ = netip.AddrFromSlice(ia.IP)
+		p.Src = p.Src.Unmap()
+	}
+	if cm != nil {
+		p.TTL = cm.TTL
+		p.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		p.Dst = p.Dst.Unmap()
+	}
+	return p, nil
+}
+
+// Send sends one VRRP message from src to the VRRP multicast group.
+func (c *Conn) Send(b []byte, src netip.Addr) error {
+	cm := ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
+	if _, err := c.pc.WriteTo(b, &cm, c.group); err != nil {
+		return fmt.Errorf("vrrp: send advert on %s: %w", c.ifname, err)
+	}
+	return nil
+}
+
+// Close closes the socket; a blocked Read returns.
+func (c *Conn) Close() error { return c.c.Close() }

@@ -1,0 +1,144 @@
+package vrrp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/vipd/vipd/config"
+)
+
+// Counters are an instance's running totals.
+type Counters struct {
+	AdvertsSent          uint64
+	AdvertsReceived      uint64
+	PriorityZeroSent     uint64
+	PriorityZeroReceived uint64
+	GARPSent             uint64
+	AddressListMismatch  uint64
+	VIPsRestored         uint64
+	Dropped              [numDropReasons]uint64
+	Transitions          map[[2]State]uint64
+	ChecksumSeen         [2]uint64 // by ChecksumMode
+}
+
+// instance is one configured VRRP instance at run time. It is owned by the
+// Node's loop goroutine.
+type instance struct {
+	cfg   config.Instance
+	m     *Machine
+	ifc   *iface
+	vips  []netip.Addr // addresses advertised and announced
+	pfx   []netip.Prefix
+	auth  [8]byte
+	buf   []byte // marshal buffer, reused
+	count Counters
+
+	garpLeft int
+	garpNext time.Time
+
+	mismatchLogged time.Time
+}
+
+func newInstance(c config.Instance, ifc *iface) *instance {
+	in := &instance{cfg: c, ifc: ifc, buf: make([]byte, 0, 1500)}
+	in.count.Transitions = make(map[[2]State]uint64)
+	in.setVIPs()
+	copy(in.auth[:], c.AuthPass)
+	in.m = NewMachine(in.machineConfig())
+	return in
+}
+
+func (in *instance) setVIPs() {
+	in.vips = in.vips[:0]
+	in.pfx = in.pfx[:0]
+	for _, v := range in.cfg.VIPs {
+		in.vips = append(in.vips, v.Address.Addr())
+		in.pfx = append(in.pfx, v.Address)
+	}
+}
+
+func (in *instance) machineConfig() MachineConfig {
+	return MachineConfig{
+		Priority:       in.cfg.Priority,
+		Version:        in.cfg.Version,
+		AdvertInterval: in.cfg.AdvertInterval,
+		Preempt:        in.cfg.Preempt,
+		PreemptDelay:   in.cfg.PreemptDelay,
+		Addr:           in.ifc.primary,
+	}
+}
+
+func (in *instance) checksumMode() ChecksumMode {
+	if in.cfg.V3Checksum == config.ChecksumMessageOnly {
+		return ChecksumMessageOnly
+	}
+	return ChecksumPseudoHeader
+}
+
+// advert builds our advertisement with the given priority into in.buf.
+func (in *instance) advert(prio uint8) ([]byte, error) {
+	a := Advert{
+		Version:   uint8(in.cfg.Version),
+		VRID:      in.cfg.VRID,
+		Priority:  prio,
+		Interval:  in.cfg.AdvertInterval,
+		Addresses: in.vips,
+	}
+	if in.cfg.Version == 2 && in.cfg.AuthPass != "" {
+		a.AuthType = 1
+		a.AuthData = in.auth
+	}
+	b, err := a.AppendMarshal(in.buf[:0], in.checksumMode(), in.ifc.primary, GroupV4)
+	if err == nil {
+		in.buf = b
+	}
+	return b, err
+}
+
+// sameAddresses reports whether a peer advertises exactly our VIP list
+// (order aside): a difference is configuration drift between the peers.
+func (in *instance) sameAddresses(got []netip.Addr) bool {
+	if len(got) != len(in.vips) {
+		return false
+	}
+outer:
+	for _, g := range got {
+		for _, v := range in.vips {
+			if g == v {
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// validate applies the checks that depend on the instance's configuration,
+// after the codec accepted the message.
+func (in *instance) validate(a *Advert) DropReason {
+	if int(a.Version) != in.cfg.Version {
+		return DropVersionMismatch
+	}
+	if a.Version == 2 {
+		wantType := uint8(0)
+		if in.cfg.AuthPass != "" {
+			wantType = 1
+		}
+		if a.AuthType != wantType || (wantType == 1 && a.AuthData != in.auth) {
+			return DropAuth
+		}
+		if a.Interval != in.cfg.AdvertInterval {
+			return DropInterval
+		}
+	}
+	return DropNone
+}
+
+// deadline is the earliest time the instance needs the loop's attention.
+func (in *instance) deadline() time.Time {
+	d := in.m.Deadline()
+	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
+		d = in.garpNext
+	}
+	return d
+}

@@ -1,0 +1,639 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vipd/vipd/arp"
+	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/vip"
+)
+
+// maxMessage bounds a received VRRP message: 255 IPv4 addresses plus the
+// v2 header and authentication data, rounded up.
+const maxMessage = 8 + 255*4 + 8 + 64
+
+// iface is one interface with its shared socket and the instances on it.
+// Owned by the Node's loop goroutine.
+type iface struct {
+	name    string
+	index   int
+	primary netip.Addr
+	up      bool
+	conn    *Conn
+	ann     *arp.Announcer
+	byVRID  [256]*instance
+	insts   []*instance
+
+	unattributed [numDropReasons]uint64 // drops for no configured VRID
+	dropLog      [numDropReasons]rateLog
+	sendLog      rateLog
+}
+
+// rateLog lets one log line through per period and counts the rest.
+type rateLog struct {
+	last       time.Time
+	suppressed uint64
+}
+
+func (r *rateLog) allow(now time.Time, period time.Duration) (bool, uint64) {
+	if !r.last.IsZero() && now.Sub(r.last) < period {
+		r.suppressed++
+		return false, 0
+	}
+	s := r.suppressed
+	r.last, r.suppressed = now, 0
+	return true, s
+}
+
+type rxPacket struct {
+	ifc *iface
+	buf *[]byte
+	p   Packet
+}
+
+type linkChange struct {
+	name  string
+	index int
+	up    bool
+}
+
+// Node runs every configured instance: one loop goroutine owns all protocol
+// state; one reader goroutine per interface feeds it datagrams; netlink
+// watchers feed it address and link changes.
+type Node struct {
+	log    *slog.Logger
+	cfg    *config.Config
+	addrs  *vip.Manager
+	ifaces []*iface
+	insts  []*instance
+
+	rx      chan rxPacket
+	addrCh  chan vip.Change
+	linkCh  chan linkChange
+	statusQ chan chan Status
+	pool    sync.Pool
+	wg      sync.WaitGroup
+	rxAd    Advert // parse target, reused
+	ctx     context.Context
+}
+
+// NewNode checks the configuration against the host and sets everything up:
+// it resolves each interface and its primary address, refuses VIPs that are
+// the interface's own addresses, removes configured VIPs that a crashed run
+// left behind, and opens the sockets. On any error it undoes what it did and
+// returns the error: vipd never runs half-configured.
+func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
+	n := &Node{
+		log:     log,
+		cfg:     cfg,
+		rx:      make(chan rxPacket, 256),
+		addrCh:  make(chan vip.Change, 64),
+		linkCh:  make(chan linkChange, 16),
+		statusQ: make(chan chan Status),
+	}
+	n.pool.New = func() any { b := make([]byte, maxMessage); return &b }
+	var err error
+	if n.addrs, err = vip.NewManager(); err != nil {
+		return nil, err
+	}
+	if err := n.setup(); err != nil {
+		n.closeIfaces()
+		n.addrs.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) where(c config.Instance) string {
+	return fmt.Sprintf("instance %s (%s:%d)", c.Name, n.cfg.File, c.Line)
+}
+
+func (n *Node) setup() error {
+	byName := map[string]*iface{}
+	var errs []error
+	for _, c := range n.cfg.Instances {
+		ifc := byName[c.Interface]
+		if ifc == nil {
+			ifi, err := net.InterfaceByName(c.Interface)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: interface %s: %w", n.where(c), c.Interface, err))
+				continue
+			}
+			ifc = &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags)}
+			byName[c.Interface] = ifc
+			n.ifaces = append(n.ifaces, ifc)
+		}
+		in := newInstance(c, ifc)
+		ifc.byVRID[c.VRID] = in
+		ifc.insts = append(ifc.insts, in)
+		n.insts = append(n.insts, in)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, ifc := range n.ifaces {
+		if err := n.prepareIface(ifc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func linkUp(f net.Flags) bool { return f&net.FlagUp != 0 && f&net.FlagRunning != 0 }
+
+// prepareIface checks the VIPs against the interface's own addresses,
+// removes stale VIPs, finds the primary address and opens the sockets.
+func (n *Node) prepareIface(ifc *iface) error {
+	as, err := n.addrs.List(ifc.index)
+	if err != nil {
+		return err
+	}
+	for _, in := range ifc.insts {
+		for _, v := range in.cfg.VIPs {
+			for _, a := range as {
+				if a.Prefix.Addr() != v.Address.Addr() {
+					continue
+				}
+				if a.Prefix.Bits() != v.Address.Bits() {
+					return fmt.Errorf("%s:%d: VIP %s is %s's own address %s", n.cfg.File, v.Line, v.Address.Addr(), ifc.name, a.Prefix)
+				}
+				// Left behind by a run that did not stop cleanly: a backup
+				// must not hold it.
+				n.log.Warn("removing stale VIP left on the interface", "instance", in.cfg.Name, "interface", ifc.name, "vip", v.Address)
+				if err := n.addrs.Remove(ifc.index, v.Address); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := n.refreshPrimary(ifc); err != nil {
+		return err
+	}
+	return n.openSockets(ifc)
+}
+
+func (n *Node) openSockets(ifc *iface) error {
+	ifi, err := net.InterfaceByName(ifc.name)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", ifc.name, err)
+	}
+	ifc.index = ifi.Index
+	conn, err := ListenConn(ifi)
+	if err != nil {
+		return err
+	}
+	ann, err := arp.NewAnnouncer(ifc.name)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if ifc.conn != nil {
+		ifc.conn.Close()
+	}
+	if ifc.ann != nil {
+		ifc.ann.Close()
+	}
+	ifc.conn, ifc.ann = conn, ann
+	return nil
+}
+
+// refreshPrimary finds the interface's primary IPv4 address, skipping VIPs.
+func (n *Node) refreshPrimary(ifc *iface) error {
+	as, err := n.addrs.List(ifc.index)
+	if err != nil {
+		return err
+	}
+	p, ok := vip.Primary(as, func(a netip.Addr) bool { return ifc.isVIP(a) })
+	if !ok {
+		return fmt.Errorf("interface %s has no IPv4 address of its own to send adverts from", ifc.name)
+	}
+	ifc.primary = p
+	return nil
+}
+
+func (ifc *iface) isVIP(a netip.Addr) bool {
+	for _, in := range ifc.insts {
+		for _, v := range in.vips {
+			if v == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (n *Node) closeIfaces() {
+	for _, ifc := range n.ifaces {
+		if ifc.conn != nil {
+			ifc.conn.Close()
+			ifc.conn = nil
+		}
+		if ifc.ann != nil {
+			ifc.ann.Close()
+			ifc.ann = nil
+		}
+	}
+}
+
+// Run runs the protocol until ctx is cancelled, then resigns every master
+// (priority-0 advert), removes every VIP and returns once all of its
+// goroutines have finished. ready, if not nil, is called once the instances
+// have started.
+func (n *Node) Run(ctx context.Context, ready func()) error {
+	inner, cancel := context.WithCancel(context.Background())
+	n.ctx = inner
+	defer func() {
+		cancel()
+		n.closeIfaces()
+		n.wg.Wait()
+		n.addrs.Close()
+	}()
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); _ = vip.Watch(inner, n.addrCh) }()
+	go func() { defer n.wg.Done(); watchLinks(inner, n.linkCh) }()
+	for _, ifc := range n.ifaces {
+		n.startReader(ifc)
+	}
+	now := time.Now()
+	for _, in := range n.insts {
+		// The primary address is known only now that setup is done.
+		in.m = NewMachine(in.machineConfig())
+		if in.ifc.up {
+			n.step(in, Event{Kind: EventStartup}, now)
+		} else {
+			n.step(in, Event{Kind: EventLinkDown}, now)
+		}
+	}
+	if ready != nil {
+		ready()
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		n.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			now := time.Now()
+			for _, in := range n.insts {
+				n.step(in, Event{Kind: EventShutdown}, now)
+			}
+			return nil
+		case <-timer.C:
+			n.onTimer(time.Now())
+		case pkt := <-n.rx:
+			n.onPacket(pkt, time.Now())
+			n.pool.Put(pkt.buf)
+		case ch := <-n.addrCh:
+			n.onAddrChange(ch, time.Now())
+		case lc := <-n.linkCh:
+			n.onLinkChange(lc, time.Now())
+		case reply := <-n.statusQ:
+			reply <- n.status()
+		}
+	}
+}
+
+func (n *Node) startReader(ifc *iface) {
+	conn := ifc.conn
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		var errLog rateLog
+		for {
+			bp := n.pool.Get().(*[]byte)
+			p, err := conn.Read(*bp)
+			if err != nil {
+				n.pool.Put(bp)
+				if errors.Is(err, net.ErrClosed) || n.ctx.Err() != nil {
+					return
+				}
+				if ok, _ := errLog.allow(time.Now(), 10*time.Second); ok {
+					n.log.Error("read failed", "interface", ifc.name, "err", err)
+				}
+				continue
+			}
+			select {
+			case n.rx <- rxPacket{ifc: ifc, buf: bp, p: p}:
+			case <-n.ctx.Done():
+				n.pool.Put(bp)
+				return
+			}
+		}
+	}()
+}
+
+func (n *Node) resetTimer(t *time.Timer) {
+	var next time.Time
+	for _, in := range n.insts {
+		if d := in.deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	wait := time.Hour
+	if !next.IsZero() {
+		wait = time.Until(next)
+	}
+	t.Reset(wait)
+}
+
+func (n *Node) onTimer(now time.Time) {
+	for _, in := range n.insts {
+		if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+			n.step(in, Event{Kind: EventTimer}, now)
+		}
+		if !in.garpNext.IsZero() && !now.Before(in.garpNext) {
+			n.repeatAnnounce(in, now)
+		}
+	}
+}
+
+// drop counts a refused datagram and logs it at a bounded rate.
+func (n *Node) drop(ifc *iface, in *instance, r DropReason, p Packet, now time.Time) {
+	if in != nil {
+		in.count.Dropped[r]++
+	} else {
+		ifc.unattributed[r]++
+	}
+	if r == DropVRID {
+		return // other routers' VRIDs on a shared segment are normal
+	}
+	if ok, suppressed := ifc.dropLog[r].allow(now, 10*time.Second); ok {
+		n.log.Warn("dropped VRRP packet", "interface", ifc.name, "from", p.Src, "reason", r.String(), "detail", r.Error(), "suppressed_since_last", suppressed)
+	}
+}
+
+func (n *Node) onPacket(pkt rxPacket, now time.Time) {
+	ifc, p := pkt.ifc, pkt.p
+	b := (*pkt.buf)[:p.N]
+	var in *instance
+	if len(b) >= 2 {
+		in = ifc.byVRID[b[1]]
+	}
+	a := &n.rxAd
+	mode, err := a.Unmarshal(b, p.Src, p.Dst)
+	if err != nil {
+		r, ok := err.(DropReason)
+		if !ok {
+			r = DropTooShort
+		}
+		n.drop(ifc, in, r, p, now)
+		return
+	}
+	if p.TTL != TTL {
+		n.drop(ifc, in, DropTTL, p, now)
+		return
+	}
+	if in == nil {
+		n.drop(ifc, nil, DropVRID, p, now)
+		return
+	}
+	if p.Src == ifc.primary {
+		n.drop(ifc, in, DropOwnAddress, p, now)
+		return
+	}
+	if r := in.validate(a); r != DropNone {
+		n.drop(ifc, in, r, p, now)
+		return
+	}
+	in.count.AdvertsReceived++
+	in.count.ChecksumSeen[mode]++
+	if a.Priority == 0 {
+		in.count.PriorityZeroReceived++
+	}
+	if !in.sameAddresses(a.Addresses) {
+		in.count.AddressListMismatch++
+		if now.Sub(in.mismatchLogged) > time.Minute {
+			in.mismatchLogged = now
+			n.log.Warn("peer advertises a different VIP list: the peers' configurations disagree",
+				"instance", in.cfg.Name, "peer", p.Src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.vips))
+		}
+	}
+	n.step(in, Event{Kind: EventAdvert, From: p.Src, Priority: a.Priority, Interval: a.Interval}, now)
+}
+
+// step feeds an event to an instance's machine and carries out the result.
+func (n *Node) step(in *instance, ev Event, now time.Time) {
+	out := in.m.Step(ev, now)
+	if out.Transition {
+		in.count.Transitions[[2]State{out.From, out.To}]++
+		attrs := []any{"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID,
+			"from", out.From.String(), "to", out.To.String(), "reason", out.Reason.String(), "priority", in.cfg.Priority}
+		if ev.Kind == EventAdvert {
+			attrs = append(attrs, "peer", ev.From, "peer_priority", ev.Priority)
+		}
+		n.log.Info("transition", attrs...)
+	}
+	n.apply(in, out.Actions, now)
+}
+
+func (n *Node) apply(in *instance, acts Action, now time.Time) {
+	ifc := in.ifc
+	if acts.Has(ActStopAnnounce) {
+		in.garpLeft, in.garpNext = 0, time.Time{}
+	}
+	if acts.Has(ActRemoveVIPs) {
+		for _, p := range in.pfx {
+			if err := n.addrs.Remove(ifc.index, p); err != nil {
+				n.log.Error("removing VIP failed", "instance", in.cfg.Name, "err", err)
+			}
+		}
+	}
+	if acts.Has(ActAddVIPs) {
+		for _, p := range in.pfx {
+			if err := n.addrs.Add(ifc.index, p); err != nil {
+				n.log.Error("adding VIP failed", "instance", in.cfg.Name, "err", err)
+			}
+		}
+	}
+	if acts.Has(ActAnnounce) {
+		n.announce(in)
+		in.garpLeft = in.cfg.GARP.Repeat
+		in.scheduleAnnounce(now)
+	}
+	if acts.Has(ActSendAdvert) {
+		n.send(in, in.cfg.Priority)
+	}
+	if acts.Has(ActResign) {
+		n.send(in, 0)
+	}
+}
+
+func (in *instance) scheduleAnnounce(now time.Time) {
+	switch {
+	case in.garpLeft > 0:
+		in.garpNext = now.Add(in.cfg.GARP.Interval)
+	case in.cfg.GARP.Refresh > 0:
+		in.garpNext = now.Add(in.cfg.GARP.Refresh)
+	default:
+		in.garpNext = time.Time{}
+	}
+}
+
+func (n *Node) repeatAnnounce(in *instance, now time.Time) {
+	if in.m.State() != StateMaster {
+		in.garpLeft, in.garpNext = 0, time.Time{}
+		return
+	}
+	n.announce(in)
+	if in.garpLeft > 0 {
+		in.garpLeft--
+	}
+	in.scheduleAnnounce(now)
+}
+
+func (n *Node) announce(in *instance) {
+	if in.ifc.ann == nil {
+		return
+	}
+	sent, err := in.ifc.ann.Announce(in.vips)
+	in.count.GARPSent += uint64(sent)
+	if err != nil {
+		n.log.Error("gratuitous ARP failed", "instance", in.cfg.Name, "err", err)
+	}
+}
+
+func (n *Node) send(in *instance, prio uint8) {
+	if in.ifc.conn == nil {
+		return
+	}
+	b, err := in.advert(prio)
+	if err == nil {
+		err = in.ifc.conn.Send(b, in.ifc.primary)
+	}
+	if err != nil {
+		if ok, _ := in.ifc.sendLog.allow(time.Now(), 10*time.Second); ok {
+			n.log.Error("sending advert failed", "instance", in.cfg.Name, "err", err)
+		}
+		return
+	}
+	in.count.AdvertsSent++
+	if prio == 0 {
+		in.count.PriorityZeroSent++
+	}
+}
+
+func (n *Node) ifaceByIndex(index int) *iface {
+	for _, ifc := range n.ifaces {
+		if ifc.index == index {
+			return ifc
+		}
+	}
+	return nil
+}
+
+func (n *Node) onAddrChange(c vip.Change, now time.Time) {
+	if c.Resync {
+		for _, ifc := range n.ifaces {
+			n.restoreVIPs(ifc, now)
+			n.updatePrimary(ifc, now)
+		}
+		return
+	}
+	ifc := n.ifaceByIndex(c.Index)
+	if ifc == nil {
+		return
+	}
+	if !ifc.isVIP(c.Addr) {
+		n.updatePrimary(ifc, now)
+		return
+	}
+	if !c.Added {
+		n.restoreVIPs(ifc, now)
+	}
+}
+
+// restoreVIPs puts back VIPs that someone removed from a master's interface.
+func (n *Node) restoreVIPs(ifc *iface, now time.Time) {
+	as, err := n.addrs.List(ifc.index)
+	if err != nil {
+		n.log.Error("checking VIPs failed", "interface", ifc.name, "err", err)
+		return
+	}
+	for _, in := range ifc.insts {
+		if in.m.State() != StateMaster {
+			continue
+		}
+		restored := false
+		for _, p := range in.pfx {
+			if hasAddr(as, p.Addr()) {
+				continue
+			}
+			n.log.Warn("VIP was removed from the interface behind vipd's back; restoring it", "instance", in.cfg.Name, "interface", ifc.name, "vip", p)
+			if err := n.addrs.Add(ifc.index, p); err != nil {
+				n.log.Error("restoring VIP failed", "instance", in.cfg.Name, "err", err)
+				continue
+			}
+			in.count.VIPsRestored++
+			restored = true
+		}
+		if restored {
+			n.apply(in, ActAnnounce, now)
+		}
+	}
+}
+
+func hasAddr(as []vip.Addr, a netip.Addr) bool {
+	for _, x := range as {
+		if x.Prefix.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) updatePrimary(ifc *iface, now time.Time) {
+	old := ifc.primary
+	if err := n.refreshPrimary(ifc); err != nil {
+		n.log.Warn("no primary address", "interface", ifc.name, "err", err)
+		return
+	}
+	if ifc.primary == old {
+		return
+	}
+	n.log.Info("primary address changed", "interface", ifc.name, "from", old, "to", ifc.primary)
+	for _, in := range ifc.insts {
+		n.apply(in, in.m.Reconfigure(in.machineConfig(), now).Actions, now)
+	}
+}
+
+func (n *Node) onLinkChange(lc linkChange, now time.Time) {
+	var ifc *iface
+	for _, x := range n.ifaces {
+		if x.name == lc.name {
+			ifc = x
+		}
+	}
+	if ifc == nil || ifc.up == lc.up {
+		return
+	}
+	ifc.up = lc.up
+	if !lc.up {
+		n.log.Warn("interface lost carrier", "interface", ifc.name)
+		for _, in := range ifc.insts {
+			n.step(in, Event{Kind: EventLinkDown}, now)
+		}
+		return
+	}
+	n.log.Info("interface has carrier again", "interface", ifc.name)
+	// The interface may have been recreated, and sockets on an interface
+	// that went down can be stale: open fresh ones first.
+	ifc.index = lc.index
+	if err := n.openSockets(ifc); err != nil {
+		n.log.Error("reopening sockets failed; staying in fault", "interface", ifc.name, "err", err)
+		ifc.up = false
+		return
+	}
+	n.startReader(ifc)
+	n.updatePrimary(ifc, now)
+	for _, in := range ifc.insts {
+		n.step(in, Event{Kind: EventLinkUp}, now)
+	}
+}

@@ -1,0 +1,99 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/netip"
+	"time"
+
+	"github.com/vipd/vipd/vip"
+)
+
+// Status is a snapshot of every instance, taken by the loop goroutine.
+type Status struct {
+	Instances []InstanceStatus
+}
+
+// InstanceStatus is one instance's state and counters.
+type InstanceStatus struct {
+	Name                 string
+	Interface            string
+	VRID                 uint8
+	Version              int
+	State                State
+	Priority             uint8
+	EffectivePriority    uint8
+	AdvertInterval       time.Duration
+	MasterAdvertInterval time.Duration
+	PrimaryAddr          netip.Addr
+	MasterAddr           netip.Addr
+	MasterPriority       uint8
+	LastTransition       time.Time
+	VIPs                 []VIPStatus
+	Counters             Counters
+}
+
+// VIPStatus is one virtual address and whether it is on the interface now.
+type VIPStatus struct {
+	Address     netip.Prefix
+	Description string
+	Owner       string
+	Present     bool
+}
+
+// ErrNotRunning is returned by Status when the Node's loop is not running.
+var ErrNotRunning = errors.New("vrrp: node is not running")
+
+// Status asks the running loop for a snapshot.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	reply := make(chan Status, 1)
+	select {
+	case n.statusQ <- reply:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+}
+
+func (n *Node) status() Status {
+	s := Status{Instances: make([]InstanceStatus, 0, len(n.insts))}
+	present := map[int][]vip.Addr{}
+	for _, in := range n.insts {
+		idx := in.ifc.index
+		if _, ok := present[idx]; !ok {
+			present[idx], _ = n.addrs.List(idx)
+		}
+		c := in.count
+		c.Transitions = maps.Clone(in.count.Transitions)
+		is := InstanceStatus{
+			Name:                 in.cfg.Name,
+			Interface:            in.ifc.name,
+			VRID:                 in.cfg.VRID,
+			Version:              in.cfg.Version,
+			State:                in.m.State(),
+			Priority:             in.cfg.Priority,
+			EffectivePriority:    in.m.Config().Priority,
+			AdvertInterval:       in.cfg.AdvertInterval,
+			MasterAdvertInterval: in.m.MasterAdverInterval(),
+			PrimaryAddr:          in.ifc.primary,
+			MasterAddr:           in.m.MasterAddr(),
+			MasterPriority:       in.m.MasterPriority(),
+			LastTransition:       in.m.LastChange(),
+			Counters:             c,
+		}
+		for _, v := range in.cfg.VIPs {
+			is.VIPs = append(is.VIPs, VIPStatus{
+				Address: v.Address, Description: v.Description, Owner: v.Owner,
+				Present: hasAddr(present[idx], v.Address.Addr()),
+			})
+		}
+		s.Instances = append(s.Instances, is)
+	}
+	return s
+}
