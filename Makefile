@@ -1,0 +1,60 @@
+SHELL := /bin/bash
+# vipd: build, test, lint, demo and benchmarks.
+# The lab (e2e/) needs root: `sudo make test` runs it, `make test` as a normal
+# user runs the unit tests and skips the lab.
+
+GO          ?= go
+BIN         := bin/vipd
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOBIN       := $(shell $(GO) env GOPATH)/bin
+ROOT        := $(shell id -u)
+# Unit tests: every package but the lab.
+UNIT_PKGS    = $(shell $(GO) list ./... | grep -v '/e2e')
+
+.PHONY: all build test unit e2e lint demo bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
+
+test: unit e2e
+
+unit:
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+# As root the lab must run: a skipped lab is a failure (VIPD_LAB=required).
+e2e: build
+ifeq ($(ROOT),0)
+	VIPD_LAB=required VIPD_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 12m -v ./e2e/...
+else
+	@echo "e2e: not root, the namespace lab is skipped (run 'sudo make test')"
+	$(GO) test -count=1 ./e2e/...
+endif
+
+lint:
+	@test -x $(GOBIN)/staticcheck || $(GO) install $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+# A two-node lab with a client: election, failover, the client's outage.
+demo: build
+	@test "$(ROOT)" = 0 || { echo "demo: needs root for network namespaces (sudo make demo)"; exit 1; }
+	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
+
+# Failover outage distribution in the lab (root).
+bench: build
+	@test "$(ROOT)" = 0 || { echo "bench: needs root for network namespaces (sudo make bench)"; exit 1; }
+	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./bench/failover $(BENCHFLAGS)
+
+# Short fuzzing runs of the parsers.
+fuzz:
+	$(GO) test ./vrrp -run '^$$' -fuzz FuzzUnmarshal -fuzztime 30s
+	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
+
+clean:
+	rm -rf bin

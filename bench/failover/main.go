@@ -1,0 +1,157 @@
+// Command failover measures, in the namespace lab, what a client sees when
+// vipd moves the VIP: the longest gap between replies (probing every 5 ms)
+// after a link cut on the master and after a graceful stop, and the time
+// from the VIP landing on the new master to the client's first reply. It
+// prints each distribution beside the protocol bound. Run it as root
+// (`sudo make bench`).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vipd/vipd/e2e/lab"
+	"github.com/vipd/vipd/e2e/pair"
+)
+
+const (
+	prioA = 150
+	prioB = 100
+)
+
+func main() {
+	trials := flag.Int("trials", 10, "trials per scenario")
+	interval := flag.Duration("interval", 100*time.Millisecond, "advert interval")
+	bin := flag.String("vipd", os.Getenv("VIPD_BIN"), "vipd binary (default: build it)")
+	out := flag.String("out", "", "also write the report (Markdown) to this file")
+	flag.Parse()
+	if err := run(*trials, *interval, *bin, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "failover:", err)
+		os.Exit(1)
+	}
+}
+
+type scenario struct {
+	name   string
+	bound  time.Duration
+	fault  func(p *pair.Pair) error
+	repair func(p *pair.Pair) error
+	gaps   []time.Duration
+	lands  []time.Duration
+}
+
+func run(trials int, interval time.Duration, bin, outPath string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("needs root for network namespaces")
+	}
+	dir, err := os.MkdirTemp("", "vipd-bench-failover")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if bin == "" {
+		if bin, err = lab.Build(dir); err != nil {
+			return err
+		}
+	}
+	p, err := pair.New(fmt.Sprintf("bf%d", os.Getpid()%10000), bin, dir)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.Configure(p.A, pair.NodeConfig{Priority: prioA, AdvertInterval: interval}); err != nil {
+		return err
+	}
+	if err := p.Configure(p.B, pair.NodeConfig{Priority: prioB, AdvertInterval: interval}); err != nil {
+		return err
+	}
+	for _, n := range p.Nodes() {
+		if err := p.Start(n); err != nil {
+			return err
+		}
+	}
+	if err := p.WaitHolder(p.A, pair.VIP, 5*time.Second); err != nil {
+		return err
+	}
+	scenarios := []*scenario{
+		{
+			name:   "link cut on the master",
+			bound:  pair.MasterDownInterval(prioB, interval),
+			fault:  func(p *pair.Pair) error { return p.A.Host.CutLink() },
+			repair: func(p *pair.Pair) error { return p.A.Host.RestoreLink() },
+		},
+		{
+			name:   "graceful stop of the master",
+			bound:  pair.SkewTime(prioB, interval),
+			fault:  func(p *pair.Pair) error { return p.Stop(p.A) },
+			repair: func(p *pair.Pair) error { return p.Start(p.A) },
+		},
+	}
+	for _, s := range scenarios {
+		for i := 0; i < trials; i++ {
+			o, err := p.Failover(p.B, func() error { return s.fault(p) }, 5*time.Second, 150*time.Millisecond)
+			if err != nil {
+				return fmt.Errorf("%s, trial %d: %w (logs in %s)", s.name, i+1, err, dir)
+			}
+			s.gaps = append(s.gaps, o.Gap)
+			s.lands = append(s.lands, o.LandToReply)
+			fmt.Fprintf(os.Stderr, "%s #%d: gap %v, landing → first reply %v\n", s.name, i+1, ms(o.Gap), ms(o.LandToReply))
+			if err := s.repair(p); err != nil {
+				return err
+			}
+			if err := p.WaitHolder(p.A, pair.VIP, 5*time.Second); err != nil {
+				return err
+			}
+			// Let the client's ARP entry move back and the timers settle.
+			time.Sleep(4 * interval)
+		}
+	}
+	var b strings.Builder
+	report(&b, trials, interval, scenarios)
+	fmt.Print(b.String())
+	if outPath != "" {
+		return os.WriteFile(outPath, []byte(b.String()), 0o644)
+	}
+	return nil
+}
+
+func report(w io.Writer, trials int, interval time.Duration, ss []*scenario) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "\nvipd failover in the namespace lab: %d trials per scenario, adverts every %v, "+
+		"master priority %d, backup %d, client probing every %v (host %s, %s)\n\n",
+		trials, interval, prioA, prioB, pair.ProbeInterval, host, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "| scenario | measure | min | median | p95 | max | limit | within |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
+	for _, s := range ss {
+		limit := s.bound + 30*time.Millisecond
+		row(w, s.name, "client's longest gap", s.gaps, limit, fmt.Sprintf("bound %s + 30 ms", ms(s.bound)))
+		row(w, s.name, "VIP landing → first reply", s.lands, 15*time.Millisecond, "15 ms")
+	}
+	fmt.Fprintln(w)
+}
+
+func row(w io.Writer, name, what string, ds []time.Duration, limit time.Duration, limitText string) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	within := 0
+	for _, d := range s {
+		if d <= limit {
+			within++
+		}
+	}
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", name, what,
+		ms(s[0]), ms(pct(s, 50)), ms(pct(s, 95)), ms(s[len(s)-1]), limitText, within, len(s))
+}
+
+// pct is the nearest-rank percentile of sorted durations.
+func pct(s []time.Duration, p int) time.Duration {
+	i := (p*len(s)+99)/100 - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
