@@ -78,10 +78,18 @@ type Node struct {
 	addrCh  chan vip.Change
 	linkCh  chan linkChange
 	statusQ chan chan Status
+	reloadQ chan reloadReq
 	pool    sync.Pool
 	wg      sync.WaitGroup
 	rxAd    Advert // parse target, reused
 	ctx     context.Context
+	subs    subscribers
+	stopped bool // guarded by subs.mu
+
+	started      time.Time
+	reloadOK     bool
+	reloadTime   time.Time
+	reloadErrors uint64
 }
 
 // NewNode checks the configuration against the host and sets everything up:
@@ -97,6 +105,7 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		addrCh:  make(chan vip.Change, 64),
 		linkCh:  make(chan linkChange, 16),
 		statusQ: make(chan chan Status),
+		reloadQ: make(chan reloadReq),
 	}
 	n.pool.New = func() any { b := make([]byte, maxMessage); return &b }
 	var err error
@@ -250,6 +259,10 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	inner, cancel := context.WithCancel(context.Background())
 	n.ctx = inner
 	defer func() {
+		n.subs.mu.Lock()
+		n.stopped = true
+		n.subs.mu.Unlock()
+		n.subs.closeAll()
 		cancel()
 		n.closeIfaces()
 		n.wg.Wait()
@@ -262,6 +275,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		n.startReader(ifc)
 	}
 	now := time.Now()
+	n.started, n.reloadOK, n.reloadTime = now, true, now
 	for _, in := range n.insts {
 		// The primary address is known only now that setup is done.
 		in.m = NewMachine(in.machineConfig())
@@ -297,6 +311,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.onLinkChange(lc, time.Now())
 		case reply := <-n.statusQ:
 			reply <- n.status()
+		case req := <-n.reloadQ:
+			req.done <- n.reload(req.cfg, time.Now())
 		}
 	}
 }
@@ -426,10 +442,14 @@ func (n *Node) step(in *instance, ev Event, now time.Time) {
 		in.count.Transitions[[2]State{out.From, out.To}]++
 		attrs := []any{"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID,
 			"from", out.From.String(), "to", out.To.String(), "reason", out.Reason.String(), "priority", in.cfg.Priority}
+		te := TransitionEvent{Time: now, Instance: in.cfg.Name, Interface: in.ifc.name, VRID: in.cfg.VRID,
+			From: out.From, To: out.To, Reason: out.Reason, Priority: in.m.Config().Priority}
 		if ev.Kind == EventAdvert {
 			attrs = append(attrs, "peer", ev.From, "peer_priority", ev.Priority)
+			te.Peer, te.PeerPriority = ev.From, ev.Priority
 		}
 		n.log.Info("transition", attrs...)
+		n.subs.publish(te)
 	}
 	n.apply(in, out.Actions, now)
 }
@@ -636,4 +656,10 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 	for _, in := range ifc.insts {
 		n.step(in, Event{Kind: EventLinkUp}, now)
 	}
+}
+
+// Abort releases what NewNode set up, for a Node that will not Run.
+func (n *Node) Abort() {
+	n.closeIfaces()
+	n.addrs.Close()
 }

@@ -12,7 +12,25 @@ import (
 
 // Status is a snapshot of every instance, taken by the loop goroutine.
 type Status struct {
-	Instances []InstanceStatus
+	Started time.Time
+	// The outcome of the last reload (start-up counts as a successful one).
+	ReloadOK     bool
+	ReloadTime   time.Time
+	ReloadErrors uint64 // failed reloads since start
+	Instances    []InstanceStatus
+	Interfaces   []InterfaceStatus
+}
+
+// InterfaceStatus is one interface vipd runs instances on.
+type InterfaceStatus struct {
+	Name    string
+	Index   int
+	Up      bool // has carrier
+	Primary netip.Addr
+	// Dropped counts datagrams that could not be attributed to an
+	// instance (for a VRID not configured here, or too short to say), by
+	// DropReason.
+	Dropped [numDropReasons]uint64
 }
 
 // InstanceStatus is one instance's state and counters.
@@ -62,7 +80,15 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 }
 
 func (n *Node) status() Status {
-	s := Status{Instances: make([]InstanceStatus, 0, len(n.insts))}
+	s := Status{
+		Started: n.started, ReloadOK: n.reloadOK, ReloadTime: n.reloadTime, ReloadErrors: n.reloadErrors,
+		Instances: make([]InstanceStatus, 0, len(n.insts)),
+	}
+	for _, ifc := range n.ifaces {
+		s.Interfaces = append(s.Interfaces, InterfaceStatus{
+			Name: ifc.name, Index: ifc.index, Up: ifc.up, Primary: ifc.primary, Dropped: ifc.unattributed,
+		})
+	}
 	present := map[int][]vip.Addr{}
 	for _, in := range n.insts {
 		idx := in.ifc.index

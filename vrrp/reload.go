@@ -1,0 +1,305 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/vipd/vipd/config"
+)
+
+type reloadReq struct {
+	cfg  *config.Config // nil: a reload that failed before reaching the node
+	done chan error
+}
+
+// Reload applies a new, already validated configuration in place. It
+// first checks what it needs from the host (interfaces, addresses, sockets
+// for new interfaces); if anything fails, it changes nothing and returns
+// the error. Otherwise it applies the difference: an unchanged instance
+// keeps its state and timers (no transition, no announcement); a changed
+// one is updated in place (a master adds and removes just the changed
+// VIPs and advertises a new priority at once); a removed one resigns; a
+// new one starts in backup. An instance whose interface, VRID or version
+// changed is removed and added again.
+func (n *Node) Reload(ctx context.Context, cfg *config.Config) error {
+	return n.sendReload(ctx, reloadReq{cfg: cfg, done: make(chan error, 1)})
+}
+
+// ReloadFailed records a reload whose configuration did not load, for the
+// status and the metrics.
+func (n *Node) ReloadFailed(ctx context.Context) error {
+	return n.sendReload(ctx, reloadReq{done: make(chan error, 1)})
+}
+
+func (n *Node) sendReload(ctx context.Context, req reloadReq) error {
+	select {
+	case n.reloadQ <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sameInstance reports whether two configurations of an instance are the
+// same but for where they stand in the file.
+func sameInstance(a, b config.Instance) bool {
+	a.Line, b.Line = 0, 0
+	a.VIPs = slices.Clone(a.VIPs)
+	b.VIPs = slices.Clone(b.VIPs)
+	for i := range a.VIPs {
+		a.VIPs[i].Line = 0
+	}
+	for i := range b.VIPs {
+		b.VIPs[i].Line = 0
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// sameSlot reports whether the new configuration can update the running
+// instance in place.
+func sameSlot(a, b config.Instance) bool {
+	return a.Interface == b.Interface && a.VRID == b.VRID && a.Version == b.Version
+}
+
+func (n *Node) reload(cfg *config.Config, now time.Time) error {
+	if cfg == nil {
+		n.reloadOK = false
+		n.reloadErrors++
+		return nil
+	}
+	err := n.applyConfig(cfg, now)
+	if err != nil {
+		n.reloadOK = false
+		n.reloadErrors++
+		return err
+	}
+	n.reloadOK, n.reloadTime = true, now
+	return nil
+}
+
+func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
+	old := map[string]*instance{}
+	for _, in := range n.insts {
+		old[in.cfg.Name] = in
+	}
+	var (
+		updates  []*instance // running instances to update, in cfg order
+		upCfgs   []config.Instance
+		adds     []config.Instance
+		keep     = map[*instance]bool{}
+		newIfcs  []*iface
+		errs     []error
+		ifByName = map[string]*iface{}
+	)
+	for _, ifc := range n.ifaces {
+		ifByName[ifc.name] = ifc
+	}
+	// Check everything before changing anything.
+	for _, c := range cfg.Instances {
+		if in := old[c.Name]; in != nil && sameSlot(in.cfg, c) {
+			updates, upCfgs = append(updates, in), append(upCfgs, c)
+			keep[in] = true
+		} else {
+			adds = append(adds, c)
+		}
+		if ifByName[c.Interface] == nil {
+			ifi, err := net.InterfaceByName(c.Interface)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("instance %s (%s:%d): interface %s: %w", c.Name, cfg.File, c.Line, c.Interface, err))
+				continue
+			}
+			ifc := &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags)}
+			ifByName[c.Interface] = ifc
+			newIfcs = append(newIfcs, ifc)
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, n.checkOwnAddresses(cfg, ifByName)...)
+	}
+	if len(errs) == 0 {
+		for _, ifc := range newIfcs {
+			if err := n.refreshPrimaryWith(ifc, cfg); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := n.openSockets(ifc); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		for _, ifc := range newIfcs {
+			if ifc.conn != nil {
+				ifc.conn.Close()
+			}
+			if ifc.ann != nil {
+				ifc.ann.Close()
+			}
+		}
+		return errors.Join(errs...)
+	}
+
+	// Removed (or moved) instances resign first, so that their VIPs are
+	// free before new instances claim them.
+	for _, in := range n.insts {
+		if !keep[in] {
+			n.log.Info("instance removed by reload", "instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID)
+			n.step(in, Event{Kind: EventShutdown}, now)
+			in.ifc.byVRID[in.cfg.VRID] = nil
+			in.ifc.insts = slices.DeleteFunc(in.ifc.insts, func(x *instance) bool { return x == in })
+		}
+	}
+	for _, ifc := range newIfcs {
+		n.ifaces = append(n.ifaces, ifc)
+		n.startReader(ifc)
+	}
+	for i, in := range updates {
+		n.update(in, upCfgs[i], now)
+	}
+	var added []*instance
+	for _, c := range adds {
+		ifc := ifByName[c.Interface]
+		in := newInstance(c, ifc)
+		ifc.byVRID[c.VRID] = in
+		ifc.insts = append(ifc.insts, in)
+		n.removeStale(in)
+		added = append(added, in)
+	}
+	// The running order follows the file.
+	n.insts = n.insts[:0]
+	for _, c := range cfg.Instances {
+		n.insts = append(n.insts, ifByName[c.Interface].byVRID[c.VRID])
+	}
+	// Interfaces without instances close their sockets.
+	n.ifaces = slices.DeleteFunc(n.ifaces, func(ifc *iface) bool {
+		if len(ifc.insts) > 0 {
+			return false
+		}
+		if ifc.conn != nil {
+			ifc.conn.Close()
+		}
+		if ifc.ann != nil {
+			ifc.ann.Close()
+		}
+		return true
+	})
+	n.cfg = cfg
+	for _, in := range added {
+		n.log.Info("instance added by reload", "instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID)
+		in.m = NewMachine(in.machineConfig())
+		if in.ifc.up {
+			n.step(in, Event{Kind: EventStartup}, now)
+		} else {
+			n.step(in, Event{Kind: EventLinkDown}, now)
+		}
+	}
+	return nil
+}
+
+// checkOwnAddresses refuses a VIP that is one of its interface's own
+// addresses (present with another prefix length).
+func (n *Node) checkOwnAddresses(cfg *config.Config, ifByName map[string]*iface) []error {
+	var errs []error
+	for _, c := range cfg.Instances {
+		ifc := ifByName[c.Interface]
+		as, err := n.addrs.List(ifc.index)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, v := range c.VIPs {
+			for _, a := range as {
+				if a.Prefix.Addr() == v.Address.Addr() && a.Prefix.Bits() != v.Address.Bits() {
+					errs = append(errs, fmt.Errorf("%s:%d: VIP %s is %s's own address %s", cfg.File, v.Line, v.Address.Addr(), ifc.name, a.Prefix))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// refreshPrimaryWith finds a new interface's primary address, skipping the
+// VIPs of the new configuration.
+func (n *Node) refreshPrimaryWith(ifc *iface, cfg *config.Config) error {
+	for _, c := range cfg.Instances {
+		if c.Interface == ifc.name {
+			ifc.insts = append(ifc.insts, &instance{cfg: c, vips: vipAddrs(c)})
+		}
+	}
+	err := n.refreshPrimary(ifc)
+	ifc.insts = nil
+	return err
+}
+
+func vipAddrs(c config.Instance) []netip.Addr {
+	var as []netip.Addr
+	for _, v := range c.VIPs {
+		as = append(as, v.Address.Addr())
+	}
+	return as
+}
+
+// removeStale takes a new instance's VIPs off the interface: nothing that
+// stays configured holds them, so they are left over.
+func (n *Node) removeStale(in *instance) {
+	for _, p := range in.pfx {
+		if ok, _ := n.addrs.Has(in.ifc.index, p.Addr()); ok {
+			n.log.Warn("removing stale VIP left on the interface", "instance", in.cfg.Name, "interface", in.ifc.name, "vip", p)
+			if err := n.addrs.Remove(in.ifc.index, p); err != nil {
+				n.log.Error("removing stale VIP failed", "instance", in.cfg.Name, "err", err)
+			}
+		}
+	}
+}
+
+// update applies a changed configuration to a running instance in place.
+func (n *Node) update(in *instance, c config.Instance, now time.Time) {
+	if sameInstance(in.cfg, c) {
+		in.cfg = c // keep the new line numbers
+		return
+	}
+	oldPfx := slices.Clone(in.pfx)
+	in.cfg = c
+	in.setVIPs()
+	in.auth = [8]byte{}
+	copy(in.auth[:], c.AuthPass)
+	n.log.Info("instance reconfigured by reload", "instance", c.Name, "interface", in.ifc.name, "vrid", c.VRID)
+	if in.m.State() == StateMaster {
+		for _, p := range oldPfx {
+			if !slices.Contains(in.pfx, p) {
+				if err := n.addrs.Remove(in.ifc.index, p); err != nil {
+					n.log.Error("removing VIP failed", "instance", c.Name, "err", err)
+				}
+			}
+		}
+		var fresh []netip.Addr
+		for _, p := range in.pfx {
+			if !slices.Contains(oldPfx, p) {
+				if err := n.addrs.Add(in.ifc.index, p); err != nil {
+					n.log.Error("adding VIP failed", "instance", c.Name, "err", err)
+					continue
+				}
+				fresh = append(fresh, p.Addr())
+			}
+		}
+		if len(fresh) > 0 && in.ifc.ann != nil {
+			sent, err := in.ifc.ann.Announce(fresh)
+			in.count.GARPSent += uint64(sent)
+			if err != nil {
+				n.log.Error("gratuitous ARP failed", "instance", c.Name, "err", err)
+			}
+		}
+	}
+	n.apply(in, in.m.Reconfigure(in.machineConfig(), now).Actions, now)
+}
