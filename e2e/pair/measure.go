@@ -49,11 +49,26 @@ func (p *Pair) Failover(to *Node, fault func() error, timeout, settle time.Durat
 	if err := p.WaitHolder(to, VIP, timeout); err != nil {
 		return o, err
 	}
-	// Wait until replies have flowed for settle after the move.
 	deadline := time.Now().Add(timeout)
+	for o.Land.IsZero() {
+		for _, ev := range w.Events() {
+			if ev.Added && ev.Time.After(o.Fault) {
+				o.Land = ev.Time
+				break
+			}
+		}
+		if o.Land.IsZero() {
+			if time.Now().After(deadline) {
+				return o, fmt.Errorf("no address event showed %s landing on %s: %w", VIP, to.Host.Name, ErrTimeout)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	// Keep probing until replies have flowed for settle after the landing
+	// (a reply already in flight at the fault does not count).
 	for {
 		r := probe.Snapshot()
-		if first, ok := r.FirstReplyAfter(o.Fault); ok && time.Since(first) >= settle {
+		if first, ok := r.FirstReplyAfter(o.Land); ok && time.Since(first) >= settle {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -63,20 +78,10 @@ func (p *Pair) Failover(to *Node, fault func() error, timeout, settle time.Durat
 	}
 	res := probe.Stop()
 	stopped = true
-	end := res.End
 	// Measure from a little before the fault, when replies were flowing,
 	// so that the gap spans the last reply before it to the first after.
-	o.Gap = res.LongestGap(o.Fault.Add(-50*time.Millisecond), end)
+	o.Gap = res.LongestGap(o.Fault.Add(-50*time.Millisecond), res.End)
 	o.Sent, o.Lost = res.Sent, res.Lost()
-	for _, ev := range w.Events() {
-		if ev.Added && ev.Time.After(o.Fault) {
-			o.Land = ev.Time
-			break
-		}
-	}
-	if o.Land.IsZero() {
-		return o, fmt.Errorf("no address event showed %s landing on %s", VIP, to.Host.Name)
-	}
 	if first, ok := res.FirstReplyAfter(o.Land); ok {
 		o.LandToReply = first.Sub(o.Land)
 	}
