@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vipd/vipd/arp"
@@ -85,6 +86,10 @@ type Node struct {
 	ctx     context.Context
 	subs    subscribers
 	stopped bool // guarded by subs.mu
+	// loopDone is closed when Run's loop has exited; running is set while
+	// the loop serves requests.
+	loopDone chan struct{}
+	running  atomic.Bool
 
 	started      time.Time
 	reloadOK     bool
@@ -106,6 +111,8 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		linkCh:  make(chan linkChange, 16),
 		statusQ: make(chan chan Status),
 		reloadQ: make(chan reloadReq),
+
+		loopDone: make(chan struct{}),
 	}
 	n.pool.New = func() any { b := make([]byte, maxMessage); return &b }
 	var err error
@@ -259,6 +266,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	inner, cancel := context.WithCancel(context.Background())
 	n.ctx = inner
 	defer func() {
+		n.running.Store(false)
+		close(n.loopDone)
 		n.subs.mu.Lock()
 		n.stopped = true
 		n.subs.mu.Unlock()
@@ -291,6 +300,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	n.running.Store(true)
 	for {
 		n.resetTimer(timer)
 		select {

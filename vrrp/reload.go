@@ -40,6 +40,8 @@ func (n *Node) ReloadFailed(ctx context.Context) error {
 func (n *Node) sendReload(ctx context.Context, req reloadReq) error {
 	select {
 	case n.reloadQ <- req:
+	case <-n.loopDone:
+		return ErrNotRunning
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -65,9 +65,14 @@ var ErrNotRunning = errors.New("vrrp: node is not running")
 
 // Status asks the running loop for a snapshot.
 func (n *Node) Status(ctx context.Context) (Status, error) {
+	if !n.running.Load() {
+		return Status{}, ErrNotRunning
+	}
 	reply := make(chan Status, 1)
 	select {
 	case n.statusQ <- reply:
+	case <-n.loopDone:
+		return Status{}, ErrNotRunning
 	case <-ctx.Done():
 		return Status{}, ctx.Err()
 	}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/vrrp"
@@ -25,6 +29,13 @@ func newLogger(w io.Writer) *slog.Logger {
 		}
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// notify tells systemd about the daemon's state (a no-op outside systemd).
+func notify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("sd_notify failed", "state", state, "err", err)
+	}
 }
 
 func cmdRun(args []string, stderr io.Writer) error {
@@ -57,23 +68,43 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if *socket != "" {
 		cfg.ControlSocket = *socket
 	}
-	node, err := vrrp.NewNode(cfg, log)
+	ln, err := listenControl(cfg.ControlSocket)
 	if err != nil {
 		return err
 	}
+	node, err := vrrp.NewNode(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	ver, rev := versionInfo()
+	ctl := startControl(ln, node, ver, log)
+	defer ctl.Close()
+	stopMetrics, err := startMetricsFor(cfg, node, ver, rev, log)
+	if err != nil {
+		node.Abort()
+		return err
+	}
+	defer stopMetrics()
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- node.Run(ctx, func() {
-			log.Info("vipd started", "version", ver, "commit", rev, "config", *path, "instances", len(cfg.Instances))
+			log.Info("vipd started", "version", ver, "commit", rev, "config", *path,
+				"instances", len(cfg.Instances), "socket", cfg.ControlSocket)
+			notify(log, daemon.SdNotifyReady)
 		})
 	}()
+	watchdog := startWatchdog(ctx, node, log)
+	defer watchdog()
+
 	for {
 		select {
 		case sig := <-stop:
 			log.Info("stopping: resigning and removing VIPs", "signal", sig.String())
+			notify(log, daemon.SdNotifyStopping)
 			cancel()
 			if err := <-done; err != nil {
 				return err
@@ -81,9 +112,79 @@ func cmdRun(args []string, stderr io.Writer) error {
 			log.Info("stopped")
 			return nil
 		case <-hup:
-			log.Warn("SIGHUP: configuration reload is not supported by this version; restart vipd to apply changes")
+			reload(ctx, node, *path, *socket, cfg, log)
 		case err := <-done:
 			return err
 		}
 	}
+}
+
+// reload re-reads the configuration and applies it; on any problem the
+// running configuration stays and every error is logged.
+func reload(ctx context.Context, node *vrrp.Node, path, socketFlag string, running *config.Config, log *slog.Logger) {
+	notify(log, "RELOADING=1\n"+daemon.SdNotifyMonotonicUsec())
+	defer notify(log, daemon.SdNotifyReady)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cfg, err := config.Load(path)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				log.Error("reload refused: configuration error; keeping the running configuration", "error", e.Error())
+			}
+		} else {
+			log.Error("reload refused; keeping the running configuration", "err", err)
+		}
+		if err := node.ReloadFailed(ctx); err != nil {
+			log.Error("recording the failed reload", "err", err)
+		}
+		return
+	}
+	if socketFlag != "" {
+		cfg.ControlSocket = socketFlag
+	}
+	if cfg.ControlSocket != running.ControlSocket || cfg.MetricsListen != running.MetricsListen {
+		log.Warn("control_socket and metrics_listen changes take effect only at restart",
+			"control_socket", running.ControlSocket, "metrics_listen", running.MetricsListen)
+		cfg.ControlSocket, cfg.MetricsListen = running.ControlSocket, running.MetricsListen
+	}
+	if err := node.Reload(ctx, cfg); err != nil {
+		log.Error("reload refused; keeping the running configuration", "err", err)
+		return
+	}
+	*running = *cfg
+	log.Info("configuration reloaded", "config", path, "instances", len(cfg.Instances))
+}
+
+// startWatchdog pings systemd's watchdog while the protocol loop answers;
+// a wedged loop stops the pings and systemd restarts vipd.
+func startWatchdog(ctx context.Context, node *vrrp.Node, log *slog.Logger) (stop func()) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				sctx, scancel := context.WithTimeout(ctx, interval/3)
+				_, err := node.Status(sctx)
+				scancel()
+				if err == nil {
+					notify(log, daemon.SdNotifyWatchdog)
+				} else if ctx.Err() == nil {
+					log.Error("protocol loop did not answer; withholding the watchdog ping", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

@@ -25,6 +25,9 @@ const (
 commands:
   run      [--config FILE] [--socket PATH]   run the daemon in the foreground
   check    [--config FILE]                   validate a configuration file
+  status   [--socket PATH] [--json]          show the running daemon's instances
+  events   [--socket PATH] [--json]          follow the daemon's state transitions
+  doctor   [--config FILE]                   read-only checks of this host for the configured instances
   version                                    print version information
 
 Run 'vipd <command> -h' for a command's flags.
@@ -51,6 +54,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(args[1:], stderr)
 	case "check":
 		err = cmdCheck(args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(args[1:], stdout, stderr)
+	case "events":
+		err = cmdEvents(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/vip"
+	"github.com/vipd/vipd/vrrp"
+)
+
+// verdict is one doctor finding.
+type verdict struct {
+	level string // "ok", "warn", "FAIL"
+	what  string
+	fix   string
+}
+
+func (v verdict) String() string {
+	s := fmt.Sprintf("%-4s  %s", v.level, v.what)
+	if v.fix != "" {
+		s += "\n      fix: " + v.fix
+	}
+	return s
+}
+
+func cmdDoctor(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("doctor", stderr)
+	path := fs.String("config", defaultConfig, "configuration file")
+	listen := fs.Duration("listen", 0, "how long to listen for adverts (default: 3 advert intervals + 0.5s, at most 10s)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitError{2}
+	}
+	if err := noArgs("doctor", pos); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return exitError{1}
+	}
+	d := doctor{cfg: cfg, sysctl: readSysctl, listenFor: *listen}
+	vs := d.run()
+	failed := false
+	for _, v := range vs {
+		fmt.Fprintln(stdout, v)
+		failed = failed || v.level == "FAIL"
+	}
+	if failed {
+		return exitError{1}
+	}
+	return nil
+}
+
+type doctor struct {
+	cfg       *config.Config
+	sysctl    func(name string) (int, error)
+	listenFor time.Duration
+}
+
+func readSysctl(name string) (int, error) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(name, ".", "/")))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func (d doctor) run() []verdict {
+	var vs []verdict
+	ifaces := map[string][]config.Instance{}
+	var order []string
+	for _, in := range d.cfg.Instances {
+		if _, ok := ifaces[in.Interface]; !ok {
+			order = append(order, in.Interface)
+		}
+		ifaces[in.Interface] = append(ifaces[in.Interface], in)
+		vs = append(vs, documented(in, d.cfg.File)...)
+	}
+	mgr, err := vip.NewManager()
+	if err != nil {
+		return append(vs, verdict{"FAIL", "netlink: " + err.Error(), "run vipd doctor as root (or with CAP_NET_ADMIN)"})
+	}
+	defer mgr.Close()
+	for _, name := range order {
+		vs = append(vs, d.checkInterface(mgr, name, ifaces[name])...)
+	}
+	return vs
+}
+
+// documented asks for a description and an owner on every VIP: an alias
+// nobody can explain is how a decommissioned service keeps taking traffic.
+func documented(in config.Instance, file string) []verdict {
+	var vs []verdict
+	for _, v := range in.VIPs {
+		if v.Description == "" || v.Owner == "" {
+			vs = append(vs, verdict{"warn", fmt.Sprintf("instance %s: VIP %s has no description or owner", in.Name, v.Address),
+				fmt.Sprintf("add description: and owner: to it (%s:%d)", file, v.Line)})
+		}
+	}
+	return vs
+}
+
+func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Instance) []verdict {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return []verdict{{"FAIL", fmt.Sprintf("interface %s: %v", name, err), "fix the interface: name in the config, or create the interface"}}
+	}
+	var vs []verdict
+	switch {
+	case ifi.Flags&net.FlagUp == 0:
+		vs = append(vs, verdict{"FAIL", fmt.Sprintf("interface %s is down", name), "ip link set " + name + " up"})
+	case ifi.Flags&net.FlagRunning == 0:
+		vs = append(vs, verdict{"FAIL", fmt.Sprintf("interface %s has no carrier (instances stay in fault)", name), "check the cable, switch port or virtual link"})
+	default:
+		vs = append(vs, verdict{"ok", fmt.Sprintf("interface %s is up with carrier", name), ""})
+	}
+	addrs, err := mgr.List(ifi.Index)
+	if err != nil {
+		return append(vs, verdict{"FAIL", err.Error(), ""})
+	}
+	configured := map[netip.Addr]bool{}
+	for _, in := range insts {
+		for _, v := range in.VIPs {
+			configured[v.Address.Addr()] = true
+		}
+	}
+	primary, ok := vip.Primary(addrs, func(a netip.Addr) bool { return configured[a] })
+	if !ok {
+		vs = append(vs, verdict{"FAIL", fmt.Sprintf("interface %s has no IPv4 address of its own to send adverts from", name),
+			"give it one: ip addr add ADDR/LEN dev " + name})
+	} else {
+		vs = append(vs, verdict{"ok", fmt.Sprintf("interface %s sends adverts from %s", name, primary), ""})
+	}
+	for _, a := range addrs {
+		if a.Prefix.Addr() == primary || configured[a.Prefix.Addr()] {
+			continue
+		}
+		vs = append(vs, verdict{"warn", fmt.Sprintf("interface %s carries %s, which no vipd instance owns", name, a.Prefix),
+			"if it belongs to a decommissioned service, remove it (ip addr del " + a.Prefix.String() + " dev " + name + "); else document it"})
+	}
+	vs = append(vs, d.kernelSettings(name)...)
+	return append(vs, d.listen(ifi, insts)...)
+}
+
+// kernelSettings reports the sysctls that decide whether adverts and ARP
+// behave as vipd expects.
+func (d doctor) kernelSettings(ifname string) []verdict {
+	get := func(key string) (int, bool) {
+		all, err1 := d.sysctl("net.ipv4.conf.all." + key)
+		dev, err2 := d.sysctl("net.ipv4.conf." + ifname + "." + key)
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		return max(all, dev), true
+	}
+	var vs []verdict
+	if rp, ok := get("rp_filter"); ok {
+		if rp == 1 {
+			vs = append(vs, verdict{"warn", fmt.Sprintf("rp_filter is strict (1) on %s: adverts or client traffic arriving on an unexpected interface are dropped", ifname),
+				"sysctl -w net.ipv4.conf." + ifname + ".rp_filter=2 (loose), and the same for all"})
+		} else {
+			vs = append(vs, verdict{"ok", fmt.Sprintf("rp_filter is %d on %s", rp, ifname), ""})
+		}
+	}
+	if ai, ok := get("arp_ignore"); ok {
+		if ai > 1 {
+			vs = append(vs, verdict{"warn", fmt.Sprintf("arp_ignore is %d on %s: the kernel may not answer ARP for a VIP", ai, ifname),
+				"sysctl -w net.ipv4.conf." + ifname + ".arp_ignore=0 (or 1 for LVS-style setups)"})
+		} else {
+			vs = append(vs, verdict{"ok", fmt.Sprintf("arp_ignore is %d on %s", ai, ifname), ""})
+		}
+	}
+	if aa, ok := get("arp_announce"); ok {
+		if aa == 0 {
+			vs = append(vs, verdict{"warn", fmt.Sprintf("arp_announce is 0 on %s: the host may send its own ARP requests from a VIP, which peers then cache", ifname),
+				"sysctl -w net.ipv4.conf." + ifname + ".arp_announce=2"})
+		} else {
+			vs = append(vs, verdict{"ok", fmt.Sprintf("arp_announce is %d on %s", aa, ifname), ""})
+		}
+	}
+	if nb, err := d.sysctl("net.ipv4.ip_nonlocal_bind"); err == nil {
+		if nb == 0 {
+			vs = append(vs, verdict{"warn", "ip_nonlocal_bind is 0: services on a backup cannot bind a VIP before it arrives",
+				"sysctl -w net.ipv4.ip_nonlocal_bind=1, if a service must listen on the VIP"})
+		} else {
+			vs = append(vs, verdict{"ok", "ip_nonlocal_bind is 1", ""})
+		}
+	}
+	return vs
+}
+
+type heard struct {
+	src      netip.Addr
+	addrs    []netip.Addr
+	lastPrio uint8
+}
+
+// listen hears the segment for a while and reports who advertises our
+// VRIDs: nobody (multicast blocked, or no peer), one master, or more than
+// one (a split brain, or a foreign router using our VRID).
+func (d doctor) listen(ifi *net.Interface, insts []config.Instance) []verdict {
+	dur := d.listenFor
+	if dur == 0 {
+		var longest time.Duration
+		for _, in := range insts {
+			longest = max(longest, in.AdvertInterval)
+		}
+		dur = min(3*longest+500*time.Millisecond, 10*time.Second)
+	}
+	conn, err := vrrp.ListenConn(ifi)
+	if err != nil {
+		return []verdict{{"FAIL", fmt.Sprintf("cannot listen for adverts on %s: %v", ifi.Name, err), "run vipd doctor as root (or with CAP_NET_RAW)"}}
+	}
+	done := make(chan struct{})
+	seen := map[uint8]map[netip.Addr]*heard{}
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		var a vrrp.Advert
+		for {
+			p, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := a.Unmarshal(buf[:p.N], p.Src, p.Dst); err != nil || p.TTL != vrrp.TTL {
+				continue
+			}
+			byVRID := seen[a.VRID]
+			if byVRID == nil {
+				byVRID = map[netip.Addr]*heard{}
+				seen[a.VRID] = byVRID
+			}
+			h := byVRID[p.Src]
+			if h == nil {
+				h = &heard{src: p.Src, addrs: slices.Clone(a.Addresses)}
+				byVRID[p.Src] = h
+			}
+			h.lastPrio = a.Priority
+		}
+	}()
+	time.Sleep(dur)
+	conn.Close()
+	<-done
+	return heardVerdicts(ifi.Name, insts, seen, dur)
+}
+
+// heardVerdicts judges what a listen heard for each instance.
+func heardVerdicts(ifname string, insts []config.Instance, seen map[uint8]map[netip.Addr]*heard, dur time.Duration) []verdict {
+	var vs []verdict
+	for _, in := range insts {
+		hs := seen[in.VRID]
+		var srcs []string
+		for _, h := range hs {
+			if h.lastPrio > 0 {
+				srcs = append(srcs, fmt.Sprintf("%s (priority %d)", h.src, h.lastPrio))
+			}
+		}
+		slices.Sort(srcs)
+		switch {
+		case len(srcs) == 0:
+			vs = append(vs, verdict{"warn", fmt.Sprintf("instance %s: no advert for VRID %d heard on %s in %v", in.Name, in.VRID, ifname, dur),
+				"expected only if this node is master with no peer running; otherwise let IP protocol 112 to 224.0.0.18 through firewalls and turn off multicast snooping without a querier"})
+		case len(srcs) == 1:
+			vs = append(vs, verdict{"ok", fmt.Sprintf("instance %s: VRID %d advertised by %s", in.Name, in.VRID, srcs[0]), ""})
+		default:
+			vs = append(vs, verdict{"FAIL", fmt.Sprintf("instance %s: VRID %d advertised by %d routers at once: %s", in.Name, in.VRID, len(srcs), strings.Join(srcs, ", ")),
+				"two masters: a split brain (peers cannot hear each other) or a foreign router using this VRID; pick a free VRID or fix the path between the peers"})
+		}
+		want := map[netip.Addr]bool{}
+		for _, v := range in.VIPs {
+			want[v.Address.Addr()] = true
+		}
+		for _, h := range hs {
+			if !sameSet(want, h.addrs) {
+				vs = append(vs, verdict{"warn", fmt.Sprintf("instance %s: %s advertises VRID %d with addresses %v, ours are %v", in.Name, h.src, in.VRID, h.addrs, keys(want)),
+					"make the VIP lists of the peers' configs identical (or this is a foreign router on our VRID)"})
+			}
+		}
+	}
+	return vs
+}
+
+func sameSet(want map[netip.Addr]bool, got []netip.Addr) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, a := range got {
+		if !want[a] {
+			return false
+		}
+	}
+	return true
+}
+
+func keys(m map[netip.Addr]bool) []netip.Addr {
+	var ks []netip.Addr
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, func(a, b netip.Addr) int { return a.Compare(b) })
+	return ks
+}
