@@ -14,7 +14,11 @@ type Config struct {
 	File          string // path it was loaded from
 	ControlSocket string // Unix socket of the control API
 	MetricsListen string // host:port of the Prometheus listener; "" turns it off
-	Instances     []Instance
+	// StateDir keeps state that survives a restart (maintenance mode);
+	// default /var/lib/vipd.
+	StateDir   string
+	Instances  []Instance
+	SyncGroups []SyncGroup
 }
 
 // Instance is one VRRP virtual router: a VRID on an interface and the
@@ -32,7 +36,66 @@ type Instance struct {
 	V3Checksum     ChecksumMode
 	VIPs           []VIP
 	GARP           GARP
-	Line           int // line of the instance's mapping in the file
+	// UnicastPeers, when set, replaces multicast: adverts go to each peer
+	// and only adverts from them are accepted.
+	UnicastPeers []netip.Addr
+	Track        Track
+	Notify       *Notify // nil: no hook
+	Line         int     // line of the instance's mapping in the file
+}
+
+// Track lists what the instance's effective priority depends on.
+type Track struct {
+	Interfaces []TrackInterface
+	Scripts    []TrackScript
+	Files      []TrackFile
+}
+
+// TrackInterface follows another interface's carrier. While it is down,
+// Weight is added to the priority; a Weight of 0 puts the instance in
+// fault instead.
+type TrackInterface struct {
+	Name   string
+	Weight int // -254..254
+	Line   int
+}
+
+// TrackScript runs a command every Interval. After Fall failures in a row
+// it is failing; after Rise successes in a row it is healthy again. While
+// failing, Weight is added to the priority; 0 means fault.
+type TrackScript struct {
+	Name     string
+	Command  []string      // argv; Command[0] is an absolute path; never run through a shell
+	Interval time.Duration // default 2s
+	Timeout  time.Duration // default 1s; a run that takes longer is killed and counts as a failure
+	Rise     int           // default 1
+	Fall     int           // default 1
+	Weight   int           // -254..254
+	Line     int
+}
+
+// TrackFile reads an integer from a file: the priority changes by that
+// integer times Weight (a missing or unreadable file counts as 0). With
+// Weight 0 any non-zero value means fault.
+type TrackFile struct {
+	Path   string // absolute
+	Weight int    // -254..254
+	Line   int
+}
+
+// Notify is a hook run on every state change of the instance.
+type Notify struct {
+	Command []string      // argv; Command[0] is an absolute path
+	Timeout time.Duration // default 10s; a hook that runs longer is killed
+	Line    int
+}
+
+// SyncGroup is a set of instances that move together: if one must leave
+// master, they all do; if one becomes master, they all do.
+type SyncGroup struct {
+	Name      string
+	Instances []string
+	Line      int
 }
 
 // ChecksumMode says what a VRRPv3 checksum covers. RFC 5798 includes the IP

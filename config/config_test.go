@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,15 +16,25 @@ import (
 // cmpOpts lets cmp look inside netip values, whose fields are unexported.
 var cmpOpts = cmp.Options{
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
 
 func TestLoadValid(t *testing.T) {
 	want := &Config{
 		File:          "testdata/valid.yaml",
 		ControlSocket: "/run/vipd/vipd.sock",
 		MetricsListen: "127.0.0.1:9654",
+		StateDir:      "/var/lib/vipd",
 		Instances: []Instance{
 			{
 				Name:           "web",
@@ -61,6 +72,83 @@ func TestLoadValid(t *testing.T) {
 		},
 	}
 	got, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	want := &Config{
+		File:          "testdata/full.yaml",
+		ControlSocket: "/run/vipd/vipd.sock",
+		MetricsListen: "127.0.0.1:9654",
+		StateDir:      "/var/lib/vipd-test",
+		Instances: []Instance{
+			{
+				Name:           "web",
+				Interface:      "eth0",
+				VRID:           51,
+				Priority:       150,
+				Version:        3,
+				AdvertInterval: 100 * time.Millisecond,
+				Preempt:        true,
+				V3Checksum:     ChecksumPseudoHeader,
+				VIPs:           []VIP{{Address: mustPrefix("198.51.100.10/32"), Line: 13}},
+				GARP:           GARP{Repeat: 5, Interval: time.Second},
+				UnicastPeers:   addrs("198.18.0.12", "198.18.1.12"),
+				Track: Track{
+					Interfaces: []TrackInterface{
+						{Name: "eth1", Weight: 0, Line: 17},
+						{Name: "bond0.100", Weight: -20, Line: 19},
+					},
+					Scripts: []TrackScript{
+						{
+							Name:     "haproxy",
+							Command:  []string{"/usr/bin/pgrep", "-x", "haproxy"},
+							Interval: 2 * time.Second,
+							Timeout:  time.Second,
+							Rise:     2,
+							Fall:     2,
+							Weight:   -60,
+							Line:     22,
+						},
+						{
+							Name:     "backend",
+							Command:  []string{"/usr/local/bin/check-backend", "--port", "8080"},
+							Interval: 2 * time.Second,
+							Timeout:  time.Second,
+							Rise:     1,
+							Fall:     1,
+							Line:     29,
+						},
+					},
+					Files: []TrackFile{{Path: "/run/vipd/web.weight", Weight: 1, Line: 35}},
+				},
+				Notify: &Notify{Command: []string{"/etc/vipd/notify.sh", "web"}, Timeout: 10 * time.Second, Line: 38},
+				Line:   8,
+			},
+			{
+				Name:           "api",
+				Interface:      "eth0",
+				VRID:           52,
+				Priority:       100,
+				Version:        3,
+				AdvertInterval: time.Second,
+				Preempt:        true,
+				V3Checksum:     ChecksumPseudoHeader,
+				VIPs:           []VIP{{Address: mustPrefix("198.51.100.11/32"), Line: 43}},
+				GARP:           GARP{Repeat: 5, Interval: time.Second},
+				UnicastPeers:   addrs("198.18.0.12"),
+				Notify:         &Notify{Command: []string{"/etc/vipd/notify.sh", "api"}, Timeout: 500 * time.Millisecond, Line: 46},
+				Line:           40,
+			},
+		},
+		SyncGroups: []SyncGroup{{Name: "edge", Instances: []string{"web", "api"}, Line: 5}},
+	}
+	got, err := Load("testdata/full.yaml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -121,6 +209,7 @@ func TestParseDefaults(t *testing.T) {
 		File:          "t.yaml",
 		ControlSocket: "/run/vipd/vipd.sock",
 		MetricsListen: "127.0.0.1:9654",
+		StateDir:      "/var/lib/vipd",
 		Instances:     []Instance{defaultInstance()},
 	}
 	got, err := Parse("t.yaml", []byte(minimal))
@@ -143,6 +232,36 @@ func inst(lines ...string) string {
 func one(extra ...string) string {
 	return inst(append([]string{"name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10]"}, extra...)...)
 }
+
+// script returns minimal with one track script, hc running /bin/true on
+// line 9, and extra lines of that script starting at line 10.
+func script(extra ...string) string {
+	lines := []string{"track:", "  scripts:", "    - name: hc", "      command: [/bin/true]"}
+	for _, l := range extra {
+		lines = append(lines, "      "+l)
+	}
+	return one(lines...)
+}
+
+// withDB is minimal with a second instance, db, on lines 6 to 9.
+const withDB = minimal + "  - name: db\n    interface: eth1\n    vrid: 51\n    vips: [198.51.100.20]\n"
+
+func dbInstance() Instance {
+	db := defaultInstance()
+	db.Name, db.Interface, db.Line = "db", "eth1", 6
+	db.VIPs = []VIP{{Address: mustPrefix("198.51.100.20/32"), Line: 9}}
+	return db
+}
+
+// four is a file with the instances web, db, api and dns on lines 2 to
+// 17; what is appended to it starts at line 18.
+var four = func() string {
+	s := "instances:\n"
+	for i, name := range []string{"web", "db", "api", "dns"} {
+		s += fmt.Sprintf("  - name: %s\n    interface: eth0\n    vrid: %d\n    vips: [198.51.100.%d]\n", name, 51+i, 10+i)
+	}
+	return s
+}()
 
 func TestParseAccepts(t *testing.T) {
 	tests := []struct {
@@ -288,6 +407,136 @@ func TestParseAccepts(t *testing.T) {
 			},
 		},
 		{
+			name:   "state_dir",
+			in:     "state_dir: /srv/vipd/state\n" + minimal,
+			modify: func(c *Config) { c.StateDir = "/srv/vipd/state"; shiftLines(c, 1) },
+		},
+		{
+			name: "unicast peers",
+			in:   one("version: 2", "unicast_peers: [198.18.0.12, 169.254.0.2, 10.0.0.255]"),
+			modify: func(c *Config) {
+				c.Instances[0].Version = 2
+				c.Instances[0].UnicastPeers = addrs("198.18.0.12", "169.254.0.2", "10.0.0.255")
+			},
+		},
+		{
+			name: "tracker defaults",
+			in: one("track:", "  interfaces:", "    - name: eth1", "  scripts:", "    - name: hc", "      command: [/bin/true]",
+				"  files:", "    - path: /run/w"),
+			modify: func(c *Config) {
+				c.Instances[0].Track = Track{
+					Interfaces: []TrackInterface{{Name: "eth1", Line: 8}},
+					Scripts:    []TrackScript{{Name: "hc", Command: []string{"/bin/true"}, Interval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Line: 10}},
+					Files:      []TrackFile{{Path: "/run/w", Line: 13}},
+				}
+			},
+		},
+		{
+			name:   "empty track",
+			in:     one("track:"),
+			modify: func(*Config) {},
+		},
+		{
+			name:   "empty tracker lists",
+			in:     one("track:", "  interfaces: []", "  scripts:", "  files: []"),
+			modify: func(*Config) {},
+		},
+		{
+			name: "tracker weight limits",
+			in:   one("track:", "  interfaces:", "    - {name: eth1, weight: -254}", "    - {name: eth2, weight: 254}", "  files:", "    - {path: /run/w, weight: -254}"),
+			modify: func(c *Config) {
+				c.Instances[0].Track = Track{
+					Interfaces: []TrackInterface{{Name: "eth1", Weight: -254, Line: 8}, {Name: "eth2", Weight: 254, Line: 9}},
+					Files:      []TrackFile{{Path: "/run/w", Weight: -254, Line: 11}},
+				}
+			},
+		},
+		{
+			name: "a short interval shortens the default timeout",
+			in:   script("interval: 100ms"),
+			modify: func(c *Config) {
+				c.Instances[0].Track.Scripts = []TrackScript{{Name: "hc", Command: []string{"/bin/true"}, Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1, Line: 8}}
+			},
+		},
+		{
+			name: "track script upper limits",
+			in:   script("interval: 1h", "timeout: 1h", "rise: 100", "fall: 100", "weight: 254"),
+			modify: func(c *Config) {
+				c.Instances[0].Track.Scripts = []TrackScript{{Name: "hc", Command: []string{"/bin/true"}, Interval: time.Hour, Timeout: time.Hour, Rise: 100, Fall: 100, Weight: 254, Line: 8}}
+			},
+		},
+		{
+			name: "track script lower limits",
+			in:   script("interval: 100ms", "timeout: 10ms", "weight: -254"),
+			modify: func(c *Config) {
+				c.Instances[0].Track.Scripts = []TrackScript{{Name: "hc", Command: []string{"/bin/true"}, Interval: 100 * time.Millisecond, Timeout: 10 * time.Millisecond, Rise: 1, Fall: 1, Weight: -254, Line: 8}}
+			},
+		},
+		{
+			name: "command arguments that look like other types are text",
+			in:   one("track:", "  scripts:", `    - {name: hc, command: [/usr/local/bin/check, 8080, true, 1.50, ~, ""]}`),
+			modify: func(c *Config) {
+				c.Instances[0].Track.Scripts = []TrackScript{{Name: "hc", Command: []string{"/usr/local/bin/check", "8080", "true", "1.50", "", ""},
+					Interval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Line: 8}}
+			},
+		},
+		{
+			name: "notify defaults",
+			in:   one("notify:", "  command: [/etc/vipd/notify.sh]"),
+			modify: func(c *Config) {
+				c.Instances[0].Notify = &Notify{Command: []string{"/etc/vipd/notify.sh"}, Timeout: 10 * time.Second, Line: 7}
+			},
+		},
+		{
+			name: "notify timeout limits",
+			in: withDB + "    notify: {command: [/bin/a], timeout: 100ms}\n" +
+				"  - {name: api, interface: eth2, vrid: 1, vips: [198.51.100.30], notify: {command: [/bin/b], timeout: 1h}}\n",
+			modify: func(c *Config) {
+				db := dbInstance()
+				db.Notify = &Notify{Command: []string{"/bin/a"}, Timeout: 100 * time.Millisecond, Line: 10}
+				api := defaultInstance()
+				api.Name, api.Interface, api.VRID, api.Line = "api", "eth2", 1, 11
+				api.VIPs = []VIP{{Address: mustPrefix("198.51.100.30/32"), Line: 11}}
+				api.Notify = &Notify{Command: []string{"/bin/b"}, Timeout: time.Hour, Line: 11}
+				c.Instances = append(c.Instances, db, api)
+			},
+		},
+		{
+			name: "sync group",
+			in:   withDB + "sync_groups:\n  - name: edge\n    instances:\n      - web\n      - db\n",
+			modify: func(c *Config) {
+				c.Instances = append(c.Instances, dbInstance())
+				c.SyncGroups = []SyncGroup{{Name: "edge", Instances: []string{"web", "db"}, Line: 11}}
+			},
+		},
+		{
+			name: "sync group before the instances",
+			in:   "sync_groups: [{name: edge, instances: [db, web]}]\n" + withDB,
+			modify: func(c *Config) {
+				c.Instances = append(c.Instances, dbInstance())
+				shiftLines(c, 1)
+				c.SyncGroups = []SyncGroup{{Name: "edge", Instances: []string{"db", "web"}, Line: 1}}
+			},
+		},
+		{
+			name:   "no sync groups",
+			in:     "sync_groups: []\n" + minimal,
+			modify: func(c *Config) { shiftLines(c, 1) },
+		},
+		{
+			name: "trackers shared through an alias",
+			in: one("track: &t", "  scripts: [{name: hc, command: [/bin/true]}]") +
+				"  - {name: db, interface: eth1, vrid: 51, vips: [198.51.100.20], track: *t}\n",
+			modify: func(c *Config) {
+				hc := []TrackScript{{Name: "hc", Command: []string{"/bin/true"}, Interval: 2 * time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Line: 7}}
+				c.Instances[0].Track.Scripts = hc
+				db := dbInstance()
+				db.Line, db.VIPs[0].Line = 8, 8
+				db.Track.Scripts = hc
+				c.Instances = append(c.Instances, db)
+			},
+		},
+		{
 			name:   "an empty document after the first is ignored",
 			in:     minimal + "---\n",
 			modify: func(*Config) {},
@@ -306,6 +555,7 @@ func TestParseAccepts(t *testing.T) {
 				File:          "t.yaml",
 				ControlSocket: "/run/vipd/vipd.sock",
 				MetricsListen: "127.0.0.1:9654",
+				StateDir:      "/var/lib/vipd",
 				Instances:     []Instance{defaultInstance()},
 			}
 			tt.modify(want)
@@ -324,9 +574,22 @@ func TestParseAccepts(t *testing.T) {
 // lines above minimal.
 func shiftLines(c *Config, n int) {
 	for i := range c.Instances {
-		c.Instances[i].Line += n
-		for j := range c.Instances[i].VIPs {
-			c.Instances[i].VIPs[j].Line += n
+		in := &c.Instances[i]
+		in.Line += n
+		for j := range in.VIPs {
+			in.VIPs[j].Line += n
+		}
+		for j := range in.Track.Interfaces {
+			in.Track.Interfaces[j].Line += n
+		}
+		for j := range in.Track.Scripts {
+			in.Track.Scripts[j].Line += n
+		}
+		for j := range in.Track.Files {
+			in.Track.Files[j].Line += n
+		}
+		if in.Notify != nil {
+			in.Notify.Line += n
 		}
 	}
 }
@@ -500,6 +763,159 @@ func TestParseErrors(t *testing.T) {
 			"  - 198.51.100.10", "  - description: again", "    address: 198.51.100.10/24"),
 			[]string{"t.yaml:8: VIP 198.51.100.10 is listed twice in this instance (first at line 6)"}},
 
+		// State directory.
+		{"state_dir relative", "state_dir: var/lib/vipd\n" + minimal, []string{`t.yaml:1: state_dir: "var/lib/vipd" is not an absolute path`}},
+		{"state_dir empty", "state_dir:\n" + minimal, []string{`t.yaml:1: state_dir: "" is not an absolute path`}},
+		{"state_dir a list", "state_dir: [/var/lib/vipd]\n" + minimal, []string{"t.yaml:1: state_dir: expected a string, got a list"}},
+		{"state_dir with NUL", "state_dir: \"/var/lib/\\0\"\n" + minimal, []string{"t.yaml:1: state_dir: path contains a NUL byte"}},
+
+		// Unicast peers.
+		{"unicast_peers empty", one("unicast_peers: []"), []string{"t.yaml:6: unicast_peers: the list is empty; omit the key for multicast"}},
+		{"unicast_peers null", one("unicast_peers:"), []string{"t.yaml:6: unicast_peers: the list is empty; omit the key for multicast"}},
+		{"unicast_peers a string", one("unicast_peers: 198.18.0.12"), []string{`t.yaml:6: unicast_peers: expected a list, got "198.18.0.12"`}},
+		{"unicast peer a mapping", one("unicast_peers: [{address: 198.18.0.12}]"), []string{"t.yaml:6: unicast_peers: expected a string, got a mapping"}},
+		{"unicast peer a name", one("unicast_peers: [peer-b]"), []string{`t.yaml:6: unicast peer "peer-b": not an IPv4 address (e.g. 198.18.0.12)`}},
+		{"unicast peer with a prefix", one("unicast_peers: [198.18.0.12/24]"), []string{`t.yaml:6: unicast peer "198.18.0.12/24": not an IPv4 address (e.g. 198.18.0.12)`}},
+		{"unicast peer IPv6", one(`unicast_peers: ["2001:db8::2"]`), []string{`t.yaml:6: unicast peer "2001:db8::2": IPv6 peers are not supported yet`}},
+		{"unicast peer multicast", one("unicast_peers: [224.0.0.18]"),
+			[]string{`t.yaml:6: unicast peer "224.0.0.18": a multicast address cannot be a unicast peer; omit unicast_peers for multicast`}},
+		{"unicast peer broadcast", one("unicast_peers: [255.255.255.255]"), []string{`t.yaml:6: unicast peer "255.255.255.255": the broadcast address cannot be a peer`}},
+		{"unicast peer unspecified", one("unicast_peers: [0.0.0.0]"), []string{`t.yaml:6: unicast peer "0.0.0.0": the unspecified address cannot be a peer`}},
+		{"unicast peer loopback", one("unicast_peers: [127.0.0.1]"), []string{`t.yaml:6: unicast peer "127.0.0.1": a loopback address cannot be a peer`}},
+		{"unicast peer twice", one("unicast_peers:", "  - 198.18.0.12", "  - 198.18.0.12"),
+			[]string{"t.yaml:8: unicast peer 198.18.0.12 is listed twice in this instance (first at line 7)"}},
+		{"unicast peer is a VIP", withDB + "    unicast_peers: [198.51.100.10]\n",
+			[]string{"t.yaml:10: unicast peer 198.51.100.10 is a VIP (instance web at line 5); list the peer's own address"}},
+
+		// Track.
+		{"track not a mapping", one("track: [eth1]"), []string{"t.yaml:6: track: expected a mapping, got a list"}},
+		{"unknown track key", one("track:", "  routes: []"), []string{`t.yaml:7: unknown key "routes" in track`}},
+		{"track.interfaces not a list", one("track:", "  interfaces: {name: eth1}"), []string{"t.yaml:7: track.interfaces: expected a list, got a mapping"}},
+		{"tracked interface a bare name", one("track:", "  interfaces: [eth1]"), []string{`t.yaml:7: track.interfaces: expected a mapping, got "eth1"`}},
+		{"tracked interface without name", one("track:", "  interfaces:", "    - weight: -10"), []string{`t.yaml:8: missing required key "name" in tracked interface`}},
+		{"tracked interface null item", one("track:", "  interfaces:", "    -"), []string{`t.yaml:8: missing required key "name" in tracked interface`}},
+		{"tracked interface bad name", one("track:", "  interfaces:", "    - name: eth1/2"),
+			[]string{`t.yaml:8: track.interfaces.name: "eth1/2" is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`}},
+		{"tracked interface twice", one("track:", "  interfaces:", "    - name: eth1", "    - name: eth1", "      weight: -10"),
+			[]string{"t.yaml:9: interface eth1 is tracked twice in this instance (first at line 8)"}},
+		{"tracking the own interface", one("track:", "  interfaces:", "    - name: eth0", "      weight: -50"),
+			[]string{"t.yaml:8: track.interfaces.name: eth0 need not be listed: the instance's own interface is always tracked (carrier loss is fault)"}},
+		{"tracked interface weight 255", one("track:", "  interfaces:", "    - name: eth1", "      weight: 255"),
+			[]string{"t.yaml:9: track.interfaces.weight: 255 is out of range -254..254"}},
+		{"tracked interface weight -255", one("track:", "  interfaces:", "    - name: eth1", "      weight: -255"),
+			[]string{"t.yaml:9: track.interfaces.weight: -255 is out of range -254..254"}},
+		{"tracked interface weight text", one("track:", "  interfaces:", "    - name: eth1", "      weight: heavy"),
+			[]string{`t.yaml:9: track.interfaces.weight: expected an integer, got "heavy"`}},
+		{"unknown tracked interface key", one("track:", "  interfaces:", "    - name: eth1", "      carrier: up"),
+			[]string{`t.yaml:9: unknown key "carrier" in tracked interface`}},
+
+		// Track scripts.
+		{"track script without name and command", one("track:", "  scripts:", "    - interval: 1s"), []string{
+			`t.yaml:8: missing required key "name" in track script`,
+			`t.yaml:8: missing required key "command" in track script`,
+		}},
+		{"track script bad name", one("track:", "  scripts:", "    - name: HAProxy", "      command: [/bin/true]"),
+			[]string{`t.yaml:8: track.scripts.name: "HAProxy" is not a valid script name; use 1 to 32 characters from a-z, 0-9, _ and -`}},
+		{"track script twice", one("track:", "  scripts:", "    - name: hc", "      command: [/bin/true]", "    - name: hc", "      command: [/bin/false]"),
+			[]string{"t.yaml:10: track script hc is defined twice in this instance (first at line 8)"}},
+		{"track script a string", one("track:", "  scripts: [/bin/true]"), []string{`t.yaml:7: track.scripts: expected a mapping, got "/bin/true"`}},
+		{"command a string", one("track:", "  scripts:", "    - name: hc", `      command: "/usr/bin/pgrep -x haproxy"`), []string{
+			`t.yaml:9: track.scripts.command: expected a list, got "/usr/bin/pgrep -x haproxy"; the command is argv and never goes through a shell, ` +
+				`so give each argument as its own item, e.g. ["/usr/bin/pgrep", "-x", "haproxy"]`,
+		}},
+		{"command a mapping", one("track:", "  scripts:", "    - name: hc", "      command: {path: /bin/true}"),
+			[]string{"t.yaml:9: track.scripts.command: expected a list, got a mapping"}},
+		{"command empty", one("track:", "  scripts:", "    - name: hc", "      command: []"),
+			[]string{"t.yaml:9: track.scripts.command: must not be empty; give the program's absolute path, then its arguments"}},
+		{"command null", one("track:", "  scripts:", "    - name: hc", "      command:"),
+			[]string{"t.yaml:9: track.scripts.command: must not be empty; give the program's absolute path, then its arguments"}},
+		{"command relative", one("track:", "  scripts:", "    - name: hc", "      command: [pgrep, -x, haproxy]"),
+			[]string{`t.yaml:9: track.scripts.command: "pgrep" is not an absolute path; the program is run directly, with no shell and no $PATH search`}},
+		{"command argument a list", one("track:", "  scripts:", "    - name: hc", "      command:", "        - /bin/check", "        - [a, b]"),
+			[]string{"t.yaml:11: track.scripts.command: expected a string, got a list"}},
+		{"command argument with NUL", one("track:", "  scripts:", "    - name: hc", `      command: [/bin/check, "a\0b"]`),
+			[]string{"t.yaml:9: track.scripts.command: argument 1 contains a NUL byte"}},
+		{"script interval too short", script("interval: 50ms"), []string{"t.yaml:10: track.scripts.interval: 50ms is out of range 100ms..1h"}},
+		{"script interval too long", script("interval: 61m"), []string{"t.yaml:10: track.scripts.interval: 61m is out of range 100ms..1h"}},
+		{"script interval without unit", script("interval: 2"), []string{"t.yaml:10: track.scripts.interval: 2 needs a unit, e.g. 2s"}},
+		{"script timeout too short", script("timeout: 5ms"), []string{"t.yaml:10: track.scripts.timeout: 5ms is less than the minimum of 10ms"}},
+		{"script timeout longer than the interval", script("interval: 500ms", "timeout: 600ms"),
+			[]string{"t.yaml:11: track.scripts.timeout: 600ms is longer than the interval (500ms); a run must end before the next one is due"}},
+		{"script timeout longer than the default interval", script("timeout: 3s"),
+			[]string{"t.yaml:10: track.scripts.timeout: 3s is longer than the interval (2s); a run must end before the next one is due"}},
+		{"script timeout over 1h beside a bad interval", script("interval: 2h", "timeout: 90m"), []string{
+			"t.yaml:10: track.scripts.interval: 2h is out of range 100ms..1h",
+			"t.yaml:11: track.scripts.timeout: 90m is more than the maximum of 1h",
+		}},
+		{"script rise 0", script("rise: 0"), []string{"t.yaml:10: track.scripts.rise: 0 is out of range 1..100"}},
+		{"script fall 101", script("fall: 101"), []string{"t.yaml:10: track.scripts.fall: 101 is out of range 1..100"}},
+		{"script fall text", script("fall: twice"), []string{`t.yaml:10: track.scripts.fall: expected an integer, got "twice"`}},
+		{"script weight -255", script("weight: -255"), []string{"t.yaml:10: track.scripts.weight: -255 is out of range -254..254"}},
+		{"unknown script key", script("shell: true"), []string{`t.yaml:10: unknown key "shell" in track script`}},
+
+		// Track files.
+		{"tracked file without path", one("track:", "  files:", "    - weight: 1"), []string{`t.yaml:8: missing required key "path" in tracked file`}},
+		{"tracked file relative", one("track:", "  files:", "    - path: run/w"), []string{`t.yaml:8: track.files.path: "run/w" is not an absolute path`}},
+		{"tracked file a string", one("track:", "  files: [/run/w]"), []string{`t.yaml:7: track.files: expected a mapping, got "/run/w"`}},
+		{"tracked file twice", one("track:", "  files:", "    - path: /run/w", "    - path: /run//w/", "      weight: 2"),
+			[]string{"t.yaml:9: file /run//w/ is tracked twice in this instance (first at line 8)"}},
+		{"tracked file weight 300", one("track:", "  files:", "    - path: /run/w", "      weight: 300"),
+			[]string{"t.yaml:9: track.files.weight: 300 is out of range -254..254"}},
+		{"unknown tracked file key", one("track:", "  files:", "    - path: /run/w", "      scale: 2"),
+			[]string{`t.yaml:9: unknown key "scale" in tracked file`}},
+
+		// Notify.
+		{"notify null", one("notify:"), []string{`t.yaml:6: missing required key "command" in notify`}},
+		{"notify without command", one("notify:", "  timeout: 1s"), []string{`t.yaml:7: missing required key "command" in notify`}},
+		{"notify a string", one("notify: /etc/vipd/notify.sh"), []string{`t.yaml:6: notify: expected a mapping, got "/etc/vipd/notify.sh"`}},
+		{"notify command a string", one("notify:", "  command: /etc/vipd/notify.sh"), []string{
+			`t.yaml:7: notify.command: expected a list, got "/etc/vipd/notify.sh"; the command is argv and never goes through a shell, ` +
+				`so give each argument as its own item, e.g. ["/usr/bin/pgrep", "-x", "haproxy"]`,
+		}},
+		{"notify command relative", one("notify:", "  command: [notify.sh]"),
+			[]string{`t.yaml:7: notify.command: "notify.sh" is not an absolute path; the program is run directly, with no shell and no $PATH search`}},
+		{"notify command empty", one("notify:", "  command: []"),
+			[]string{"t.yaml:7: notify.command: must not be empty; give the program's absolute path, then its arguments"}},
+		{"notify timeout too short", one("notify:", "  command: [/bin/true]", "  timeout: 50ms"), []string{"t.yaml:8: notify.timeout: 50ms is out of range 100ms..1h"}},
+		{"notify timeout too long", one("notify:", "  command: [/bin/true]", "  timeout: 2h"), []string{"t.yaml:8: notify.timeout: 2h is out of range 100ms..1h"}},
+		{"notify timeout without unit", one("notify:", "  command: [/bin/true]", "  timeout: 10"), []string{"t.yaml:8: notify.timeout: 10 needs a unit, e.g. 10s"}},
+		{"unknown notify key", one("notify:", "  command: [/bin/true]", "  env: {}"), []string{`t.yaml:8: unknown key "env" in notify`}},
+
+		// Sync groups.
+		{"sync_groups not a list", four + "sync_groups: {name: edge}\n", []string{"t.yaml:18: sync_groups: expected a list, got a mapping"}},
+		{"sync group a bare name", four + "sync_groups: [edge]\n", []string{`t.yaml:18: sync_groups: expected a mapping, got "edge"`}},
+		{"sync group without keys", four + "sync_groups:\n  - {}\n", []string{
+			`t.yaml:19: missing required key "name" in sync group`,
+			`t.yaml:19: missing required key "instances" in sync group`,
+		}},
+		{"sync group without name", four + "sync_groups:\n  - instances: [web]\n", []string{
+			`t.yaml:19: missing required key "name" in sync group`,
+			"t.yaml:19: sync group (unnamed): needs at least 2 instances to move together",
+		}},
+		{"sync group bad name", four + "sync_groups:\n  - name: Edge\n    instances: [web, db]\n",
+			[]string{`t.yaml:19: sync_groups.name: "Edge" is not a valid sync group name; use 1 to 32 characters from a-z, 0-9, _ and -`}},
+		{"sync group name twice", four + "sync_groups:\n  - name: edge\n    instances: [web, db]\n  - name: edge\n    instances: [api, dns]\n",
+			[]string{`t.yaml:21: duplicate sync group name "edge": also at line 19`}},
+		{"sync group of one", four + "sync_groups:\n  - name: edge\n    instances: [web]\n",
+			[]string{"t.yaml:20: sync group edge: needs at least 2 instances to move together"}},
+		{"sync group of none", four + "sync_groups:\n  - name: edge\n    instances: []\n",
+			[]string{"t.yaml:20: sync group edge: needs at least 2 instances to move together"}},
+		{"sync group instances a string", four + "sync_groups:\n  - name: edge\n    instances: web\n",
+			[]string{`t.yaml:20: sync_groups.instances: expected a list, got "web"`}},
+		{"sync group unknown instance", four + "sync_groups:\n  - name: edge\n    instances: [web, wbe]\n",
+			[]string{`t.yaml:20: sync group edge: no instance named "wbe"`}},
+		{"sync group instance twice", four + "sync_groups:\n  - name: edge\n    instances:\n      - web\n      - db\n      - web\n",
+			[]string{"t.yaml:23: sync group edge: instance web is listed twice (first at line 21)"}},
+		{"instance in two sync groups", four + "sync_groups:\n  - name: edge\n    instances: [web, db]\n  - name: back\n    instances: [api, web]\n",
+			[]string{"t.yaml:22: instance web is already in sync group edge at line 20; an instance can be in one sync group only"}},
+		{"unknown sync group key", four + "sync_groups:\n  - name: edge\n    instances: [web, db]\n    preempt: true\n",
+			[]string{`t.yaml:21: unknown key "preempt" in sync group`}},
+		{"sync group naming an instance whose name is wrong", inst("name: Web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10]") +
+			"  - {name: db, interface: eth0, vrid: 52, vips: [198.51.100.20]}\nsync_groups: [{name: edge, instances: [Web, db]}]\n",
+			[]string{`t.yaml:2: name: "Web" is not a valid instance name; use 1 to 32 characters from a-z, 0-9, _ and -`}},
+		{"sync group without instances at all", "sync_groups:\n  - name: edge\n    instances: [web, db]\n",
+			[]string{"t.yaml: no instances; at least one is needed"}},
+
 		// Across instances.
 		{"duplicate name", minimal + "  - name: web\n    interface: eth1\n    vrid: 52\n    vips: [198.51.100.20]\n",
 			[]string{`t.yaml:6: duplicate instance name "web": also at line 2`}},
@@ -580,6 +996,52 @@ bogus: true
 		`t.yaml:16: garp.repeat: expected an integer, got "lots"`,
 		`t.yaml:17: metrics_listen: "nowhere" is not host:port with a port of 1..65535 (use "" to turn metrics off)`,
 		`t.yaml:18: unknown key "bogus" at the top level`,
+	}
+	cfg, err := Parse("t.yaml", []byte(in))
+	if cfg != nil {
+		t.Errorf("Parse returned a config along with the errors: %+v", cfg)
+	}
+	if diff := cmp.Diff(want, errorLines(t, err)); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+// The same holds for trackers, hooks and sync groups, whose checks run
+// after every instance has been read.
+func TestParseReportsTrackingErrorsInLineOrder(t *testing.T) {
+	in := `sync_groups:
+  - name: edge
+    instances: [web, nope]
+state_dir: relative
+instances:
+  - name: web
+    interface: eth0
+    vrid: 51
+    vips: [198.51.100.10]
+    unicast_peers: [198.51.100.20]
+    track:
+      interfaces:
+        - name: eth0
+      scripts:
+        - name: hc
+          command: pgrep haproxy
+          timeout: 5s
+    notify:
+      timeout: 1s
+  - name: db
+    interface: eth1
+    vrid: 51
+    vips: [198.51.100.20]
+`
+	want := []string{
+		`t.yaml:3: sync group edge: no instance named "nope"`,
+		`t.yaml:4: state_dir: "relative" is not an absolute path`,
+		"t.yaml:10: unicast peer 198.51.100.20 is a VIP (instance db at line 23); list the peer's own address",
+		"t.yaml:13: track.interfaces.name: eth0 need not be listed: the instance's own interface is always tracked (carrier loss is fault)",
+		`t.yaml:16: track.scripts.command: expected a list, got "pgrep haproxy"; the command is argv and never goes through a shell, ` +
+			`so give each argument as its own item, e.g. ["/usr/bin/pgrep", "-x", "haproxy"]`,
+		"t.yaml:17: track.scripts.timeout: 5s is longer than the interval (2s); a run must end before the next one is due",
+		`t.yaml:19: missing required key "command" in notify`,
 	}
 	cfg, err := Parse("t.yaml", []byte(in))
 	if cfg != nil {

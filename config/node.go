@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -235,4 +236,53 @@ func (p *parser) duration(f field) (time.Duration, bool) {
 		return 0, false
 	}
 	return d, true
+}
+
+// durationIn reads a duration and reports it when it is outside lo..hi.
+func (p *parser) durationIn(f field, lo, hi time.Duration) (time.Duration, bool) {
+	d, ok := p.duration(f)
+	if !ok {
+		return 0, false
+	}
+	if d < lo || d > hi {
+		p.errorf(f.line, "%s: %s is out of range %s..%s", f.name, f.node.Value, shortDuration(lo), shortDuration(hi))
+		return 0, false
+	}
+	return d, true
+}
+
+// shortDuration writes d as a person would in the file: 1h rather than
+// Go's 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// absPath reports s, read from f, unless it is an absolute path the kernel
+// can take.
+func (p *parser) absPath(f field, s string) bool {
+	switch {
+	case !path.IsAbs(s):
+		p.errorf(f.line, "%s: %q is not an absolute path", f.name, s)
+	case strings.IndexByte(s, 0) >= 0:
+		p.errorf(f.line, "%s: path contains a NUL byte", f.name)
+	default:
+		return true
+	}
+	return false
+}
+
+// qualify prefixes the names of nested fields, so that messages say
+// "track.scripts.interval" rather than a bare "interval".
+func qualify(fs map[string]field, prefix string) {
+	for k, f := range fs {
+		f.name = prefix + k
+		fs[k] = f
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -65,9 +66,10 @@ func (p *parser) config(root *yaml.Node) *Config {
 		File:          p.file,
 		ControlSocket: defaultControlSocket,
 		MetricsListen: defaultMetricsListen,
+		StateDir:      defaultStateDir,
 	}
 	fs, _ := p.fields(field{name: "top level", line: root.Line, node: root}, "at the top level",
-		"control_socket", "metrics_listen", "instances")
+		"control_socket", "metrics_listen", "state_dir", "instances", "sync_groups")
 	if f, ok := fs["control_socket"]; ok {
 		if s, ok := p.str(f); ok && p.checkSocket(f, s) {
 			cfg.ControlSocket = s
@@ -78,27 +80,46 @@ func (p *parser) config(root *yaml.Node) *Config {
 			cfg.MetricsListen = s
 		}
 	}
-	f, ok := fs["instances"]
-	if !ok {
-		p.errorf(0, "no instances; at least one is needed")
-		return cfg
-	}
-	items, ok := p.list(f)
-	if ok && len(items) == 0 {
-		p.errorf(f.line, "instances: at least one instance is needed")
-	}
-	var parsed []parsedInstance
-	for _, item := range items {
-		if in, ok := p.instance(item); ok {
-			parsed = append(parsed, in)
+	if f, ok := fs["state_dir"]; ok {
+		if s, ok := p.str(f); ok && p.absPath(f, s) {
+			cfg.StateDir = s
 		}
 	}
-	p.crossCheck(parsed)
-	for _, in := range parsed {
-		cfg.Instances = append(cfg.Instances, in.Instance)
+	// known holds the instance names sync groups may refer to; it stays nil
+	// when the instances could not be read, and then references are not
+	// checked rather than all reported as unknown.
+	var known map[string]bool
+	if f, ok := fs["instances"]; !ok {
+		p.errorf(0, "no instances; at least one is needed")
+	} else {
+		items, ok := p.list(f)
+		if ok && len(items) == 0 {
+			p.errorf(f.line, "instances: at least one instance is needed")
+		}
+		var parsed []parsedInstance
+		for _, item := range items {
+			if in, ok := p.instance(item); ok {
+				parsed = append(parsed, in)
+			}
+		}
+		p.crossCheck(parsed)
+		if len(items) > 0 {
+			known = make(map[string]bool)
+		}
+		for _, in := range parsed {
+			cfg.Instances = append(cfg.Instances, in.Instance)
+			if in.rawName != "" {
+				known[in.rawName] = true
+			}
+		}
+	}
+	if f, ok := fs["sync_groups"]; ok {
+		cfg.SyncGroups = p.syncGroups(f, known)
 	}
 	return cfg
 }
+
+const defaultStateDir = "/var/lib/vipd"
 
 // unixPathMax is the size of sun_path in a Linux sockaddr_un, which also
 // holds the terminating NUL.
@@ -139,11 +160,16 @@ func (p *parser) checkListen(f field, s string) bool {
 type parsedInstance struct {
 	Instance
 	nameLine, vridLine int
+	peerLines          []int // of each of UnicastPeers
+	// rawName is the name as written, even when it is not a valid one, so
+	// that a sync group naming it is not reported as well.
+	rawName string
 }
 
 var instanceKeys = []string{
 	"name", "interface", "vrid", "priority", "version", "advert_interval",
 	"preempt", "preempt_delay", "auth_pass", "v3_checksum", "vips", "garp",
+	"unicast_peers", "track", "notify",
 }
 
 // instance reads one item of the instances list. Fields with errors keep
@@ -171,10 +197,11 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 
 	if f, ok := fs["name"]; ok {
 		if s, ok := p.str(f); ok {
+			pi.rawName = s
 			if validName(s) {
 				in.Name, pi.nameLine = s, f.line
 			} else {
-				p.errorf(f.line, "name: %q is not a valid instance name; use 1 to 32 characters from a-z, 0-9, _ and -", s)
+				p.errorf(f.line, "name: %q is not a valid instance name; %s", s, nameRule)
 			}
 		}
 	}
@@ -183,7 +210,7 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 			if validIfname(s) {
 				in.Interface = s
 			} else {
-				p.errorf(f.line, "interface: %q is not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not \".\" or \"..\")", s)
+				p.errorf(f.line, "interface: %q is %s", s, notIfname)
 			}
 		}
 	}
@@ -275,6 +302,15 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	if f, ok := fs["garp"]; ok {
 		p.garp(f, &in.GARP)
 	}
+	if f, ok := fs["unicast_peers"]; ok {
+		in.UnicastPeers, pi.peerLines = p.unicastPeers(f)
+	}
+	if f, ok := fs["track"]; ok {
+		p.track(f, in)
+	}
+	if f, ok := fs["notify"]; ok {
+		in.Notify = p.notify(f)
+	}
 	return pi, true
 }
 
@@ -296,6 +332,8 @@ func (p *parser) checkAdvert(f field, version int, d time.Duration) {
 	}
 }
 
+const nameRule = "use 1 to 32 characters from a-z, 0-9, _ and -"
+
 // validName accepts what is safe in a metric label, a log field and a
 // file name: [a-z0-9_-]{1,32}.
 func validName(s string) bool {
@@ -309,6 +347,8 @@ func validName(s string) bool {
 	}
 	return true
 }
+
+const notIfname = `not a valid interface name (1 to 15 bytes, no '/', ':' or whitespace, not "." or "..")`
 
 // validIfname mirrors the kernel's dev_valid_name: shorter than IFNAMSIZ
 // (16), not "." or "..", and no '/', ':' or whitespace. NUL cannot be
@@ -520,4 +560,385 @@ func (p *parser) crossCheck(ins []parsedInstance) {
 			}
 		}
 	}
+	// A VIP moves between the nodes, so adverts sent to one could come back
+	// to their sender; a peer must be the other node's own address.
+	for _, in := range ins {
+		for k, a := range in.UnicastPeers {
+			if o, ok := vips[a]; ok {
+				p.errorf(in.peerLines[k], "unicast peer %s is a VIP (instance %s at line %d); list the peer's own address", a, label(o.inst), o.line)
+			}
+		}
+	}
+}
+
+// unicastPeers reads an instance's peer addresses, with the line of each.
+// An empty list is refused: it would mean an instance that talks to no one.
+func (p *parser) unicastPeers(f field) ([]netip.Addr, []int) {
+	items, ok := p.list(f)
+	if !ok {
+		return nil, nil
+	}
+	if len(items) == 0 {
+		p.errorf(f.line, "unicast_peers: the list is empty; omit the key for multicast")
+		return nil, nil
+	}
+	var peers []netip.Addr
+	var lines []int
+	first := make(map[netip.Addr]int)
+	for _, item := range items {
+		s, ok := p.str(field{name: "unicast_peers", line: item.Line, node: resolve(item)})
+		if !ok {
+			continue
+		}
+		a, problem := parsePeer(s)
+		if problem != "" {
+			p.errorf(item.Line, "unicast peer %q: %s", s, problem)
+			continue
+		}
+		if line, dup := first[a]; dup {
+			p.errorf(item.Line, "unicast peer %s is listed twice in this instance (first at line %d)", a, line)
+			continue
+		}
+		first[a] = item.Line
+		peers = append(peers, a)
+		lines = append(lines, item.Line)
+	}
+	return peers, lines
+}
+
+// parsePeer reads a peer's IPv4 unicast address and says what is wrong with
+// it, if anything, as a phrase.
+func parsePeer(s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return a, "not an IPv4 address (e.g. 198.18.0.12)"
+	case a.Is6():
+		return a, "IPv6 peers are not supported yet"
+	case a.IsUnspecified():
+		return a, "the unspecified address cannot be a peer"
+	case a.IsLoopback():
+		return a, "a loopback address cannot be a peer"
+	case a.IsMulticast():
+		return a, "a multicast address cannot be a unicast peer; omit unicast_peers for multicast"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return a, "the broadcast address cannot be a peer"
+	}
+	return a, ""
+}
+
+// track reads what the instance's priority depends on into in.Track.
+func (p *parser) track(f field, in *Instance) {
+	fs, _ := p.fields(f, "in track", "interfaces", "scripts", "files")
+	qualify(fs, "track.")
+	if f, ok := fs["interfaces"]; ok {
+		in.Track.Interfaces = p.trackInterfaces(f, in.Interface)
+	}
+	if f, ok := fs["scripts"]; ok {
+		in.Track.Scripts = p.trackScripts(f)
+	}
+	if f, ok := fs["files"]; ok {
+		in.Track.Files = p.trackFiles(f)
+	}
+}
+
+// items returns the mappings listed in f, each with its entries (named
+// after f) and its line. Items that are not mappings are reported and left
+// out.
+func (p *parser) items(f field, where string, known ...string) []item {
+	list, _ := p.list(f)
+	var out []item
+	for _, n := range list {
+		fs, ok := p.fields(field{name: f.name, line: n.Line, node: resolve(n)}, where, known...)
+		if !ok {
+			continue
+		}
+		qualify(fs, f.name+".")
+		out = append(out, item{fs: fs, line: n.Line})
+	}
+	return out
+}
+
+// item is one mapping of a list.
+type item struct {
+	fs   map[string]field
+	line int
+}
+
+// required reports the keys of it that are missing.
+func (p *parser) required(it item, where string, keys ...string) {
+	for _, key := range keys {
+		if _, ok := it.fs[key]; !ok {
+			p.errorf(it.line, "missing required key %q %s", key, where)
+		}
+	}
+}
+
+// weight reads a tracker's weight; out of range it is reported and 0.
+func (p *parser) weight(it item) int {
+	f, ok := it.fs["weight"]
+	if !ok {
+		return 0
+	}
+	if v, ok := p.integer(f); ok && p.inRange(f, v, -254, 254) {
+		return int(v)
+	}
+	return 0
+}
+
+// trackInterfaces reads track.interfaces. own is the instance's interface
+// ("" when it is itself wrong), which is always tracked and so may not be
+// listed.
+func (p *parser) trackInterfaces(f field, own string) []TrackInterface {
+	const where = "in tracked interface"
+	var out []TrackInterface
+	first := make(map[string]int)
+	for _, it := range p.items(f, where, "name", "weight") {
+		p.required(it, where, "name")
+		t := TrackInterface{Weight: p.weight(it), Line: it.line}
+		if nf, ok := it.fs["name"]; ok {
+			if s, ok := p.str(nf); ok {
+				line, dup := first[s]
+				switch {
+				case !validIfname(s):
+					p.errorf(nf.line, "%s: %q is %s", nf.name, s, notIfname)
+				case s == own:
+					p.errorf(nf.line, "%s: %s need not be listed: the instance's own interface is always tracked (carrier loss is fault)", nf.name, s)
+				case dup:
+					p.errorf(nf.line, "interface %s is tracked twice in this instance (first at line %d)", s, line)
+				default:
+					first[s] = nf.line
+					t.Name = s
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// trackScripts reads track.scripts.
+func (p *parser) trackScripts(f field) []TrackScript {
+	const where = "in track script"
+	var out []TrackScript
+	first := make(map[string]int)
+	for _, it := range p.items(f, where, "name", "command", "interval", "timeout", "rise", "fall", "weight") {
+		p.required(it, where, "name", "command")
+		t := TrackScript{
+			Interval: 2 * time.Second,
+			Timeout:  time.Second,
+			Rise:     1,
+			Fall:     1,
+			Weight:   p.weight(it),
+			Line:     it.line,
+		}
+		if nf, ok := it.fs["name"]; ok {
+			if s, ok := p.str(nf); ok {
+				line, dup := first[s]
+				switch {
+				case !validName(s):
+					p.errorf(nf.line, "%s: %q is not a valid script name; %s", nf.name, s, nameRule)
+				case dup:
+					p.errorf(nf.line, "track script %s is defined twice in this instance (first at line %d)", s, line)
+				default:
+					first[s] = nf.line
+					t.Name = s
+				}
+			}
+		}
+		if cf, ok := it.fs["command"]; ok {
+			t.Command = p.command(cf)
+		}
+		intervalOK := true
+		if df, ok := it.fs["interval"]; ok {
+			d, ok := p.durationIn(df, 100*time.Millisecond, time.Hour)
+			if ok {
+				t.Interval = d
+			}
+			intervalOK = ok
+		}
+		if df, ok := it.fs["timeout"]; ok {
+			if d, ok := p.duration(df); ok {
+				switch {
+				case d < 10*time.Millisecond:
+					p.errorf(df.line, "%s: %s is less than the minimum of 10ms", df.name, df.node.Value)
+				case intervalOK && d > t.Interval:
+					p.errorf(df.line, "%s: %s is longer than the interval (%s); a run must end before the next one is due", df.name, df.node.Value, shortDuration(t.Interval))
+				case d > time.Hour:
+					p.errorf(df.line, "%s: %s is more than the maximum of 1h", df.name, df.node.Value)
+				default:
+					t.Timeout = d
+				}
+			}
+		} else if t.Timeout > t.Interval {
+			// A short interval shortens the default timeout with it.
+			t.Timeout = t.Interval
+		}
+		for _, key := range []string{"rise", "fall"} {
+			cf, ok := it.fs[key]
+			if !ok {
+				continue
+			}
+			if v, ok := p.integer(cf); ok && p.inRange(cf, v, 1, 100) {
+				if key == "rise" {
+					t.Rise = int(v)
+				} else {
+					t.Fall = int(v)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// trackFiles reads track.files. The same file listed twice is caught even
+// when spelled differently ("/run//x", "/run/x").
+func (p *parser) trackFiles(f field) []TrackFile {
+	const where = "in tracked file"
+	var out []TrackFile
+	first := make(map[string]int)
+	for _, it := range p.items(f, where, "path", "weight") {
+		p.required(it, where, "path")
+		t := TrackFile{Weight: p.weight(it), Line: it.line}
+		if pf, ok := it.fs["path"]; ok {
+			if s, ok := p.str(pf); ok && p.absPath(pf, s) {
+				clean := path.Clean(s)
+				if line, dup := first[clean]; dup {
+					p.errorf(pf.line, "file %s is tracked twice in this instance (first at line %d)", s, line)
+				} else {
+					first[clean] = pf.line
+					t.Path = s
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// command reads an argv list. A plain string is refused rather than split:
+// splitting it would take a shell's quoting rules, and no shell is involved.
+func (p *parser) command(f field) []string {
+	if f.node.Kind == yaml.ScalarNode && !isNull(f.node) {
+		p.errorf(f.line, `%s: expected a list, got %s; the command is argv and never goes through a shell, so give each argument as its own item, e.g. ["/usr/bin/pgrep", "-x", "haproxy"]`, f.name, describe(f.node))
+		return nil
+	}
+	items, ok := p.list(f)
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		p.errorf(f.line, "%s: must not be empty; give the program's absolute path, then its arguments", f.name)
+		return nil
+	}
+	argv := make([]string, 0, len(items))
+	good := true
+	for i, item := range items {
+		s, ok := p.str(field{name: f.name, line: item.Line, node: resolve(item)})
+		switch {
+		case !ok:
+			good = false
+		case strings.IndexByte(s, 0) >= 0:
+			p.errorf(item.Line, "%s: argument %d contains a NUL byte", f.name, i)
+			good = false
+		case i == 0 && !path.IsAbs(s):
+			p.errorf(item.Line, "%s: %q is not an absolute path; the program is run directly, with no shell and no $PATH search", f.name, s)
+			good = false
+		}
+		argv = append(argv, s)
+	}
+	if !good {
+		return nil
+	}
+	return argv
+}
+
+// notify reads an instance's hook. Notify.Line is the line of its mapping.
+func (p *parser) notify(f field) *Notify {
+	fs, ok := p.fields(f, "in notify", "command", "timeout")
+	if !ok {
+		return nil
+	}
+	qualify(fs, "notify.")
+	n := &Notify{Timeout: 10 * time.Second, Line: f.line}
+	if cf, ok := fs["command"]; ok {
+		n.Command = p.command(cf)
+	} else {
+		p.errorf(f.line, `missing required key "command" in notify`)
+	}
+	if df, ok := fs["timeout"]; ok {
+		if d, ok := p.durationIn(df, 100*time.Millisecond, time.Hour); ok {
+			n.Timeout = d
+		}
+	}
+	return n
+}
+
+// syncGroups reads the top-level sync_groups. known holds the instance
+// names (nil: the instances could not be read, so references go unchecked).
+func (p *parser) syncGroups(f field, known map[string]bool) []SyncGroup {
+	const where = "in sync group"
+	type member struct {
+		group string
+		line  int
+	}
+	var out []SyncGroup
+	groups := make(map[string]int)
+	members := make(map[string]member)
+	for _, it := range p.items(f, where, "name", "instances") {
+		p.required(it, where, "name", "instances")
+		g := SyncGroup{Line: it.line}
+		label := "(unnamed)"
+		if nf, ok := it.fs["name"]; ok {
+			if s, ok := p.str(nf); ok {
+				if s != "" {
+					label = s
+				}
+				line, dup := groups[s]
+				switch {
+				case !validName(s):
+					p.errorf(nf.line, "%s: %q is not a valid sync group name; %s", nf.name, s, nameRule)
+				case dup:
+					p.errorf(nf.line, "duplicate sync group name %q: also at line %d", s, line)
+				default:
+					groups[s] = it.line
+					g.Name = s
+				}
+			}
+		}
+		inf, ok := it.fs["instances"]
+		if !ok {
+			out = append(out, g)
+			continue
+		}
+		list, ok := p.list(inf)
+		if ok && len(list) < 2 {
+			p.errorf(inf.line, "sync group %s: needs at least 2 instances to move together", label)
+		}
+		seen := make(map[string]int)
+		for _, n := range list {
+			s, ok := p.str(field{name: inf.name, line: n.Line, node: resolve(n)})
+			if !ok {
+				continue
+			}
+			if line, dup := seen[s]; dup {
+				p.errorf(n.Line, "sync group %s: instance %s is listed twice (first at line %d)", label, s, line)
+				continue
+			}
+			seen[s] = n.Line
+			if known != nil && !known[s] {
+				p.errorf(n.Line, "sync group %s: no instance named %q", label, s)
+				continue
+			}
+			if m, dup := members[s]; dup {
+				p.errorf(n.Line, "instance %s is already in sync group %s at line %d; an instance can be in one sync group only", s, m.group, m.line)
+				continue
+			}
+			members[s] = member{label, n.Line}
+			g.Instances = append(g.Instances, s)
+		}
+		out = append(out, g)
+	}
+	return out
 }

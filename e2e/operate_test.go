@@ -42,6 +42,16 @@ func socketOf(p *pair.Pair, n *pair.Node) string {
 
 func status(t *testing.T, p *pair.Pair, n *pair.Node) statusJSON {
 	t.Helper()
+	s := statusAll(t, p, n)
+	if len(s.Instances) != 1 {
+		t.Fatalf("status of %s has %d instances, want 1", n.Host.Name, len(s.Instances))
+	}
+	return s
+}
+
+// statusAll is `vipd status --json` of a node with any number of instances.
+func statusAll(t *testing.T, p *pair.Pair, n *pair.Node) statusJSON {
+	t.Helper()
 	out, err := exec.Command(p.Bin, "status", "--json", "--socket", socketOf(p, n)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("vipd status on %s: %v\n%s", n.Host.Name, err, out)
@@ -49,9 +59,6 @@ func status(t *testing.T, p *pair.Pair, n *pair.Node) statusJSON {
 	var s statusJSON
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatalf("decoding status of %s: %v\n%s", n.Host.Name, err, out)
-	}
-	if len(s.Instances) != 1 {
-		t.Fatalf("status of %s has %d instances, want 1", n.Host.Name, len(s.Instances))
 	}
 	return s
 }

@@ -97,5 +97,14 @@ func (c *Conn) Send(b []byte, src netip.Addr) error {
 	return nil
 }
 
+// SendTo sends one VRRP message from src to a unicast peer.
+func (c *Conn) SendTo(b []byte, src, dst netip.Addr) error {
+	cm := ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
+	if _, err := c.pc.WriteTo(b, &cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return fmt.Errorf("vrrp: send advert to %s on %s: %w", dst, c.ifname, err)
+	}
+	return nil
+}
+
 // Close closes the socket; a blocked Read returns.
 func (c *Conn) Close() error { return c.c.Close() }

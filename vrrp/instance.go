@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"context"
 	"net/netip"
 	"time"
 
@@ -37,11 +38,19 @@ type instance struct {
 	garpNext time.Time
 
 	mismatchLogged time.Time
+
+	track       trackState
+	faultReason Reason
+	maintenance bool
+	group       *syncGroup
+	notify      *notifier
+	stopTrack   context.CancelFunc
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {
 	in := &instance{cfg: c, ifc: ifc, buf: make([]byte, 0, 1500)}
 	in.count.Transitions = make(map[[2]State]uint64)
+	in.track = newTrackState()
 	in.setVIPs()
 	copy(in.auth[:], c.AuthPass)
 	in.m = NewMachine(in.machineConfig())
@@ -76,7 +85,7 @@ func (in *instance) checksumMode() ChecksumMode {
 }
 
 // advert builds our advertisement with the given priority into in.buf.
-func (in *instance) advert(prio uint8) ([]byte, error) {
+func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
 	a := Advert{
 		Version:   uint8(in.cfg.Version),
 		VRID:      in.cfg.VRID,
@@ -88,7 +97,7 @@ func (in *instance) advert(prio uint8) ([]byte, error) {
 		a.AuthType = 1
 		a.AuthData = in.auth
 	}
-	b, err := a.AppendMarshal(in.buf[:0], in.checksumMode(), in.ifc.primary, GroupV4)
+	b, err := a.AppendMarshal(in.buf[:0], in.checksumMode(), in.ifc.primary, dst)
 	if err == nil {
 		in.buf = b
 	}

@@ -34,18 +34,21 @@ type EventKind uint8
 
 // The events a Machine reacts to.
 const (
-	EventStartup  EventKind = iota // the instance starts (or restarts after a reload)
-	EventShutdown                  // the daemon is stopping or the instance is removed
-	EventAdvert                    // a validated advertisement for our VRID arrived
-	EventTimer                     // the Machine's deadline has passed
-	EventLinkDown                  // the interface lost carrier
-	EventLinkUp                    // the interface has carrier again
+	EventStartup     EventKind = iota // the instance starts (or restarts after a reload)
+	EventShutdown                     // the daemon is stopping or the instance is removed
+	EventAdvert                       // a validated advertisement for our VRID arrived
+	EventTimer                        // the Machine's deadline has passed
+	EventLinkDown                     // fault: the interface lost carrier, or a weight-0 tracker failed (Reason says which)
+	EventLinkUp                       // the fault is over
+	EventForceMaster                  // a sync-group peer became master: follow it
+	EventForceBackup                  // a sync-group peer left master: follow it
 )
 
 // Event is one input to Machine.Step. From, Priority and Interval describe
 // the advertisement for EventAdvert and are ignored otherwise.
 type Event struct {
 	Kind     EventKind
+	Reason   Reason        // for EventLinkDown/EventLinkUp: why; default link_down/link_up
 	From     netip.Addr    // source (the sender's primary address)
 	Priority uint8         // advertised priority; 0 means the master resigns
 	Interval time.Duration // advertised interval
@@ -81,10 +84,14 @@ const (
 	ReasonLinkDown              // the interface lost carrier
 	ReasonLinkUp                // the interface has carrier again
 	ReasonPriorityChange        // our priority was reconfigured
+	ReasonTracker               // a tracker with weight 0 failed, or recovered
+	ReasonSyncGroup             // a member of the sync group moved, and this one followed
+	ReasonMaintenance           // maintenance mode was turned on
 )
 
 var reasonNames = [...]string{"", "startup", "address_owner", "master_down_timer",
-	"preferred_peer_advert", "shutdown", "link_down", "link_up", "priority_change"}
+	"preferred_peer_advert", "shutdown", "link_down", "link_up", "priority_change",
+	"tracker", "sync_group", "maintenance"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -133,6 +140,7 @@ type Machine struct {
 	preemptAfter time.Time // preemption is held off until then
 	lastReassert time.Time // Master: last extra advert after hearing a lower priority
 	lastChange   time.Time
+	held         bool // may not become master (maintenance, or a sync-group member in fault)
 }
 
 // NewMachine returns a Machine in Init. Send it EventStartup to begin.
@@ -204,14 +212,55 @@ func (m *Machine) Step(ev Event, now time.Time) Output {
 	case EventTimer:
 		return m.timer(now)
 	case EventLinkDown:
-		return m.linkDown(now)
+		r := ev.Reason
+		if r == ReasonNone {
+			r = ReasonLinkDown
+		}
+		return m.linkDown(now, r)
 	case EventLinkUp:
 		if m.state != StateFault {
 			return Output{}
 		}
-		return m.startup(now, ReasonLinkUp)
+		r := ev.Reason
+		if r == ReasonNone {
+			r = ReasonLinkUp
+		}
+		return m.startup(now, r)
+	case EventForceMaster:
+		if m.state != StateBackup || m.held {
+			return Output{}
+		}
+		return m.becomeMaster(now, ReasonSyncGroup)
+	case EventForceBackup:
+		if m.state != StateMaster {
+			return Output{}
+		}
+		return m.resign(now, ReasonSyncGroup)
 	}
 	return Output{}
+}
+
+// Held reports whether the machine is held in backup.
+func (m *Machine) Held() bool { return m.held }
+
+// SetHold holds the machine out of master (hold true) or releases it. A
+// master that is held resigns at once: it sends a priority-0 advert, so a
+// backup takes over after Skew_Time, and gives up its VIPs. A held backup
+// keeps following adverts but never takes over on its timer.
+func (m *Machine) SetHold(hold bool, r Reason, now time.Time) Output {
+	m.held = hold
+	if hold && m.state == StateMaster {
+		return m.resign(now, r)
+	}
+	return Output{}
+}
+
+// resign leaves master for backup with a priority-0 advert.
+func (m *Machine) resign(now time.Time, r Reason) Output {
+	m.masterAddr = netip.Addr{}
+	m.masterPriority = 0
+	m.masterDown = now.Add(m.MasterDownInterval())
+	return m.transition(StateBackup, r, now, ActStopAnnounce|ActResign|ActRemoveVIPs)
 }
 
 // Reconfigure applies a new configuration in place, keeping the state. A
@@ -250,7 +299,7 @@ func (m *Machine) startup(now time.Time, r Reason) Output {
 	}
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.preemptAfter = now.Add(m.cfg.PreemptDelay)
-	if m.cfg.Priority == 255 {
+	if m.cfg.Priority == 255 && !m.held {
 		if r == ReasonStartup {
 			r = ReasonOwner
 		}
@@ -296,17 +345,23 @@ func (m *Machine) shutdown(now time.Time) Output {
 	return Output{}
 }
 
-func (m *Machine) linkDown(now time.Time) Output {
+func (m *Machine) linkDown(now time.Time, r Reason) Output {
 	switch m.state {
 	case StateInit:
 		// Started on an interface without carrier: wait in Fault.
-		return m.transition(StateFault, ReasonLinkDown, now, 0)
+		return m.transition(StateFault, r, now, 0)
 	case StateMaster:
 		m.masterAddr = netip.Addr{}
-		return m.transition(StateFault, ReasonLinkDown, now, ActStopAnnounce|ActRemoveVIPs)
+		acts := ActStopAnnounce | ActRemoveVIPs
+		if r != ReasonLinkDown {
+			// The link works: tell the backup at once rather than
+			// leaving it to wait out its Master_Down_Interval.
+			acts |= ActResign
+		}
+		return m.transition(StateFault, r, now, acts)
 	case StateBackup:
 		m.masterAddr = netip.Addr{}
-		return m.transition(StateFault, ReasonLinkDown, now, 0)
+		return m.transition(StateFault, r, now, 0)
 	}
 	return Output{}
 }
@@ -315,6 +370,10 @@ func (m *Machine) timer(now time.Time) Output {
 	switch m.state {
 	case StateBackup:
 		if now.Before(m.masterDown) {
+			return Output{}
+		}
+		if m.held {
+			m.masterDown = now.Add(m.MasterDownInterval())
 			return Output{}
 		}
 		return m.becomeMaster(now, ReasonMasterDown)

@@ -358,3 +358,66 @@ func TestStartWithoutCarrier(t *testing.T) {
 		t.Fatalf("link up: state %v, want backup", m.State())
 	}
 }
+
+func TestHoldResignsAndStaysBackup(t *testing.T) {
+	m := master(t, cfg(100))
+	out := m.SetHold(true, ReasonMaintenance, at(1000))
+	if m.State() != StateBackup || out.Reason != ReasonMaintenance || !out.Actions.Has(ActResign|ActRemoveVIPs|ActStopAnnounce) {
+		t.Fatalf("hold as master: %+v state %v, want resign to backup", out, m.State())
+	}
+	// The timer fires again and again: still backup.
+	for i := 0; i < 3; i++ {
+		if out := m.Step(Event{Kind: EventTimer}, m.Deadline()); out.Transition || m.State() != StateBackup {
+			t.Fatalf("held backup took over on its timer: %+v", out)
+		}
+	}
+	if out := m.Step(Event{Kind: EventForceMaster}, at(5000)); out.Transition {
+		t.Fatalf("held backup followed a forced master: %+v", out)
+	}
+	m.SetHold(false, ReasonNone, at(6000))
+	if out := m.Step(Event{Kind: EventTimer}, m.Deadline()); m.State() != StateMaster || out.Reason != ReasonMasterDown {
+		t.Fatalf("released backup: %+v state %v, want master on the timer", out, m.State())
+	}
+}
+
+func TestHeldOwnerStartsAsBackup(t *testing.T) {
+	m := NewMachine(cfg(255))
+	m.SetHold(true, ReasonMaintenance, t0)
+	m.Step(Event{Kind: EventStartup}, t0)
+	if m.State() != StateBackup {
+		t.Fatalf("held owner started as %v, want backup", m.State())
+	}
+}
+
+func TestTrackerFaultResigns(t *testing.T) {
+	m := master(t, cfg(100))
+	out := m.Step(Event{Kind: EventLinkDown, Reason: ReasonTracker}, at(1000))
+	if m.State() != StateFault || out.Reason != ReasonTracker || !out.Actions.Has(ActResign|ActRemoveVIPs) {
+		t.Fatalf("tracker fault as master: %+v, want fault with a resignation", out)
+	}
+	out = m.Step(Event{Kind: EventLinkUp, Reason: ReasonTracker}, at(2000))
+	if m.State() != StateBackup || out.Reason != ReasonTracker {
+		t.Fatalf("tracker recovered: %+v state %v, want backup", out, m.State())
+	}
+}
+
+func TestForcedTransitions(t *testing.T) {
+	b := backup(t, cfg(100))
+	out := b.Step(Event{Kind: EventForceMaster}, at(50))
+	if b.State() != StateMaster || out.Reason != ReasonSyncGroup || !out.Actions.Has(ActAddVIPs|ActSendAdvert|ActAnnounce) {
+		t.Fatalf("forced master: %+v state %v", out, b.State())
+	}
+	out = b.Step(Event{Kind: EventForceBackup}, at(80))
+	if b.State() != StateBackup || out.Reason != ReasonSyncGroup || !out.Actions.Has(ActResign|ActRemoveVIPs) {
+		t.Fatalf("forced backup: %+v state %v", out, b.State())
+	}
+	// Forcing what already is changes nothing.
+	if out := b.Step(Event{Kind: EventForceBackup}, at(90)); out.Transition || out.Actions != 0 {
+		t.Errorf("forced backup of a backup: %+v", out)
+	}
+	f := NewMachine(cfg(100))
+	f.Step(Event{Kind: EventLinkDown}, t0)
+	if out := f.Step(Event{Kind: EventForceMaster}, at(10)); out.Transition {
+		t.Errorf("forced master out of fault: %+v", out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,8 @@ type Node struct {
 	linkCh  chan linkChange
 	statusQ chan chan Status
 	reloadQ chan reloadReq
+	trackCh chan TrackResult
+	maintQ  chan maintReq
 	pool    sync.Pool
 	wg      sync.WaitGroup
 	rxAd    Advert // parse target, reused
@@ -111,6 +114,8 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		linkCh:  make(chan linkChange, 16),
 		statusQ: make(chan chan Status),
 		reloadQ: make(chan reloadReq),
+		trackCh: make(chan TrackResult, 64),
+		maintQ:  make(chan maintReq),
 
 		loopDone: make(chan struct{}),
 	}
@@ -120,6 +125,11 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	if err := n.setup(); err != nil {
+		n.closeIfaces()
+		n.addrs.Close()
+		return nil, err
+	}
+	if err := n.loadMaintenance(); err != nil {
 		n.closeIfaces()
 		n.addrs.Close()
 		return nil, err
@@ -288,11 +298,18 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	for _, in := range n.insts {
 		// The primary address is known only now that setup is done.
 		in.m = NewMachine(in.machineConfig())
+		in.notify = n.newNotifierFor(in.cfg)
+		n.startTrackers(in)
+	}
+	n.buildGroups()
+	n.updateHolds(n.insts, now)
+	for _, in := range n.insts {
 		if in.ifc.up {
 			n.step(in, Event{Kind: EventStartup}, now)
 		} else {
 			n.step(in, Event{Kind: EventLinkDown}, now)
 		}
+		n.reevaluate(in, now)
 	}
 	if ready != nil {
 		ready()
@@ -307,7 +324,13 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		case <-ctx.Done():
 			now := time.Now()
 			for _, in := range n.insts {
-				n.step(in, Event{Kind: EventShutdown}, now)
+				in.stopTrackers()
+				n.stepForced(in, Event{Kind: EventShutdown}, now)
+			}
+			for _, in := range n.insts {
+				if in.notify != nil {
+					in.notify.Close(true)
+				}
 			}
 			return nil
 		case <-timer.C:
@@ -323,6 +346,10 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			reply <- n.status()
 		case req := <-n.reloadQ:
 			req.done <- n.reload(req.cfg, time.Now())
+		case r := <-n.trackCh:
+			n.onTrackResult(r, time.Now())
+		case req := <-n.maintQ:
+			req.done <- n.setMaintenance(req, time.Now())
 		}
 	}
 }
@@ -425,6 +452,10 @@ func (n *Node) onPacket(pkt rxPacket, now time.Time) {
 		n.drop(ifc, in, DropOwnAddress, p, now)
 		return
 	}
+	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, p.Src) {
+		n.drop(ifc, in, DropNotPeer, p, now)
+		return
+	}
 	if r := in.validate(a); r != DropNone {
 		n.drop(ifc, in, r, p, now)
 		return
@@ -445,23 +476,40 @@ func (n *Node) onPacket(pkt rxPacket, now time.Time) {
 	n.step(in, Event{Kind: EventAdvert, From: p.Src, Priority: a.Priority, Interval: a.Interval}, now)
 }
 
-// step feeds an event to an instance's machine and carries out the result.
+// step feeds an event to an instance's machine and carries out the result;
+// a sync group follows the instance's transitions.
 func (n *Node) step(in *instance, ev Event, now time.Time) {
-	out := in.m.Step(ev, now)
+	n.handle(in, in.m.Step(ev, now), ev, now, true)
+}
+
+// stepForced is step for a transition that the group must not follow
+// (one forced by the group itself, or a shutdown).
+func (n *Node) stepForced(in *instance, ev Event, now time.Time) {
+	n.handle(in, in.m.Step(ev, now), ev, now, false)
+}
+
+func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propagate bool) {
 	if out.Transition {
 		in.count.Transitions[[2]State{out.From, out.To}]++
 		attrs := []any{"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID,
-			"from", out.From.String(), "to", out.To.String(), "reason", out.Reason.String(), "priority", in.cfg.Priority}
+			"from", out.From.String(), "to", out.To.String(), "reason", out.Reason.String(), "priority", in.m.Config().Priority}
 		te := TransitionEvent{Time: now, Instance: in.cfg.Name, Interface: in.ifc.name, VRID: in.cfg.VRID,
 			From: out.From, To: out.To, Reason: out.Reason, Priority: in.m.Config().Priority}
 		if ev.Kind == EventAdvert {
 			attrs = append(attrs, "peer", ev.From, "peer_priority", ev.Priority)
 			te.Peer, te.PeerPriority = ev.From, ev.Priority
 		}
+		if in.group != nil {
+			attrs = append(attrs, "sync_group", in.group.name)
+		}
 		n.log.Info("transition", attrs...)
 		n.subs.publish(te)
+		n.notifyHook(in, out)
 	}
 	n.apply(in, out.Actions, now)
+	if out.Transition && propagate {
+		n.propagate(in, out, now)
+	}
 }
 
 func (n *Node) apply(in *instance, acts Action, now time.Time) {
@@ -489,7 +537,7 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 		in.scheduleAnnounce(now)
 	}
 	if acts.Has(ActSendAdvert) {
-		n.send(in, in.cfg.Priority)
+		n.send(in, in.m.Config().Priority)
 	}
 	if acts.Has(ActResign) {
 		n.send(in, 0)
@@ -534,9 +582,22 @@ func (n *Node) send(in *instance, prio uint8) {
 	if in.ifc.conn == nil {
 		return
 	}
-	b, err := in.advert(prio)
-	if err == nil {
-		err = in.ifc.conn.Send(b, in.ifc.primary)
+	var err error
+	if len(in.cfg.UnicastPeers) == 0 {
+		var b []byte
+		if b, err = in.advert(prio, GroupV4); err == nil {
+			err = in.ifc.conn.Send(b, in.ifc.primary)
+		}
+	} else {
+		for _, peer := range in.cfg.UnicastPeers {
+			var b []byte
+			if b, err = in.advert(prio, peer); err == nil {
+				err = in.ifc.conn.SendTo(b, in.ifc.primary, peer)
+			}
+			if err != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		if ok, _ := in.ifc.sendLog.allow(time.Now(), 10*time.Second); ok {
@@ -630,11 +691,20 @@ func (n *Node) updatePrimary(ifc *iface, now time.Time) {
 	}
 	n.log.Info("primary address changed", "interface", ifc.name, "from", old, "to", ifc.primary)
 	for _, in := range ifc.insts {
-		n.apply(in, in.m.Reconfigure(in.machineConfig(), now).Actions, now)
+		n.reevaluate(in, now)
 	}
 }
 
 func (n *Node) onLinkChange(lc linkChange, now time.Time) {
+	for _, in := range n.insts {
+		for _, ti := range in.cfg.Track.Interfaces {
+			if ti.Name == lc.name && in.track.ifDown[ti.Name] == lc.up {
+				in.track.ifDown[ti.Name] = !lc.up
+				n.log.Info("tracked interface changed", "instance", in.cfg.Name, "interface", lc.name, "up", lc.up)
+				n.reevaluate(in, now)
+			}
+		}
+	}
 	var ifc *iface
 	for _, x := range n.ifaces {
 		if x.name == lc.name {
@@ -648,7 +718,7 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 	if !lc.up {
 		n.log.Warn("interface lost carrier", "interface", ifc.name)
 		for _, in := range ifc.insts {
-			n.step(in, Event{Kind: EventLinkDown}, now)
+			n.reevaluate(in, now)
 		}
 		return
 	}
@@ -664,7 +734,7 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 	n.startReader(ifc)
 	n.updatePrimary(ifc, now)
 	for _, in := range ifc.insts {
-		n.step(in, Event{Kind: EventLinkUp}, now)
+		n.reevaluate(in, now)
 	}
 }
 

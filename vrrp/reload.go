@@ -157,7 +157,11 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	for _, in := range n.insts {
 		if !keep[in] {
 			n.log.Info("instance removed by reload", "instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID)
-			n.step(in, Event{Kind: EventShutdown}, now)
+			in.stopTrackers()
+			n.stepForced(in, Event{Kind: EventShutdown}, now)
+			if in.notify != nil {
+				in.notify.Close(true)
+			}
 			in.ifc.byVRID[in.cfg.VRID] = nil
 			in.ifc.insts = slices.DeleteFunc(in.ifc.insts, func(x *instance) bool { return x == in })
 		}
@@ -173,6 +177,9 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	for _, c := range adds {
 		ifc := ifByName[c.Interface]
 		in := newInstance(c, ifc)
+		if o := old[c.Name]; o != nil {
+			in.maintenance = o.maintenance // a moved instance stays in maintenance
+		}
 		ifc.byVRID[c.VRID] = in
 		ifc.insts = append(ifc.insts, in)
 		n.removeStale(in)
@@ -197,14 +204,21 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		return true
 	})
 	n.cfg = cfg
+	n.buildGroups()
 	for _, in := range added {
 		n.log.Info("instance added by reload", "instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID)
 		in.m = NewMachine(in.machineConfig())
+		in.notify = n.newNotifierFor(in.cfg)
+		n.startTrackers(in)
+	}
+	n.updateHolds(n.insts, now)
+	for _, in := range added {
 		if in.ifc.up {
 			n.step(in, Event{Kind: EventStartup}, now)
 		} else {
 			n.step(in, Event{Kind: EventLinkDown}, now)
 		}
+		n.reevaluate(in, now)
 	}
 	return nil
 }
@@ -272,7 +286,19 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 		return
 	}
 	oldPfx := slices.Clone(in.pfx)
+	oldCfg := in.cfg
 	in.cfg = c
+	if !reflect.DeepEqual(oldCfg.Track, c.Track) {
+		in.stopTrackers()
+		in.track = newTrackState()
+		n.startTrackers(in)
+	}
+	if !reflect.DeepEqual(oldCfg.Notify, c.Notify) {
+		if in.notify != nil {
+			in.notify.Close(true)
+		}
+		in.notify = n.newNotifierFor(c)
+	}
 	in.setVIPs()
 	in.auth = [8]byte{}
 	copy(in.auth[:], c.AuthPass)
@@ -303,5 +329,5 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 			}
 		}
 	}
-	n.apply(in, in.m.Reconfigure(in.machineConfig(), now).Actions, now)
+	n.reevaluate(in, now)
 }

@@ -50,6 +50,20 @@ type InstanceStatus struct {
 	LastTransition       time.Time
 	VIPs                 []VIPStatus
 	Counters             Counters
+	Maintenance          bool
+	Held                 bool   // held out of master (maintenance, or a sync-group member in fault)
+	SyncGroup            string // "" when in none
+	Trackers             []TrackerStatus
+}
+
+// TrackerStatus is one tracker of an instance.
+type TrackerStatus struct {
+	Kind    string // "interface", "script", "file"
+	Name    string // interface, script name, or file path
+	Failing bool   // interface down, script failing, or (weight-0 file) non-zero
+	Value   int    // file trackers: the integer read
+	Weight  int
+	Error   string
 }
 
 // VIPStatus is one virtual address and whether it is on the interface now.
@@ -117,6 +131,21 @@ func (n *Node) status() Status {
 			MasterPriority:       in.m.MasterPriority(),
 			LastTransition:       in.m.LastChange(),
 			Counters:             c,
+			Maintenance:          in.maintenance,
+			Held:                 in.m.Held(),
+		}
+		if in.group != nil {
+			is.SyncGroup = in.group.name
+		}
+		for _, ti := range in.cfg.Track.Interfaces {
+			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "interface", Name: ti.Name, Failing: in.track.ifDown[ti.Name], Weight: ti.Weight})
+		}
+		for _, ts := range in.cfg.Track.Scripts {
+			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "script", Name: ts.Name, Failing: in.track.scriptFail[ts.Name], Weight: ts.Weight, Error: in.track.scriptErr[ts.Name]})
+		}
+		for _, tf := range in.cfg.Track.Files {
+			v := in.track.fileValue[tf.Path]
+			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "file", Name: tf.Path, Value: v, Failing: tf.Weight == 0 && v != 0, Weight: tf.Weight})
 		}
 		for _, v := range in.cfg.VIPs {
 			is.VIPs = append(is.VIPs, VIPStatus{

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +45,16 @@ type scenario struct {
 	repair func(p *pair.Pair) error
 	gaps   []time.Duration
 	lands  []time.Duration
+	moves  []time.Duration
+}
+
+// maintenance switches A's instance in or out of maintenance mode.
+func maintenance(p *pair.Pair, on string) error {
+	out, err := exec.Command(p.Bin, "maintenance", "web", on, "--socket", filepath.Join(p.Dir, "a.sock")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("vipd maintenance web %s: %v: %s", on, err, out)
+	}
+	return nil
 }
 
 func run(trials int, interval time.Duration, bin, outPath string) error {
@@ -64,7 +76,24 @@ func run(trials int, interval time.Duration, bin, outPath string) error {
 		return err
 	}
 	defer p.Close()
-	if err := p.Configure(p.A, pair.NodeConfig{Priority: prioA, AdvertInterval: interval}); err != nil {
+	// A tracks a script (a health file must exist) and an interface (a
+	// veth pair inside A whose far end the benchmark takes down).
+	health := filepath.Join(dir, "a-healthy")
+	if err := os.WriteFile(health, nil, 0o644); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "add", "name", "up0", "type", "veth", "peer", "name", "up1"},
+		{"ip", "link", "set", "up0", "up"}, {"ip", "link", "set", "up1", "up"},
+	} {
+		if _, err := p.A.Host.Run(args...); err != nil {
+			return err
+		}
+	}
+	track := fmt.Sprintf("    track:\n      interfaces:\n        - name: up0\n          weight: -60\n"+
+		"      scripts:\n        - name: svc\n          command: [\"/usr/bin/test\", \"-e\", %q]\n"+
+		"          interval: 100ms\n          timeout: 90ms\n          weight: -60\n", health)
+	if err := p.Configure(p.A, pair.NodeConfig{Priority: prioA, AdvertInterval: interval, Extra: track}); err != nil {
 		return err
 	}
 	if err := p.Configure(p.B, pair.NodeConfig{Priority: prioB, AdvertInterval: interval}); err != nil {
@@ -91,6 +120,24 @@ func run(trials int, interval time.Duration, bin, outPath string) error {
 			fault:  func(p *pair.Pair) error { return p.Stop(p.A) },
 			repair: func(p *pair.Pair) error { return p.Start(p.A) },
 		},
+		{
+			name:   "tracked script fails (weight -60)",
+			bound:  pair.MasterDownInterval(prioB, interval) + interval,
+			fault:  func(p *pair.Pair) error { return os.Remove(health) },
+			repair: func(p *pair.Pair) error { return os.WriteFile(health, nil, 0o644) },
+		},
+		{
+			name:   "tracked interface down (weight -60)",
+			bound:  pair.MasterDownInterval(prioB, interval) + interval,
+			fault:  func(p *pair.Pair) error { _, err := p.A.Host.Run("ip", "link", "set", "up1", "down"); return err },
+			repair: func(p *pair.Pair) error { _, err := p.A.Host.Run("ip", "link", "set", "up1", "up"); return err },
+		},
+		{
+			name:   "maintenance on",
+			bound:  pair.SkewTime(prioB, interval),
+			fault:  func(p *pair.Pair) error { return maintenance(p, "on") },
+			repair: func(p *pair.Pair) error { return maintenance(p, "off") },
+		},
 	}
 	for _, s := range scenarios {
 		for i := 0; i < trials; i++ {
@@ -100,7 +147,9 @@ func run(trials int, interval time.Duration, bin, outPath string) error {
 			}
 			s.gaps = append(s.gaps, o.Gap)
 			s.lands = append(s.lands, o.LandToReply)
-			fmt.Fprintf(os.Stderr, "%s #%d: gap %v, landing → first reply %v\n", s.name, i+1, ms(o.Gap), ms(o.LandToReply))
+			s.moves = append(s.moves, o.Land.Sub(o.Fault))
+			fmt.Fprintf(os.Stderr, "%s #%d: gap %v, fault → VIP on b %v, landing → first reply %v\n",
+				s.name, i+1, ms(o.Gap), ms(o.Land.Sub(o.Fault)), ms(o.LandToReply))
 			if err := s.repair(p); err != nil {
 				return err
 			}
@@ -130,6 +179,7 @@ func report(w io.Writer, trials int, interval time.Duration, ss []*scenario) {
 	for _, s := range ss {
 		limit := s.bound + 30*time.Millisecond
 		row(w, s.name, "client's longest gap", s.gaps, limit, fmt.Sprintf("bound %s + 30 ms", ms(s.bound)))
+		row(w, s.name, "fault → VIP on the backup", s.moves, limit, fmt.Sprintf("bound %s + 30 ms", ms(s.bound)))
 		row(w, s.name, "VIP landing → first reply", s.lands, 15*time.Millisecond, "15 ms")
 	}
 	fmt.Fprintln(w)

@@ -50,6 +50,19 @@ type apiInstance struct {
 	VIPs                        []apiVIP          `json:"vips"`
 	Counters                    apiCounters       `json:"counters"`
 	Dropped                     map[string]uint64 `json:"dropped"`
+	Maintenance                 bool              `json:"maintenance"`
+	Held                        bool              `json:"held"`
+	SyncGroup                   string            `json:"sync_group,omitempty"`
+	Trackers                    []apiTracker      `json:"trackers"`
+}
+
+type apiTracker struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Failing bool   `json:"failing"`
+	Value   int    `json:"value,omitempty"`
+	Weight  int    `json:"weight"`
+	Error   string `json:"error,omitempty"`
 }
 
 type apiVIP struct {
@@ -114,7 +127,14 @@ func toAPIStatus(s vrrp.Status, version string) apiStatus {
 				GARPSent: in.Counters.GARPSent, AddressListMismatch: in.Counters.AddressListMismatch,
 				VIPsRestored: in.Counters.VIPsRestored, Transitions: map[string]uint64{},
 			},
-			Dropped: map[string]uint64{},
+			Dropped:     map[string]uint64{},
+			Maintenance: in.Maintenance,
+			Held:        in.Held,
+			SyncGroup:   in.SyncGroup,
+			Trackers:    []apiTracker{},
+		}
+		for _, tr := range in.Trackers {
+			ai.Trackers = append(ai.Trackers, apiTracker{Kind: tr.Kind, Name: tr.Name, Failing: tr.Failing, Value: tr.Value, Weight: tr.Weight, Error: tr.Error})
 		}
 		for k, v := range in.Counters.Transitions {
 			ai.Counters.Transitions[k[0].String()+"->"+k[1].String()] = v
@@ -230,8 +250,12 @@ func startControl(ln net.Listener, node *vrrp.Node, version string, log *slog.Lo
 			}
 		}
 	})
+	mux.HandleFunc("POST /v1/maintenance", maintenanceHandler(node))
 	c.srv = &http.Server{
-		Handler:           mux,
+		Handler: mux,
+		ConnContext: func(ctx context.Context, conn net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, conn)
+		},
 		ReadHeaderTimeout: 5 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -27,6 +27,7 @@ commands:
   check    [--config FILE]                   validate a configuration file
   status   [--socket PATH] [--json]          show the running daemon's instances
   events   [--socket PATH] [--json]          follow the daemon's state transitions
+  maintenance INSTANCE on|off [--socket PATH] drain an instance (resign, stay backup) or return it
   doctor   [--config FILE]                   read-only checks of this host for the configured instances
   version                                    print version information
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheck(args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout, stderr)
+	case "maintenance":
+		err = cmdMaintenance(args[1:], stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(args[1:], stdout, stderr)
 	case "events":

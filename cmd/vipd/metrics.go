@@ -137,6 +137,7 @@ type vrrpCollector struct {
 	all     []*prometheus.Desc
 
 	state, transitions, priority, effPriority                  *prometheus.Desc
+	maintenance, trackerFailing                                *prometheus.Desc
 	advertsSent, advertsReceived, advertsDropped               *prometheus.Desc
 	prioZeroSent, prioZeroReceived, lastTransition             *prometheus.Desc
 	vipPresent, vipInfo, vipRestored, garpSent                 *prometheus.Desc
@@ -164,6 +165,10 @@ func newVRRPCollector(status statusFunc, bi buildInfo, timeout time.Duration) *v
 		"Priority of the instance as configured (255 = address owner).")
 	c.effPriority = inst("vipd_vrrp_effective_priority",
 		"Priority the instance runs with now; differs from vipd_vrrp_priority only while changed at run time.")
+	c.maintenance = inst("vipd_vrrp_maintenance",
+		"1 while the instance is in maintenance (resigned, held in backup by 'vipd maintenance'), else 0.")
+	c.trackerFailing = inst("vipd_track_failing",
+		"1 while a tracker's weight is in force (interface down, script failing, weight-0 file non-zero), else 0.", "kind", "tracker")
 	c.advertsSent = inst("vipd_vrrp_adverts_sent_total",
 		"VRRP advertisements sent by the instance, priority-0 resignations included.")
 	c.advertsReceived = inst("vipd_vrrp_adverts_received_total",
@@ -290,6 +295,10 @@ func (c *vrrpCollector) collectInstance(in vrrp.InstanceStatus, gauge gaugeFunc,
 
 	gauge(c.priority, float64(in.Priority), id...)
 	gauge(c.effPriority, float64(in.EffectivePriority), id...)
+	gauge(c.maintenance, b2f(in.Maintenance), id...)
+	for _, tr := range in.Trackers {
+		gauge(c.trackerFailing, b2f(tr.Failing), append(slices.Clone(id), tr.Kind, tr.Name)...)
+	}
 	counter(c.advertsSent, cnt.AdvertsSent, id...)
 	counter(c.advertsReceived, cnt.AdvertsReceived, id...)
 	for _, r := range vrrp.AllDropReasons() {
@@ -329,4 +338,11 @@ func unixSeconds(t time.Time) float64 {
 		return 0
 	}
 	return float64(t.UnixNano()) / 1e9
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -120,7 +120,13 @@ func printStatus(w io.Writer, s apiStatus, now time.Time) {
 		if master == "" {
 			master = "-"
 		}
-		cells := []string{trunc(in.Name, 14), trunc(in.Interface, 10), fmt.Sprint(in.VRID), in.State, prio,
+		state := in.State
+		if in.Maintenance {
+			state += " (maint)"
+		} else if in.Held {
+			state += " (held)"
+		}
+		cells := []string{trunc(in.Name, 14), trunc(in.Interface, 10), fmt.Sprint(in.VRID), state, prio,
 			master, since(in.LastTransition, now)}
 		if len(in.VIPs) == 0 {
 			fmt.Fprintln(tw, strings.Join(append(cells, "-"), "\t"))

@@ -27,13 +27,16 @@ const (
 	AddrClient = "198.18.0.50/24"
 )
 
-// Node is one vipd node of the pair.
+// Node is one node of the pair, running vipd (Start) or keepalived
+// (StartKeepalived).
 type Node struct {
 	Host     *lab.Host
 	Priority uint8
 	Config   string // path of its config file
 	Log      string // path of its log
 	Proc     *lab.Proc
+
+	ka *keepalivedRun // set while keepalived is the node's daemon
 }
 
 // NodeConfig is what varies between the nodes' configuration files.
@@ -81,7 +84,13 @@ func New(prefix, bin, dir string) (*Pair, error) {
 }
 
 // Close stops every process and removes the segment.
-func (p *Pair) Close() error { return p.Lab.Close() }
+func (p *Pair) Close() error {
+	err := p.Lab.Close()
+	for _, n := range p.Nodes() {
+		n.ka.release()
+	}
+	return err
+}
 
 // Nodes returns A and B.
 func (p *Pair) Nodes() []*Node { return []*Node{p.A, p.B} }
@@ -96,7 +105,8 @@ func (p *Pair) Configure(n *Node, c NodeConfig) error {
 		c.VIPs = []netip.Addr{VIP}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "metrics_listen: \"\"\ncontrol_socket: %s\ninstances:\n", filepath.Join(p.Dir, n.Host.Name+".sock"))
+	fmt.Fprintf(&b, "metrics_listen: \"\"\ncontrol_socket: %s\nstate_dir: %s\ninstances:\n",
+		filepath.Join(p.Dir, n.Host.Name+".sock"), filepath.Join(p.Dir, n.Host.Name+"-state"))
 	fmt.Fprintf(&b, "  - name: web\n    interface: eth0\n    vrid: 51\n    priority: %d\n    version: %d\n    advert_interval: %s\n",
 		c.Priority, c.Version, c.AdvertInterval)
 	if c.NoPreempt {
@@ -124,13 +134,19 @@ func (p *Pair) Start(n *Node) error {
 		return err
 	}
 	n.Proc = proc
+	n.ka.release()
+	n.ka = nil
 	return nil
 }
 
 // Stop sends SIGTERM to n's vipd and checks that it exits 0 within 5 s.
+// With keepalived on n it stops keepalived the same way.
 func (p *Pair) Stop(n *Node) error {
 	if n.Proc == nil {
 		return fmt.Errorf("vipd on %s was not started", n.Host.Name)
+	}
+	if n.ka != nil {
+		return p.stopKeepalived(n)
 	}
 	if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
 		return err
@@ -146,9 +162,13 @@ func (p *Pair) Stop(n *Node) error {
 }
 
 // Kill sends SIGKILL to n's vipd, leaving whatever it had configured.
+// With keepalived on n it kills keepalived's processes the same way.
 func (p *Pair) Kill(n *Node) error {
 	if n.Proc == nil {
 		return fmt.Errorf("vipd on %s was not started", n.Host.Name)
+	}
+	if n.ka != nil {
+		return p.killKeepalived(n)
 	}
 	return n.Proc.Kill()
 }

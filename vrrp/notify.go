@@ -1,0 +1,184 @@
+package vrrp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/vipd/vipd/config"
+)
+
+// NotifyEvent is one state change to report to an instance's hook.
+type NotifyEvent struct {
+	Instance, State, PreviousState string // states as "master", "backup", "fault", "stopped"
+	Priority                       int
+	VIPs                           []string // addresses
+}
+
+// maxNotifyPending bounds the events waiting for a hook that is slower than
+// the transitions. Past it the oldest are dropped: the newest state is the
+// one a hook must not miss.
+const maxNotifyPending = 1000
+
+// notifier runs one instance's hook for every event, in order, one at a
+// time, never blocking the caller. Hooks for one instance never overlap, so
+// a hook that sees "backup" cannot finish after a later one that saw
+// "master".
+type notifier struct {
+	instance string
+	spec     config.Notify
+	log      *slog.Logger
+	wake     chan struct{} // capacity 1: "the queue or closed changed"
+	done     chan struct{} // closed when the goroutine has returned
+
+	mu      sync.Mutex
+	queue   []NotifyEvent
+	dropped int // events dropped for overflow, not yet logged
+	closed  bool
+	drain   bool
+}
+
+// newNotifier starts the goroutine that runs spec.Command for each event;
+// Close stops it.
+func newNotifier(instance string, spec config.Notify, log *slog.Logger) *notifier {
+	if spec.Timeout <= 0 {
+		spec.Timeout = defaultNotifyTimeout
+	}
+	n := &notifier{
+		instance: instance,
+		spec:     spec,
+		log:      log.With("instance", instance),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	go n.run()
+	return n
+}
+
+// Notify queues ev and returns at once. Events are kept in order and none
+// is dropped unless more than maxNotifyPending are waiting, in which case
+// the oldest go.
+func (n *notifier) Notify(ev NotifyEvent) {
+	ev.VIPs = slices.Clone(ev.VIPs)
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		n.log.Debug("notify hook closed; event not run", "state", ev.State)
+		return
+	}
+	n.queue = append(n.queue, ev)
+	if over := len(n.queue) - maxNotifyPending; over > 0 {
+		clear(n.queue[:over]) // let the dropped events' VIP lists go
+		n.queue = n.queue[over:]
+		n.dropped += over
+	}
+	n.mu.Unlock()
+	n.signal()
+}
+
+// Close stops accepting events and waits for the goroutine. A hook already
+// running finishes or is killed at its timeout; the events still queued are
+// run (each bounded by the timeout) only if drain is true. Later calls only
+// wait.
+func (n *notifier) Close(drain bool) {
+	n.mu.Lock()
+	if !n.closed {
+		n.closed, n.drain = true, drain
+	}
+	n.mu.Unlock()
+	n.signal()
+	<-n.done
+}
+
+func (n *notifier) signal() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) run() {
+	defer close(n.done)
+	for {
+		ev, ok := n.next()
+		if !ok {
+			return
+		}
+		n.runHook(ev)
+	}
+}
+
+// next waits for the next event to run; false means the notifier is closed
+// and nothing more is to run.
+func (n *notifier) next() (NotifyEvent, bool) {
+	for {
+		n.mu.Lock()
+		dropped := n.dropped
+		n.dropped = 0
+		if len(n.queue) > 0 && (!n.closed || n.drain) {
+			ev := n.queue[0]
+			n.queue[0] = NotifyEvent{}
+			n.queue = n.queue[1:]
+			n.mu.Unlock()
+			n.logDropped(dropped)
+			return ev, true
+		}
+		closed, discarded := n.closed, len(n.queue)
+		if closed {
+			n.queue = nil
+		}
+		n.mu.Unlock()
+		n.logDropped(dropped)
+		if closed {
+			if discarded > 0 {
+				n.log.Info("notify hook not run for queued events: shutting down", "discarded", discarded)
+			}
+			return NotifyEvent{}, false
+		}
+		<-n.wake
+	}
+}
+
+func (n *notifier) logDropped(dropped int) {
+	if dropped > 0 {
+		n.log.Warn("notify hook is falling behind; dropped the oldest queued events", "dropped", dropped, "max_pending", maxNotifyPending)
+	}
+}
+
+// runHook runs the hook for one event and logs how it went.
+func (n *notifier) runHook(ev NotifyEvent) {
+	instance := ev.Instance
+	if instance == "" {
+		instance = n.instance
+	}
+	// Appended last, these win over any VIPD_* already in the daemon's
+	// environment.
+	env := append(os.Environ(),
+		"VIPD_INSTANCE="+instance,
+		"VIPD_STATE="+ev.State,
+		"VIPD_PREVIOUS_STATE="+ev.PreviousState,
+		"VIPD_PRIORITY="+strconv.Itoa(ev.Priority),
+		"VIPD_VIPS="+strings.Join(ev.VIPs, " "),
+	)
+	// Not tied to the Node's context: a hook that has started is let run
+	// to its end or its timeout even while vipd stops.
+	run := runCommand(context.Background(), n.spec.Command, env, n.spec.Timeout)
+
+	attrs := append([]any{"state", ev.State, "previous_state", ev.PreviousState}, run.outputAttrs()...)
+	attrs = append(attrs, "duration", run.duration)
+	switch {
+	case run.timedOut:
+		n.log.Error(fmt.Sprintf("notify hook timed out after %s; killed", n.spec.Timeout), attrs...)
+	case !run.started:
+		n.log.Error("notify hook could not be started", append(attrs, "err", run.err)...)
+	case run.err != nil:
+		n.log.Warn("notify hook failed", append(attrs, "err", run.err)...)
+	default:
+		n.log.Info("notify hook ran", attrs...)
+	}
+}

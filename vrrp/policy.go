@@ -1,0 +1,368 @@
+package vrrp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/vipd/vipd/config"
+)
+
+// effectivePriority is the configured priority plus the weights in force,
+// clamped to 1..254; only an owner (255) with nothing in force keeps 255.
+func effectivePriority(configured uint8, weights int) uint8 {
+	if configured == 255 && weights == 0 {
+		return 255
+	}
+	return uint8(min(max(int(configured)+weights, 1), 254))
+}
+
+// trackState is what an instance's trackers say now.
+type trackState struct {
+	ifDown     map[string]bool // tracked interface → no carrier
+	scriptFail map[string]bool // script → failing
+	scriptErr  map[string]string
+	fileValue  map[string]int // path → integer read
+}
+
+func newTrackState() trackState {
+	return trackState{ifDown: map[string]bool{}, scriptFail: map[string]bool{}, scriptErr: map[string]string{}, fileValue: map[string]int{}}
+}
+
+// weights adds up the weights in force and says whether a weight-0 tracker
+// puts the instance in fault.
+func (in *instance) weights() (sum int, fault bool) {
+	t := &in.track
+	for _, ti := range in.cfg.Track.Interfaces {
+		if t.ifDown[ti.Name] {
+			if ti.Weight == 0 {
+				fault = true
+			}
+			sum += ti.Weight
+		}
+	}
+	for _, ts := range in.cfg.Track.Scripts {
+		if t.scriptFail[ts.Name] {
+			if ts.Weight == 0 {
+				fault = true
+			}
+			sum += ts.Weight
+		}
+	}
+	for _, tf := range in.cfg.Track.Files {
+		v := t.fileValue[tf.Path]
+		if tf.Weight == 0 {
+			fault = fault || v != 0
+			continue
+		}
+		sum += max(min(v, 1000), -1000) * tf.Weight
+	}
+	return sum, fault
+}
+
+// reevaluate brings the machine in line with the carrier and the trackers:
+// fault or not, and the effective priority (advertised at once by a master).
+func (n *Node) reevaluate(in *instance, now time.Time) {
+	sum, trackerFault := in.weights()
+	fault := !in.ifc.up || trackerFault
+	switch st := in.m.State(); {
+	case fault && st != StateFault:
+		r := ReasonLinkDown
+		if in.ifc.up {
+			r = ReasonTracker
+		}
+		n.step(in, Event{Kind: EventLinkDown, Reason: r}, now)
+	case !fault && st == StateFault:
+		r := ReasonLinkUp
+		if in.faultReason == ReasonTracker {
+			r = ReasonTracker
+		}
+		n.step(in, Event{Kind: EventLinkUp, Reason: r}, now)
+	}
+	if fault {
+		if in.ifc.up {
+			in.faultReason = ReasonTracker
+		} else {
+			in.faultReason = ReasonLinkDown
+		}
+	}
+	mc := in.machineConfig()
+	mc.Priority = effectivePriority(in.cfg.Priority, sum)
+	if mc != in.m.Config() {
+		if mc.Priority != in.m.Config().Priority {
+			n.log.Info("effective priority changed", "instance", in.cfg.Name, "from", in.m.Config().Priority, "to", mc.Priority)
+		}
+		n.apply(in, in.m.Reconfigure(mc, now).Actions, now)
+	}
+}
+
+// syncGroup is the run-time form of a configured sync group.
+type syncGroup struct {
+	name    string
+	members []*instance
+}
+
+func (n *Node) buildGroups() {
+	byName := map[string]*instance{}
+	for _, in := range n.insts {
+		in.group = nil
+		byName[in.cfg.Name] = in
+	}
+	for _, g := range n.cfg.SyncGroups {
+		sg := &syncGroup{name: g.Name}
+		for _, name := range g.Instances {
+			if in := byName[name]; in != nil {
+				sg.members = append(sg.members, in)
+				in.group = sg
+			}
+		}
+	}
+}
+
+// propagate makes a sync group follow a member's own transition: all to
+// master when one became master, all away from master when one left it.
+func (n *Node) propagate(in *instance, out Output, now time.Time) {
+	g := in.group
+	if g == nil {
+		return
+	}
+	switch {
+	case out.To == StateMaster:
+		for _, o := range g.members {
+			if o != in {
+				n.stepForced(o, Event{Kind: EventForceMaster}, now)
+			}
+		}
+	case out.From == StateMaster:
+		for _, o := range g.members {
+			if o != in {
+				n.stepForced(o, Event{Kind: EventForceBackup}, now)
+			}
+		}
+	}
+	if out.From == StateFault || out.To == StateFault {
+		n.updateHolds(g.members, now)
+	}
+}
+
+// updateHolds holds out of master every instance in maintenance, and every
+// member of a sync group with a member in fault.
+func (n *Node) updateHolds(insts []*instance, now time.Time) {
+	for _, in := range insts {
+		want, r := in.maintenance, ReasonMaintenance
+		if !want && in.group != nil {
+			for _, o := range in.group.members {
+				if o != in && o.m.State() == StateFault {
+					want, r = true, ReasonSyncGroup
+				}
+			}
+		}
+		if want != in.m.Held() {
+			n.handle(in, in.m.SetHold(want, r, now), Event{}, now, false)
+		}
+	}
+}
+
+// maintenanceFile is the state file's layout.
+type maintenanceFile struct {
+	Maintenance []string `json:"maintenance"`
+}
+
+func (n *Node) stateFile() string {
+	dir := n.cfg.StateDir
+	if dir == "" {
+		dir = "/var/lib/vipd"
+	}
+	return filepath.Join(dir, "maintenance.json")
+}
+
+// loadMaintenance reads which instances are in maintenance. A missing file
+// means none; an unreadable or corrupt one is an error, so that a node
+// put in maintenance never silently comes back into service.
+func (n *Node) loadMaintenance() error {
+	b, err := os.ReadFile(n.stateFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("maintenance state %s: %w", n.stateFile(), err)
+	}
+	var f maintenanceFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("maintenance state %s: %w (fix or remove the file)", n.stateFile(), err)
+	}
+	for _, in := range n.insts {
+		in.maintenance = slices.Contains(f.Maintenance, in.cfg.Name)
+		if in.maintenance {
+			n.log.Warn("instance is in maintenance (from the state file)", "instance", in.cfg.Name, "file", n.stateFile())
+		}
+	}
+	return nil
+}
+
+// saveMaintenance writes the state file atomically.
+func (n *Node) saveMaintenance() error {
+	f := maintenanceFile{Maintenance: []string{}}
+	for _, in := range n.insts {
+		if in.maintenance {
+			f.Maintenance = append(f.Maintenance, in.cfg.Name)
+		}
+	}
+	b, _ := json.Marshal(f)
+	path := n.stateFile()
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("saving maintenance state: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".maintenance-*")
+	if err != nil {
+		return fmt.Errorf("saving maintenance state: %w", err)
+	}
+	_, werr := tmp.Write(append(b, '\n'))
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("saving maintenance state to %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("saving maintenance state to %s: %w", path, err)
+	}
+	return nil
+}
+
+type maintReq struct {
+	instance string
+	on       bool
+	done     chan error
+}
+
+// ErrNoInstance is returned for a name no instance has.
+var ErrNoInstance = errors.New("no such instance")
+
+// ErrNotSaved wraps a failure to persist maintenance state: the change is
+// in force but will not survive a restart.
+var ErrNotSaved = errors.New("in force, but not saved")
+
+// SetMaintenance turns maintenance on (resign at once, stay backup) or off
+// for one instance, and records it in the state directory so that it
+// survives a restart.
+func (n *Node) SetMaintenance(ctx context.Context, instance string, on bool) error {
+	req := maintReq{instance: instance, on: on, done: make(chan error, 1)}
+	select {
+	case n.maintQ <- req:
+	case <-n.loopDone:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (n *Node) setMaintenance(req maintReq, now time.Time) error {
+	var in *instance
+	for _, x := range n.insts {
+		if x.cfg.Name == req.instance {
+			in = x
+		}
+	}
+	if in == nil {
+		return fmt.Errorf("%w %q", ErrNoInstance, req.instance)
+	}
+	if in.maintenance != req.on {
+		in.maintenance = req.on
+		n.log.Info("maintenance", "instance", in.cfg.Name, "on", req.on)
+		n.updateHolds([]*instance{in}, now)
+	}
+	if err := n.saveMaintenance(); err != nil {
+		n.log.Error("maintenance state not saved", "err", err)
+		return fmt.Errorf("%w: %v", ErrNotSaved, err)
+	}
+	return nil
+}
+
+// startTrackers starts the script and file trackers of an instance; they
+// stop with stopTrackers or when the Node stops.
+func (n *Node) startTrackers(in *instance) {
+	ctx, cancel := context.WithCancel(n.ctx)
+	in.stopTrack = cancel
+	for _, ts := range in.cfg.Track.Scripts {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); runScriptTracker(ctx, in.cfg.Name, ts, n.trackCh, n.log) }()
+	}
+	for _, tf := range in.cfg.Track.Files {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); runFileTracker(ctx, in.cfg.Name, tf, time.Second, n.trackCh, n.log) }()
+	}
+	for _, ti := range in.cfg.Track.Interfaces {
+		ifi, err := net.InterfaceByName(ti.Name)
+		in.track.ifDown[ti.Name] = err != nil || !linkUp(ifi.Flags)
+	}
+}
+
+func (in *instance) stopTrackers() {
+	if in.stopTrack != nil {
+		in.stopTrack()
+		in.stopTrack = nil
+	}
+}
+
+func (n *Node) onTrackResult(r TrackResult, now time.Time) {
+	for _, in := range n.insts {
+		if in.cfg.Name != r.Instance {
+			continue
+		}
+		switch r.Kind {
+		case "script":
+			if in.track.scriptFail[r.Name] != r.Failing {
+				n.log.Info("tracked script changed", "instance", in.cfg.Name, "script", r.Name, "failing", r.Failing)
+			}
+			in.track.scriptFail[r.Name] = r.Failing
+			in.track.scriptErr[r.Name] = r.Err
+		case "file":
+			in.track.fileValue[r.Name] = r.Value
+		}
+		n.reevaluate(in, now)
+	}
+}
+
+// notifyState names a state for hooks: init after a shutdown is "stopped".
+func notifyState(s State) string {
+	if s == StateInit {
+		return "stopped"
+	}
+	return s.String()
+}
+
+func (n *Node) notifyHook(in *instance, out Output) {
+	if in.notify == nil {
+		return
+	}
+	vips := make([]string, len(in.vips))
+	for i, v := range in.vips {
+		vips[i] = v.String()
+	}
+	in.notify.Notify(NotifyEvent{
+		Instance: in.cfg.Name, State: notifyState(out.To), PreviousState: notifyState(out.From),
+		Priority: int(in.m.Config().Priority), VIPs: vips,
+	})
+}
+
+// newNotifierFor starts an instance's hook runner, if it has a hook.
+func (n *Node) newNotifierFor(c config.Instance) *notifier {
+	if c.Notify == nil {
+		return nil
+	}
+	return newNotifier(c.Name, *c.Notify, n.log)
+}
