@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -21,10 +22,11 @@ import (
 // The control socket's JSON API (GET /v1/status, GET /v1/events).
 
 type apiStatus struct {
-	Version   string        `json:"version"`
-	Started   time.Time     `json:"started"`
-	Reload    apiReload     `json:"reload"`
-	Instances []apiInstance `json:"instances"`
+	Version    string        `json:"version"`
+	Goroutines int           `json:"goroutines"` // of the whole daemon, for spotting leaks
+	Started    time.Time     `json:"started"`
+	Reload     apiReload     `json:"reload"`
+	Instances  []apiInstance `json:"instances"`
 }
 
 type apiReload struct {
@@ -105,10 +107,11 @@ func addrString(a interface{ IsValid() bool }) string {
 
 func toAPIStatus(s vrrp.Status, version string) apiStatus {
 	out := apiStatus{
-		Version:   version,
-		Started:   s.Started,
-		Reload:    apiReload{OK: s.ReloadOK, Time: s.ReloadTime, Failures: s.ReloadErrors},
-		Instances: []apiInstance{},
+		Version:    version,
+		Goroutines: runtime.NumGoroutine(),
+		Started:    s.Started,
+		Reload:     apiReload{OK: s.ReloadOK, Time: s.ReloadTime, Failures: s.ReloadErrors},
+		Instances:  []apiInstance{},
 	}
 	for _, in := range s.Instances {
 		ai := apiInstance{

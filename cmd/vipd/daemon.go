@@ -68,6 +68,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if *socket != "" {
 		cfg.ControlSocket = *socket
 	}
+	warnReadableSecrets(*path, cfg, log)
 	ln, err := listenControl(cfg.ControlSocket)
 	if err != nil {
 		return err
@@ -119,6 +120,22 @@ func cmdRun(args []string, stderr io.Writer) error {
 	}
 }
 
+// warnReadableSecrets warns when a config file that holds a VRRP password
+// can be read by every user on the host.
+func warnReadableSecrets(path string, cfg *config.Config, log *slog.Logger) {
+	hasSecret := false
+	for _, in := range cfg.Instances {
+		hasSecret = hasSecret || in.AuthPass != ""
+	}
+	if !hasSecret {
+		return
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		log.Warn("the configuration holds an auth_pass and is readable by every user; chmod o-r it",
+			"config", path, "mode", fi.Mode().Perm().String())
+	}
+}
+
 // reload re-reads the configuration and applies it; on any problem the
 // running configuration stays and every error is logged.
 func reload(ctx context.Context, node *vrrp.Node, path, socketFlag string, running *config.Config, log *slog.Logger) {
@@ -149,6 +166,7 @@ func reload(ctx context.Context, node *vrrp.Node, path, socketFlag string, runni
 			"control_socket", running.ControlSocket, "metrics_listen", running.MetricsListen)
 		cfg.ControlSocket, cfg.MetricsListen = running.ControlSocket, running.MetricsListen
 	}
+	warnReadableSecrets(path, cfg, log)
 	if err := node.Reload(ctx, cfg); err != nil {
 		log.Error("reload refused; keeping the running configuration", "err", err)
 		return
