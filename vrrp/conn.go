@@ -20,6 +20,16 @@ type Conn struct {
 	c      *net.IPConn
 	pc     *ipv4.PacketConn
 	group  *net.IPAddr
+
+	// Batched I/O (batch.go): the callbacks are bound once so that a read
+	// or a flush allocates nothing.
+	raw     syscall.RawConn
+	readFn  func(uintptr) bool
+	writeFn func(uintptr) bool
+	rb      *RecvBatch // the batch being read into (reader goroutine)
+	rerr    error
+	tx      *SendBatch // queued adverts (loop goroutine)
+	st      sendState
 }
 
 // ListenConn opens the socket for interface ifi.
@@ -40,6 +50,12 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 	}
 	c := &Conn{ifname: ifi.Name, ifi: ifi, c: pconn.(*net.IPConn), group: &net.IPAddr{IP: GroupV4.AsSlice()}}
 	c.pc = ipv4.NewPacketConn(c.c)
+	if c.raw, err = c.c.SyscallConn(); err != nil {
+		c.c.Close()
+		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", ifi.Name, err)
+	}
+	c.readFn, c.writeFn = c.doRead, c.doWrite
+	c.tx = &SendBatch{}
 	steps := []struct {
 		what string
 		do   func() error
@@ -88,22 +104,17 @@ func (c *Conn) Read(b []byte) (Packet, error) {
 	return p, nil
 }
 
-// Send sends one VRRP message from src to the VRRP multicast group.
+// Send sends one VRRP message from src to the VRRP multicast group at once.
 func (c *Conn) Send(b []byte, src netip.Addr) error {
-	cm := ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
-	if _, err := c.pc.WriteTo(b, &cm, c.group); err != nil {
-		return fmt.Errorf("vrrp: send advert on %s: %w", c.ifname, err)
-	}
-	return nil
+	return c.SendTo(b, src, GroupV4)
 }
 
-// SendTo sends one VRRP message from src to a unicast peer.
+// SendTo sends one VRRP message from src to dst at once.
 func (c *Conn) SendTo(b []byte, src, dst netip.Addr) error {
-	cm := ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}
-	if _, err := c.pc.WriteTo(b, &cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return fmt.Errorf("vrrp: send advert to %s on %s: %w", dst, c.ifname, err)
+	if err := c.Queue(b, src, dst); err != nil {
+		return err
 	}
-	return nil
+	return c.Flush()
 }
 
 // Close closes the socket; a blocked Read returns.

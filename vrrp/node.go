@@ -17,10 +17,6 @@ import (
 	"github.com/vipd/vipd/vip"
 )
 
-// maxMessage bounds a received VRRP message: 255 IPv4 addresses plus the
-// v2 header and authentication data, rounded up.
-const maxMessage = 8 + 255*4 + 8 + 64
-
 // iface is one interface with its shared socket and the instances on it.
 // Owned by the Node's loop goroutine.
 type iface struct {
@@ -54,10 +50,12 @@ func (r *rateLog) allow(now time.Time, period time.Duration) (bool, uint64) {
 	return true, s
 }
 
-type rxPacket struct {
-	ifc *iface
-	buf *[]byte
-	p   Packet
+// rxBatch is one batch of datagrams from an interface's reader; the loop
+// hands the buffer back on free when it is done with it.
+type rxBatch struct {
+	ifc  *iface
+	b    *RecvBatch
+	free chan *RecvBatch
 }
 
 type linkChange struct {
@@ -76,14 +74,13 @@ type Node struct {
 	ifaces []*iface
 	insts  []*instance
 
-	rx      chan rxPacket
+	rx      chan rxBatch
 	addrCh  chan vip.Change
 	linkCh  chan linkChange
 	statusQ chan chan Status
 	reloadQ chan reloadReq
 	trackCh chan TrackResult
 	maintQ  chan maintReq
-	pool    sync.Pool
 	wg      sync.WaitGroup
 	rxAd    Advert // parse target, reused
 	ctx     context.Context
@@ -109,7 +106,7 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 	n := &Node{
 		log:     log,
 		cfg:     cfg,
-		rx:      make(chan rxPacket, 256),
+		rx:      make(chan rxBatch, 16),
 		addrCh:  make(chan vip.Change, 64),
 		linkCh:  make(chan linkChange, 16),
 		statusQ: make(chan chan Status),
@@ -119,7 +116,6 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 		loopDone: make(chan struct{}),
 	}
-	n.pool.New = func() any { b := make([]byte, maxMessage); return &b }
 	var err error
 	if n.addrs, err = vip.NewManager(); err != nil {
 		return nil, err
@@ -319,6 +315,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	defer timer.Stop()
 	n.running.Store(true)
 	for {
+		n.flush()
 		n.resetTimer(timer)
 		select {
 		case <-ctx.Done():
@@ -327,6 +324,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 				in.stopTrackers()
 				n.stepForced(in, Event{Kind: EventShutdown}, now)
 			}
+			n.flush()
 			for _, in := range n.insts {
 				if in.notify != nil {
 					in.notify.Close(true)
@@ -335,9 +333,12 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			return nil
 		case <-timer.C:
 			n.onTimer(time.Now())
-		case pkt := <-n.rx:
-			n.onPacket(pkt, time.Now())
-			n.pool.Put(pkt.buf)
+		case rb := <-n.rx:
+			now := time.Now()
+			for i := 0; i < rb.b.N; i++ {
+				n.onDatagram(rb.ifc, rb.b.Datagram(i), now)
+			}
+			rb.free <- rb.b
 		case ch := <-n.addrCh:
 			n.onAddrChange(ch, time.Now())
 		case lc := <-n.linkCh:
@@ -356,15 +357,24 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 
 func (n *Node) startReader(ifc *iface) {
 	conn := ifc.conn
+	// Three batches: one being read, one being handled, one spare.
+	free := make(chan *RecvBatch, 3)
+	for i := 0; i < cap(free); i++ {
+		free <- NewRecvBatch()
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		var errLog rateLog
 		for {
-			bp := n.pool.Get().(*[]byte)
-			p, err := conn.Read(*bp)
-			if err != nil {
-				n.pool.Put(bp)
+			var b *RecvBatch
+			select {
+			case b = <-free:
+			case <-n.ctx.Done():
+				return
+			}
+			if err := conn.ReadBatch(b); err != nil {
+				free <- b
 				if errors.Is(err, net.ErrClosed) || n.ctx.Err() != nil {
 					return
 				}
@@ -374,9 +384,8 @@ func (n *Node) startReader(ifc *iface) {
 				continue
 			}
 			select {
-			case n.rx <- rxPacket{ifc: ifc, buf: bp, p: p}:
+			case n.rx <- rxBatch{ifc: ifc, b: b, free: free}:
 			case <-n.ctx.Done():
-				n.pool.Put(bp)
 				return
 			}
 		}
@@ -397,10 +406,20 @@ func (n *Node) resetTimer(t *time.Timer) {
 	t.Reset(wait)
 }
 
+// advertSlack lets a master's advert go out this much early when the loop
+// is awake anyway, so that instances whose timers are a hair apart share
+// one wake-up and one sendmmsg instead of one each.
+const advertSlack = time.Millisecond
+
 func (n *Node) onTimer(now time.Time) {
 	for _, in := range n.insts {
-		if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+		d := in.m.Deadline()
+		switch {
+		case d.IsZero():
+		case !now.Before(d):
 			n.step(in, Event{Kind: EventTimer}, now)
+		case in.m.State() == StateMaster && d.Sub(now) <= advertSlack:
+			n.step(in, Event{Kind: EventTimer}, d)
 		}
 		if !in.garpNext.IsZero() && !now.Before(in.garpNext) {
 			n.repeatAnnounce(in, now)
@@ -409,7 +428,7 @@ func (n *Node) onTimer(now time.Time) {
 }
 
 // drop counts a refused datagram and logs it at a bounded rate.
-func (n *Node) drop(ifc *iface, in *instance, r DropReason, p Packet, now time.Time) {
+func (n *Node) drop(ifc *iface, in *instance, r DropReason, src netip.Addr, now time.Time) {
 	if in != nil {
 		in.count.Dropped[r]++
 	} else {
@@ -419,45 +438,49 @@ func (n *Node) drop(ifc *iface, in *instance, r DropReason, p Packet, now time.T
 		return // other routers' VRIDs on a shared segment are normal
 	}
 	if ok, suppressed := ifc.dropLog[r].allow(now, 10*time.Second); ok {
-		n.log.Warn("dropped VRRP packet", "interface", ifc.name, "from", p.Src, "reason", r.String(), "detail", r.Error(), "suppressed_since_last", suppressed)
+		n.log.Warn("dropped VRRP packet", "interface", ifc.name, "from", src, "reason", r.String(), "detail", r.Error(), "suppressed_since_last", suppressed)
 	}
 }
 
-func (n *Node) onPacket(pkt rxPacket, now time.Time) {
-	ifc, p := pkt.ifc, pkt.p
-	b := (*pkt.buf)[:p.N]
+// onDatagram handles one received datagram, IP header included.
+func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
+	b, src, dst, ttl, ok := ParseIPv4(dgram)
+	if !ok {
+		n.drop(ifc, nil, DropTooShort, src, now)
+		return
+	}
 	var in *instance
 	if len(b) >= 2 {
 		in = ifc.byVRID[b[1]]
 	}
 	a := &n.rxAd
-	mode, err := a.Unmarshal(b, p.Src, p.Dst)
+	mode, err := a.Unmarshal(b, src, dst)
 	if err != nil {
 		r, ok := err.(DropReason)
 		if !ok {
 			r = DropTooShort
 		}
-		n.drop(ifc, in, r, p, now)
+		n.drop(ifc, in, r, src, now)
 		return
 	}
-	if p.TTL != TTL {
-		n.drop(ifc, in, DropTTL, p, now)
+	if ttl != TTL {
+		n.drop(ifc, in, DropTTL, src, now)
 		return
 	}
 	if in == nil {
-		n.drop(ifc, nil, DropVRID, p, now)
+		n.drop(ifc, nil, DropVRID, src, now)
 		return
 	}
-	if p.Src == ifc.primary {
-		n.drop(ifc, in, DropOwnAddress, p, now)
+	if src == ifc.primary {
+		n.drop(ifc, in, DropOwnAddress, src, now)
 		return
 	}
-	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, p.Src) {
-		n.drop(ifc, in, DropNotPeer, p, now)
+	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, src) {
+		n.drop(ifc, in, DropNotPeer, src, now)
 		return
 	}
 	if r := in.validate(a); r != DropNone {
-		n.drop(ifc, in, r, p, now)
+		n.drop(ifc, in, r, src, now)
 		return
 	}
 	in.count.AdvertsReceived++
@@ -470,10 +493,10 @@ func (n *Node) onPacket(pkt rxPacket, now time.Time) {
 		if now.Sub(in.mismatchLogged) > time.Minute {
 			in.mismatchLogged = now
 			n.log.Warn("peer advertises a different VIP list: the peers' configurations disagree",
-				"instance", in.cfg.Name, "peer", p.Src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.vips))
+				"instance", in.cfg.Name, "peer", src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.vips))
 		}
 	}
-	n.step(in, Event{Kind: EventAdvert, From: p.Src, Priority: a.Priority, Interval: a.Interval}, now)
+	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
 }
 
 // step feeds an event to an instance's machine and carries out the result;
@@ -578,6 +601,7 @@ func (n *Node) announce(in *instance) {
 	}
 }
 
+// send queues an advert with priority prio; flush sends the queue.
 func (n *Node) send(in *instance, prio uint8) {
 	if in.ifc.conn == nil {
 		return
@@ -586,13 +610,13 @@ func (n *Node) send(in *instance, prio uint8) {
 	if len(in.cfg.UnicastPeers) == 0 {
 		var b []byte
 		if b, err = in.advert(prio, GroupV4); err == nil {
-			err = in.ifc.conn.Send(b, in.ifc.primary)
+			err = in.ifc.conn.Queue(b, in.ifc.primary, GroupV4)
 		}
 	} else {
 		for _, peer := range in.cfg.UnicastPeers {
 			var b []byte
 			if b, err = in.advert(prio, peer); err == nil {
-				err = in.ifc.conn.SendTo(b, in.ifc.primary, peer)
+				err = in.ifc.conn.Queue(b, in.ifc.primary, peer)
 			}
 			if err != nil {
 				break
@@ -600,14 +624,29 @@ func (n *Node) send(in *instance, prio uint8) {
 		}
 	}
 	if err != nil {
-		if ok, _ := in.ifc.sendLog.allow(time.Now(), 10*time.Second); ok {
-			n.log.Error("sending advert failed", "instance", in.cfg.Name, "err", err)
-		}
+		n.sendFailed(in.ifc, err)
 		return
 	}
 	in.count.AdvertsSent++
 	if prio == 0 {
 		in.count.PriorityZeroSent++
+	}
+}
+
+func (n *Node) sendFailed(ifc *iface, err error) {
+	if ok, _ := ifc.sendLog.allow(time.Now(), 10*time.Second); ok {
+		n.log.Error("sending adverts failed", "interface", ifc.name, "err", err)
+	}
+}
+
+// flush sends every interface's queued adverts.
+func (n *Node) flush() {
+	for _, ifc := range n.ifaces {
+		if ifc.conn != nil && ifc.conn.Pending() {
+			if err := ifc.conn.Flush(); err != nil {
+				n.sendFailed(ifc, err)
+			}
+		}
 	}
 }
 

@@ -190,7 +190,9 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	for _, c := range cfg.Instances {
 		n.insts = append(n.insts, ifByName[c.Interface].byVRID[c.VRID])
 	}
-	// Interfaces without instances close their sockets.
+	// Interfaces without instances close their sockets, once the
+	// resignations queued on them are out.
+	n.flush()
 	n.ifaces = slices.DeleteFunc(n.ifaces, func(ifc *iface) bool {
 		if len(ifc.insts) > 0 {
 			return false

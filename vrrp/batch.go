@@ -1,0 +1,207 @@
+package vrrp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Batched socket I/O for the per-advert hot path. A master with hundreds
+// of instances sends their adverts in one burst, and a backup receives them
+// in one; recvmmsg and sendmmsg move a whole burst per system call, through
+// buffers allocated once, so a steady stream of adverts costs no
+// allocation.
+
+// batchSize is how many datagrams one system call moves at most.
+const batchSize = 64
+
+// maxDatagram bounds one received datagram: a 60-byte IP header and the
+// largest VRRP message (v2 with 255 addresses), rounded up.
+const maxDatagram = 1152
+
+// RecvBatch holds the datagrams of one recvmmsg call, IP headers included.
+type RecvBatch struct {
+	N    int // datagrams received
+	bufs [batchSize][maxDatagram]byte
+	iov  [batchSize]unix.Iovec
+	hdr  [batchSize]unix.Mmsghdr
+}
+
+// NewRecvBatch returns a batch ready for Conn.ReadBatch.
+func NewRecvBatch() *RecvBatch {
+	b := &RecvBatch{}
+	for i := range b.hdr {
+		b.iov[i].Base = &b.bufs[i][0]
+		b.iov[i].SetLen(maxDatagram)
+		b.hdr[i].Hdr.Iov = &b.iov[i]
+		b.hdr[i].Hdr.SetIovlen(1)
+	}
+	return b
+}
+
+// Datagram returns the i'th datagram received.
+func (b *RecvBatch) Datagram(i int) []byte {
+	return b.bufs[i][:b.hdr[i].Len]
+}
+
+// ParseIPv4 splits a raw socket's datagram into its IPv4 header fields and
+// payload. It refuses what is not a whole IPv4 datagram.
+func ParseIPv4(b []byte) (payload []byte, src, dst netip.Addr, ttl int, ok bool) {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		return nil, src, dst, 0, false
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if ihl < 20 || total < ihl || total > len(b) {
+		return nil, src, dst, 0, false
+	}
+	src = netip.AddrFrom4([4]byte(b[12:16]))
+	dst = netip.AddrFrom4([4]byte(b[16:20]))
+	return b[ihl:total], src, dst, int(b[8]), true
+}
+
+// SendBatch queues adverts for one sendmmsg call. Each message carries an
+// IP_PKTINFO control message naming the source address, so adverts leave
+// from the interface's primary address whatever the routing table says.
+type SendBatch struct {
+	n     int
+	used  int // bytes of arena in use
+	arena [batchSize * 1100]byte
+	iov   [batchSize]unix.Iovec
+	hdr   [batchSize]unix.Mmsghdr
+	names [batchSize]unix.RawSockaddrInet4
+	oob   [batchSize][unix.SizeofCmsghdr + unix.SizeofInet4Pktinfo + 4]byte
+}
+
+func (b *SendBatch) full(size int) bool {
+	return b.n == batchSize || b.used+size > len(b.arena)
+}
+
+// add queues msg from src to dst out of the interface with index ifindex.
+func (b *SendBatch) add(msg []byte, src, dst netip.Addr, ifindex int) {
+	i := b.n
+	copy(b.arena[b.used:], msg)
+	b.iov[i].Base = &b.arena[b.used]
+	b.iov[i].SetLen(len(msg))
+	b.used += len(msg)
+
+	b.names[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+
+	oob := b.oob[i][:]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.IPPROTO_IP
+	h.Type = unix.IP_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	*pi = unix.Inet4Pktinfo{Ifindex: int32(ifindex), Spec_dst: src.As4()}
+
+	m := &b.hdr[i].Hdr
+	m.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+	m.Namelen = unix.SizeofSockaddrInet4
+	m.Iov = &b.iov[i]
+	m.SetIovlen(1)
+	m.Control = &oob[0]
+	m.SetControllen(unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	b.n++
+}
+
+func (b *SendBatch) reset() { b.n, b.used = 0, 0 }
+
+// sendState is the Conn's flush in progress, read by its write callback.
+type sendState struct {
+	off  int
+	errs []error
+}
+
+// Queue adds one VRRP message to the send batch, flushing first if it is
+// full. The message is copied; b may be reused at once.
+func (c *Conn) Queue(b []byte, src, dst netip.Addr) error {
+	if !src.Is4() || !dst.Is4() {
+		return fmt.Errorf("vrrp: send on %s: need IPv4 addresses, have %s → %s", c.ifname, src, dst)
+	}
+	var err error
+	if c.tx.full(len(b)) {
+		err = c.Flush()
+	}
+	c.tx.add(b, src, dst, c.ifi.Index)
+	return err
+}
+
+// Pending reports whether adverts wait for Flush.
+func (c *Conn) Pending() bool { return c.tx.n > 0 }
+
+// Flush sends every queued message, in as few sendmmsg calls as the
+// kernel accepts. A message the kernel refuses is skipped and reported.
+func (c *Conn) Flush() error {
+	if c.tx.n == 0 {
+		return nil
+	}
+	c.st.off, c.st.errs = 0, c.st.errs[:0]
+	err := c.raw.Write(c.writeFn)
+	c.tx.reset()
+	if err != nil {
+		return fmt.Errorf("vrrp: send adverts on %s: %w", c.ifname, err)
+	}
+	if len(c.st.errs) > 0 {
+		return fmt.Errorf("vrrp: send adverts on %s: %w", c.ifname, errors.Join(c.st.errs...))
+	}
+	return nil
+}
+
+// doWrite is the raw connection's write callback; false means "wait until
+// the socket is writable, then call again".
+func (c *Conn) doWrite(fd uintptr) bool {
+	for c.st.off < c.tx.n {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&c.tx.hdr[c.st.off])), uintptr(c.tx.n-c.st.off), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == unix.EAGAIN:
+			return false
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			// The first remaining message failed: skip it, go on.
+			if len(c.st.errs) < 4 {
+				c.st.errs = append(c.st.errs, errno)
+			}
+			c.st.off++
+		default:
+			c.st.off += int(n)
+		}
+	}
+	return true
+}
+
+// ReadBatch waits for datagrams and reads as many as are queued, up to the
+// batch's size, into b. Only one goroutine may read at a time.
+func (c *Conn) ReadBatch(b *RecvBatch) error {
+	c.rb = b
+	err := c.raw.Read(c.readFn)
+	c.rb = nil
+	if err != nil {
+		return err
+	}
+	return c.rerr
+}
+
+func (c *Conn) doRead(fd uintptr) bool {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+		uintptr(unsafe.Pointer(&c.rb.hdr[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
+	for errno == unix.EINTR {
+		n, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&c.rb.hdr[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
+	}
+	switch errno {
+	case unix.EAGAIN:
+		return false
+	case 0:
+		c.rb.N, c.rerr = int(n), nil
+	default:
+		c.rb.N, c.rerr = 0, errno
+	}
+	return true
+}
