@@ -86,6 +86,9 @@ type Node struct {
 	ctx     context.Context
 	subs    subscribers
 	stopped bool // guarded by subs.mu
+
+	next  time.Time // earliest deadline of any instance (see noteDeadline)
+	armed time.Time // what the loop's timer is set for
 	// loopDone is closed when Run's loop has exited; running is set while
 	// the loop serves requests.
 	loopDone chan struct{}
@@ -314,9 +317,10 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	n.running.Store(true)
+	n.rescan()
 	for {
 		n.flush()
-		n.resetTimer(timer)
+		n.armTimer(timer)
 		select {
 		case <-ctx.Done():
 			now := time.Now()
@@ -332,7 +336,9 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			}
 			return nil
 		case <-timer.C:
+			n.armed = time.Time{}
 			n.onTimer(time.Now())
+			n.rescan()
 		case rb := <-n.rx:
 			now := time.Now()
 			for i := 0; i < rb.b.N; i++ {
@@ -347,6 +353,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			reply <- n.status()
 		case req := <-n.reloadQ:
 			req.done <- n.reload(req.cfg, time.Now())
+			n.rescan()
 		case r := <-n.trackCh:
 			n.onTrackResult(r, time.Now())
 		case req := <-n.maintQ:
@@ -392,16 +399,37 @@ func (n *Node) startReader(ifc *iface) {
 	}()
 }
 
-func (n *Node) resetTimer(t *time.Timer) {
-	var next time.Time
-	for _, in := range n.insts {
-		if d := in.deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
+// The loop's single timer is armed for next, the earliest deadline of all
+// instances. A step can only bring a deadline earlier than next by way of
+// noteDeadline; a deadline that moves later (every advert a backup hears
+// does that) leaves next early, which costs one wake-up that rescans all
+// instances. So the common case, a burst of adverts, costs O(1) per advert
+// rather than a scan of every instance after every batch.
+
+// noteDeadline lowers next to in's deadline if that is earlier.
+func (n *Node) noteDeadline(in *instance) {
+	if d := in.deadline(); !d.IsZero() && (n.next.IsZero() || d.Before(n.next)) {
+		n.next = d
 	}
+}
+
+// rescan computes next exactly.
+func (n *Node) rescan() {
+	n.next = time.Time{}
+	for _, in := range n.insts {
+		n.noteDeadline(in)
+	}
+}
+
+// armTimer sets the timer for next, if it is not already set for it.
+func (n *Node) armTimer(t *time.Timer) {
+	if n.next.Equal(n.armed) && !n.armed.IsZero() {
+		return
+	}
+	n.armed = n.next
 	wait := time.Hour
-	if !next.IsZero() {
-		wait = time.Until(next)
+	if !n.next.IsZero() {
+		wait = time.Until(n.next)
 	}
 	t.Reset(wait)
 }
@@ -530,12 +558,14 @@ func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propaga
 		n.notifyHook(in, out)
 	}
 	n.apply(in, out.Actions, now)
+	n.noteDeadline(in)
 	if out.Transition && propagate {
 		n.propagate(in, out, now)
 	}
 }
 
 func (n *Node) apply(in *instance, acts Action, now time.Time) {
+	defer n.noteDeadline(in)
 	ifc := in.ifc
 	if acts.Has(ActStopAnnounce) {
 		in.garpLeft, in.garpNext = 0, time.Time{}

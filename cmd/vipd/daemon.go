@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,6 +33,19 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// tuneRuntime sizes the Go runtime for a small protocol daemon: one
+// processor (vipd's work is a single loop; more Ps only add idle spinning
+// and thread wake-ups on every advert burst) and a tighter heap. The
+// GOMAXPROCS and GOGC environment variables still override.
+func tuneRuntime() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
+}
+
 // notify tells systemd about the daemon's state (a no-op outside systemd).
 func notify(log *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
@@ -50,6 +65,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr)
+	tuneRuntime()
 
 	// Catch the signals before anything else, so that one arriving during
 	// start-up is handled rather than killing a half-started daemon.
