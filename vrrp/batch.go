@@ -124,6 +124,13 @@ func (c *Conn) Queue(b []byte, src, dst netip.Addr) error {
 		return fmt.Errorf("vrrp: send on %s: need IPv4 addresses, have %s → %s", c.ifname, src, dst)
 	}
 	var err error
+	if c.frames != nil && dst == GroupV4 {
+		if c.frames.full(len(b)) {
+			err = c.Flush()
+		}
+		c.frames.add(b, src)
+		return err
+	}
 	if c.tx.full(len(b)) {
 		err = c.Flush()
 	}
@@ -132,24 +139,28 @@ func (c *Conn) Queue(b []byte, src, dst netip.Addr) error {
 }
 
 // Pending reports whether adverts wait for Flush.
-func (c *Conn) Pending() bool { return c.tx.n > 0 }
+func (c *Conn) Pending() bool { return c.tx.n > 0 || (c.frames != nil && c.frames.n > 0) }
 
 // Flush sends every queued message, in as few sendmmsg calls as the
 // kernel accepts. A message the kernel refuses is skipped and reported.
 func (c *Conn) Flush() error {
+	var ferr error
+	if c.frames != nil {
+		ferr = c.frames.flush()
+	}
 	if c.tx.n == 0 {
-		return nil
+		return ferr
 	}
 	c.st.off, c.st.errs = 0, c.st.errs[:0]
 	err := c.raw.Write(c.writeFn)
 	c.tx.reset()
 	if err != nil {
-		return fmt.Errorf("vrrp: send adverts on %s: %w", c.ifname, err)
+		return errors.Join(ferr, fmt.Errorf("vrrp: send adverts on %s: %w", c.ifname, err))
 	}
 	if len(c.st.errs) > 0 {
-		return fmt.Errorf("vrrp: send adverts on %s: %w", c.ifname, errors.Join(c.st.errs...))
+		return errors.Join(ferr, fmt.Errorf("vrrp: send adverts on %s: %w", c.ifname, errors.Join(c.st.errs...)))
 	}
-	return nil
+	return ferr
 }
 
 // doWrite is the raw connection's write callback; false means "wait until

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -134,4 +135,102 @@ func TestBatchRoundTripWithoutAllocation(t *testing.T) {
 			t.Errorf("a batch round trip allocates %.1f times, want 0", allocs)
 		}
 	})
+}
+
+// Multicast adverts go out as Ethernet frames on the packet socket and
+// arrive as ordinary IPv4 multicast on the peer: right header, TTL 255,
+// checksum accepted by the IP stack, and no allocation per burst.
+func TestFramesReachPeer(t *testing.T) {
+	inNetns(t, func() {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "fr0"}, PeerName: "fr1"}
+		if err := netlink.LinkAdd(veth); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"fr0", "fr1"} {
+			l, err := netlink.LinkByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := netlink.ParseAddr([]string{"198.18.0.11/24", "198.18.0.12/24"}[i])
+			if err := netlink.AddrAdd(l, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := netlink.LinkSetUp(l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx, err := net.InterfaceByName("fr0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx, err := net.InterfaceByName("fr1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, err := ListenConn(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sender.Close()
+		if sender.frames == nil {
+			t.Fatal("no frame sender on an Ethernet interface")
+		}
+		receiver, err := ListenConn(rx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer receiver.Close()
+		// Not an address of this namespace: the receiving side would drop
+		// a packet from one of its own addresses as a martian.
+		src := netip.MustParseAddr("198.18.0.99")
+		if err := receiver.c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		a := Advert{Version: 3, VRID: 7, Priority: 150, Interval: 20e6, Addresses: []netip.Addr{netip.MustParseAddr("198.18.0.100")}}
+		msg, err := a.AppendMarshal(nil, ChecksumPseudoHeader, src, GroupV4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb := NewRecvBatch()
+		var got Advert
+		burst := func(n int) {
+			for i := 0; i < n; i++ {
+				if err := sender.Queue(msg, src, GroupV4); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := sender.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			for seen := 0; seen < n; seen += rb.N {
+				if err := receiver.ReadBatch(rb); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < rb.N; i++ {
+					b, s, d, ttl, ok := ParseIPv4(rb.Datagram(i))
+					if !ok || s != src || d != GroupV4 || ttl != TTL {
+						t.Fatalf("frame %d: ok %v %v→%v ttl %d", i, ok, s, d, ttl)
+					}
+					if mode, err := got.Unmarshal(b, s, d); err != nil || mode != ChecksumPseudoHeader || got.VRID != 7 {
+						t.Fatalf("frame %d: %v %v %+v", i, err, mode, got)
+					}
+				}
+			}
+		}
+		burst(batchSize + 3)
+		if allocs := testing.AllocsPerRun(20, func() { burst(16) }); allocs != 0 {
+			t.Errorf("a burst of frames allocates %.1f times, want 0", allocs)
+		}
+	})
+}
+
+func TestIPChecksum(t *testing.T) {
+	// A header from RFC 1071's worked example style: checksum of a header
+	// with its checksum filled in is zero.
+	h := []byte{0x45, 0xc0, 0, 0x24, 0, 1, 0, 0, 0xff, 0x70, 0, 0, 198, 18, 0, 11, 224, 0, 0, 18}
+	c := ipChecksum(h)
+	h[10], h[11] = byte(c>>8), byte(c)
+	if got := ipChecksum(h); got != 0 {
+		t.Errorf("checksum over a checksummed header = %#x, want 0", got)
+	}
 }

@@ -30,6 +30,7 @@ type Conn struct {
 	rerr    error
 	tx      *SendBatch // queued adverts (loop goroutine)
 	st      sendState
+	frames  *frameSender // multicast adverts as Ethernet frames; nil: through tx
 }
 
 // ListenConn opens the socket for interface ifi.
@@ -56,6 +57,12 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 	}
 	c.readFn, c.writeFn = c.doRead, c.doWrite
 	c.tx = &SendBatch{}
+	if len(ifi.HardwareAddr) == 6 {
+		if c.frames, err = newFrameSender(ifi); err != nil {
+			c.c.Close()
+			return nil, err
+		}
+	}
 	steps := []struct {
 		what string
 		do   func() error
@@ -117,5 +124,10 @@ func (c *Conn) SendTo(b []byte, src, dst netip.Addr) error {
 	return c.Flush()
 }
 
-// Close closes the socket; a blocked Read returns.
-func (c *Conn) Close() error { return c.c.Close() }
+// Close closes the sockets; a blocked Read returns.
+func (c *Conn) Close() error {
+	if c.frames != nil {
+		c.frames.close()
+	}
+	return c.c.Close()
+}

@@ -1,0 +1,156 @@
+package vrrp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// frameSender sends multicast adverts as whole Ethernet frames on a packet
+// socket bound to the interface, with PACKET_QDISC_BYPASS. A master with
+// hundreds of instances sends thousands of adverts a second; building the
+// IP and Ethernet headers here (they are the same for every advert but for
+// length, ID and checksum) skips the kernel's route lookup, IP output and
+// queueing for each one. The socket is bound to no protocol, so it never
+// receives. Unicast adverts, which need a neighbour's MAC, keep to the IP
+// socket.
+type frameSender struct {
+	ifname string
+	f      *os.File
+	raw    interface {
+		Write(func(uintptr) bool) error
+	}
+	src     [6]byte
+	id      uint16
+	n       int
+	used    int
+	arena   [batchSize * 1100]byte
+	iov     [batchSize]unix.Iovec
+	hdr     [batchSize]unix.Mmsghdr
+	off     int
+	errs    []error
+	writeFn func(uintptr) bool
+}
+
+// groupMAC is the Ethernet address of 224.0.0.18.
+var groupMAC = [6]byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x12}
+
+func newFrameSender(ifi *net.Interface) (*frameSender, error) {
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("vrrp: %s has no Ethernet address", ifi.Name)
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: packet socket on %s: %w", ifi.Name, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("vrrp: bind packet socket to %s: %w", ifi.Name, err)
+	}
+	// Best effort: without it frames still go out, through the queue.
+	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	f := os.NewFile(uintptr(fd), "vrrp-frames-"+ifi.Name)
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &frameSender{ifname: ifi.Name, f: f, raw: raw}
+	copy(s.src[:], ifi.HardwareAddr)
+	s.writeFn = s.doWrite
+	return s, nil
+}
+
+// headerLen is Ethernet (14) plus IPv4 without options (20).
+const headerLen = 14 + 20
+
+// add queues msg as a frame from src to the VRRP group.
+func (s *frameSender) add(msg []byte, src netip.Addr) {
+	i := s.n
+	fr := s.arena[s.used : s.used+headerLen+len(msg)]
+	copy(fr[0:6], groupMAC[:])
+	copy(fr[6:12], s.src[:])
+	binary.BigEndian.PutUint16(fr[12:14], unix.ETH_P_IP)
+	ip := fr[14:34]
+	ip[0] = 0x45
+	ip[1] = 0xc0 // DSCP CS6: network control
+	binary.BigEndian.PutUint16(ip[2:4], uint16(20+len(msg)))
+	s.id++
+	binary.BigEndian.PutUint16(ip[4:6], s.id)
+	ip[6], ip[7] = 0, 0
+	ip[8] = TTL
+	ip[9] = IPProtocol
+	ip[10], ip[11] = 0, 0
+	s4, g4 := src.As4(), GroupV4.As4()
+	copy(ip[12:16], s4[:])
+	copy(ip[16:20], g4[:])
+	binary.BigEndian.PutUint16(ip[10:12], ipChecksum(ip))
+	copy(fr[headerLen:], msg)
+
+	s.iov[i].Base = &fr[0]
+	s.iov[i].SetLen(len(fr))
+	s.hdr[i].Hdr.Iov = &s.iov[i]
+	s.hdr[i].Hdr.SetIovlen(1)
+	s.used += len(fr)
+	s.n++
+}
+
+func (s *frameSender) full(size int) bool {
+	return s.n == batchSize || s.used+headerLen+size > len(s.arena)
+}
+
+// ipChecksum is the IPv4 header checksum of h (its checksum field zero).
+func ipChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+func (s *frameSender) flush() error {
+	if s.n == 0 {
+		return nil
+	}
+	s.off, s.errs = 0, s.errs[:0]
+	err := s.raw.Write(s.writeFn)
+	s.n, s.used = 0, 0
+	if err != nil {
+		return fmt.Errorf("vrrp: send frames on %s: %w", s.ifname, err)
+	}
+	if len(s.errs) > 0 {
+		return fmt.Errorf("vrrp: send frames on %s: %v", s.ifname, s.errs[0])
+	}
+	return nil
+}
+
+func (s *frameSender) doWrite(fd uintptr) bool {
+	for s.off < s.n {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&s.hdr[s.off])), uintptr(s.n-s.off), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == unix.EAGAIN:
+			return false
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
+			if len(s.errs) < 4 {
+				s.errs = append(s.errs, errno)
+			}
+			s.off++
+		default:
+			s.off += int(n)
+		}
+	}
+	return true
+}
+
+func (s *frameSender) close() error { return s.f.Close() }
