@@ -320,10 +320,15 @@ func (m *Machine) becomeMaster(now time.Time, r Reason) Output {
 	return m.transition(StateMaster, r, now, ActAddVIPs|ActSendAdvert|ActAnnounce)
 }
 
+// becomeBackup yields to a better master. It advertises once more at its
+// own priority on the way out: in a split brain that heals, the winner
+// re-announces only when it hears a lower rank, and without this advert a
+// winner whose advert crossed first never would, leaving clients on the
+// loser's MAC (keepalived's higher_prio_send_advert does the same).
 func (m *Machine) becomeBackup(ev Event, now time.Time) Output {
 	m.learn(ev)
 	m.masterDown = now.Add(m.MasterDownInterval())
-	return m.transition(StateBackup, ReasonPreferredPeer, now, ActStopAnnounce|ActRemoveVIPs)
+	return m.transition(StateBackup, ReasonPreferredPeer, now, ActStopAnnounce|ActRemoveVIPs|ActSendAdvert)
 }
 
 // learn records the advertising master (and, with v3, its interval).
