@@ -260,8 +260,12 @@ func startControl(ln net.Listener, node *vrrp.Node, version string, log *slog.Lo
 			return context.WithValue(ctx, connKey{}, conn)
 		},
 		ReadHeaderTimeout: 5 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A client that stops reading is cut off; the event stream moves
+		// its own deadline before every write.
+		WriteTimeout: 10 * time.Second,
+		IdleTimeout:  60 * time.Second,
+		BaseContext:  func(net.Listener) context.Context { return base },
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	c.wg.Add(1)
 	go func() {

@@ -29,14 +29,18 @@ const maxRequestBody = 4096
 // decodeMaintenance parses and checks a maintenance request: exactly one
 // JSON object with a non-empty instance and an explicit on, nothing else.
 func decodeMaintenance(r io.Reader) (string, bool, error) {
-	dec := json.NewDecoder(io.LimitReader(r, maxRequestBody+1))
+	body, err := io.ReadAll(io.LimitReader(r, maxRequestBody+1))
+	if err != nil {
+		return "", false, fmt.Errorf("bad request body: %v", err)
+	}
+	if len(body) > maxRequestBody {
+		return "", false, fmt.Errorf("bad request body: longer than %d bytes", maxRequestBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var req maintenanceRequest
 	if err := dec.Decode(&req); err != nil {
 		return "", false, fmt.Errorf("bad request body: %v", err)
-	}
-	if dec.More() {
-		return "", false, errors.New("bad request body: more than one JSON value")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return "", false, errors.New("bad request body: trailing data after the JSON object")
