@@ -14,10 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/vipd/vipd/vrrp"
 )
 
@@ -50,16 +46,18 @@ func newMetricsHandler(status statusFunc, bi buildInfo) http.Handler {
 }
 
 func metricsHandler(status statusFunc, bi buildInfo, scrapeTimeout, healthTimeout time.Duration) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newVRRPCollector(status, bi, scrapeTimeout),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	c := newVRRPCollector(status, bi, scrapeTimeout)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.HTTPErrorOnError,
-	}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		var e exposition
+		if err := c.collect(&e); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		collectProcess(&e)
+		w.Header().Set("Content-Type", expositionContentType)
+		_ = e.write(w)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
@@ -134,26 +132,26 @@ type vrrpCollector struct {
 	status  statusFunc
 	bi      buildInfo
 	timeout time.Duration
-	all     []*prometheus.Desc
+	all     []*desc
 
-	state, transitions, priority, effPriority                  *prometheus.Desc
-	maintenance, trackerFailing                                *prometheus.Desc
-	advertsSent, advertsReceived, advertsDropped               *prometheus.Desc
-	prioZeroSent, prioZeroReceived, lastTransition             *prometheus.Desc
-	vipPresent, vipInfo, vipRestored, garpSent                 *prometheus.Desc
-	addrMismatch, masterAddress, advertInterval, masterAdvert  *prometheus.Desc
-	checksumMode, reloadOK, reloadTime, reloadFailures, starts *prometheus.Desc
-	build                                                      *prometheus.Desc
+	state, transitions, priority, effPriority                  *desc
+	maintenance, trackerFailing                                *desc
+	advertsSent, advertsReceived, advertsDropped               *desc
+	prioZeroSent, prioZeroReceived, lastTransition             *desc
+	vipPresent, vipInfo, vipRestored, garpSent                 *desc
+	addrMismatch, masterAddress, advertInterval, masterAdvert  *desc
+	checksumMode, reloadOK, reloadTime, reloadFailures, starts *desc
+	build                                                      *desc
 }
 
 func newVRRPCollector(status statusFunc, bi buildInfo, timeout time.Duration) *vrrpCollector {
 	c := &vrrpCollector{status: status, bi: bi, timeout: timeout}
-	node := func(name, help string, labels ...string) *prometheus.Desc {
-		d := prometheus.NewDesc(name, help, labels, nil)
+	node := func(name, help string, labels ...string) *desc {
+		d := newDesc(name, help, labels...)
 		c.all = append(c.all, d)
 		return d
 	}
-	inst := func(name, help string, labels ...string) *prometheus.Desc {
+	inst := func(name, help string, labels ...string) *desc {
 		return node(name, help, append([]string{"instance", "interface", "vrid"}, labels...)...)
 	}
 
@@ -214,33 +212,16 @@ func newVRRPCollector(status statusFunc, bi buildInfo, timeout time.Duration) *v
 	return c
 }
 
-func (c *vrrpCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.all {
-		ch <- d
-	}
-}
-
-func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
+// collect adds every vipd_ series to e from one fresh snapshot.
+func (c *vrrpCollector) collect(e *exposition) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	st, err := c.status(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.state, fmt.Errorf("vipd status snapshot: %w", err))
-		return
+		return fmt.Errorf("vipd status snapshot: %w", err)
 	}
-	emit := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
-		// Label values come from the config, which is valid UTF-8; should
-		// one not be, the scrape reports it instead of the daemon panicking.
-		m, err := prometheus.NewConstMetric(d, t, v, labels...)
-		if err != nil {
-			m = prometheus.NewInvalidMetric(d, err)
-		}
-		ch <- m
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) { emit(d, prometheus.GaugeValue, v, labels...) }
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		emit(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	gauge := func(d *desc, v float64, labels ...string) { e.add(d, gaugeKind, v, labels...) }
+	counter := func(d *desc, v uint64, labels ...string) { e.add(d, counterKind, float64(v), labels...) }
 
 	c.collectNode(st, gauge, counter)
 	for _, in := range st.Instances {
@@ -251,11 +232,12 @@ func (c *vrrpCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.advertsDropped, ifc.Dropped[r], "", ifc.Name, "", r.String())
 		}
 	}
+	return nil
 }
 
 type (
-	gaugeFunc   func(d *prometheus.Desc, v float64, labels ...string)
-	counterFunc func(d *prometheus.Desc, v uint64, labels ...string)
+	gaugeFunc   func(d *desc, v float64, labels ...string)
+	counterFunc func(d *desc, v uint64, labels ...string)
 )
 
 func (c *vrrpCollector) collectNode(st vrrp.Status, gauge gaugeFunc, counter counterFunc) {
