@@ -14,14 +14,21 @@ ROOT        := $(shell id -u)
 # Unit tests: every package but the lab.
 UNIT_PKGS    = $(shell $(GO) list ./... | grep -v '/e2e')
 
-.PHONY: all build test unit e2e lint demo bench fuzz clean
+.PHONY: all build test unit fuzz-ci e2e lint demo bench bench-failover reliability fuzz clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
 
-test: unit e2e
+test: unit fuzz-ci e2e
+
+# Every fuzz target for a bounded time, seeded from its kept corpus.
+FUZZTIME_CI ?= 10s
+fuzz-ci:
+	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME_CI)
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME_CI)
+	$(GO) test ./cmd/vipd -run '^$$' -fuzz '^FuzzDecodeMaintenance$$' -fuzztime $(FUZZTIME_CI)
 
 # As root (CI), tests that need promtool or a namespace must run, not skip.
 unit:
@@ -51,15 +58,42 @@ demo: build
 	@test "$(ROOT)" = 0 || { echo "demo: needs root for network namespaces (sudo make demo)"; exit 1; }
 	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
 
-# Failover outage distribution in the lab (root).
+# vipd beside keepalived in the lab (root, about 23 minutes): failover
+# outage, CPU and memory with up to 250 instances, spurious transitions
+# under a CPU hog, and the hot-path Go benchmarks. Writes its section of
+# bench/REPORT.md and bench/outage.png. Shorter: COMPAREFLAGS="-trials 5 -soak 60s".
 bench: build
 	@test "$(ROOT)" = 0 || { echo "bench: needs root for network namespaces (sudo make bench)"; exit 1; }
+	$(GO) run ./bench/compare -vipd $(CURDIR)/$(BIN) $(COMPAREFLAGS)
+
+# vipd's own failover outage distributions, five scenarios, in the lab (root).
+bench-failover: build
+	@test "$(ROOT)" = 0 || { echo "bench-failover: needs root for network namespaces (sudo make bench-failover)"; exit 1; }
 	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./bench/failover $(BENCHFLAGS)
+
+# The reliability suite and bounded fuzzing, written up as RELIABILITY.md
+# (root). A failing case still gets its row; the generator then exits 1.
+RELIABILITY := bin/reliability
+FUZZTIME    ?= 20s
+reliability: build
+	@test "$(ROOT)" = 0 || { echo "reliability: needs root for network namespaces (sudo make reliability)"; exit 1; }
+	rm -rf $(RELIABILITY) && mkdir -p $(RELIABILITY)
+	-VIPD_LAB=required VIPD_BIN=$(CURDIR)/$(BIN) VIPD_RELIABILITY_OUT=$(CURDIR)/$(RELIABILITY)/cases.jsonl \
+		$(GO) test -count=1 -timeout 10m -v -run '^TestReliability' ./e2e/ > $(RELIABILITY)/lab.log 2>&1
+	-$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) > $(RELIABILITY)/fuzz-vrrp.log 2>&1
+	-$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) > $(RELIABILITY)/fuzz-config.log 2>&1
+	-$(GO) test ./cmd/vipd -run '^$$' -fuzz '^FuzzDecodeMaintenance$$' -fuzztime $(FUZZTIME) > $(RELIABILITY)/fuzz-vipd.log 2>&1
+	$(GO) run ./e2e/reliability-report -in $(RELIABILITY)/cases.jsonl -lab-log $(RELIABILITY)/lab.log -fuzztime $(FUZZTIME) \
+		-fuzz './vrrp FuzzUnmarshal=$(RELIABILITY)/fuzz-vrrp.log' \
+		-fuzz './config FuzzParse=$(RELIABILITY)/fuzz-config.log' \
+		-fuzz './cmd/vipd FuzzDecodeMaintenance=$(RELIABILITY)/fuzz-vipd.log' \
+		-out RELIABILITY.md
 
 # Short fuzzing runs of the parsers.
 fuzz:
 	$(GO) test ./vrrp -run '^$$' -fuzz FuzzUnmarshal -fuzztime 30s
 	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./cmd/vipd -run '^$$' -fuzz FuzzDecodeMaintenance -fuzztime 30s
 
 clean:
 	rm -rf bin

@@ -3,7 +3,7 @@
 // after a link cut on the master and after a graceful stop, and the time
 // from the VIP landing on the new master to the client's first reply. It
 // prints each distribution beside the protocol bound. Run it as root
-// (`sudo make bench`).
+// (`sudo make bench-failover`).
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	benchreport "github.com/vipd/vipd/bench/internal/report"
 	"github.com/vipd/vipd/e2e/lab"
 	"github.com/vipd/vipd/e2e/pair"
 )
@@ -198,10 +199,7 @@ func row(w io.Writer, name, what string, ds []time.Duration, limit time.Duration
 		ms(s[0]), ms(pct(s, 50)), ms(pct(s, 95)), ms(s[len(s)-1]), limitText, within, len(s))
 }
 
-// pct is the nearest-rank percentile of sorted durations.
-func pct(s []time.Duration, p int) time.Duration {
-	i := (p*len(s)+99)/100 - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+var (
+	pct = benchreport.Pct
+	ms  = benchreport.Ms
+)

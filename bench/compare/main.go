@@ -1,0 +1,351 @@
+// Command compare measures vipd beside keepalived in the namespace lab, in
+// one run and on the same lab: the client-visible outage after a link cut
+// and after a graceful stop of the master at several advert intervals, the
+// steady-state CPU and peak memory of master and backup with many
+// instances, and spurious transitions at 10 ms adverts while the other
+// core is saturated. Each pair runs two nodes of the same daemon (vipd
+// with vipd, keepalived with keepalived), priorities 150 and 100, VRRPv3.
+//
+// It writes its tables into bench/REPORT.md between the markers
+// <!-- compare:begin --> and <!-- compare:end --> (keeping the rest of
+// the file), draws the outage distributions as a PNG, and also runs the Go
+// benchmarks of vipd's per-advert hot path. Run it as root
+// (`sudo make bench`); Ctrl-C removes the lab and stops every process it
+// started.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vipd/vipd/e2e/lab"
+	"github.com/vipd/vipd/e2e/pair"
+)
+
+// Priorities of the pair's nodes, for both daemons.
+const (
+	prioMaster = 150
+	prioBackup = 100
+)
+
+// The markers of compare's section in the report.
+const (
+	markBegin = "<!-- compare:begin -->"
+	markEnd   = "<!-- compare:end -->"
+)
+
+type options struct {
+	trials         int
+	soak           time.Duration
+	soakInterval   time.Duration
+	window         time.Duration
+	retries        int
+	intervals      []time.Duration // outage
+	scaleIntervals []time.Duration // footprint
+	sizes          []int
+	parallel       time.Duration
+	out, png       string
+	vipd           string
+	logs           string
+	phases         map[string]bool
+	daemons        []string
+	command        string // how this run was invoked, for the report
+}
+
+var allPhases = []string{"outage", "footprint", "soak", "gobench"}
+
+func main() {
+	if os.Getenv(hogEnv) != "" {
+		hog()
+	}
+	var o options
+	var intervals, scaleIntervals, sizes, phases, daemons string
+	flag.IntVar(&o.trials, "trials", 20, "outage trials per daemon, scenario and advert interval")
+	flag.DurationVar(&o.soak, "soak", 5*time.Minute, "length of each daemon's soak under the CPU hog")
+	flag.DurationVar(&o.soakInterval, "soak-interval", 10*time.Millisecond, "advert interval during the soak")
+	flag.DurationVar(&o.window, "window", 20*time.Second, "CPU measuring window per footprint configuration")
+	flag.IntVar(&o.retries, "retries", 1, "measure a footprint configuration again this many times when its window was not steady (a transition, or a VIP out of place)")
+	flag.StringVar(&intervals, "intervals", "1s,100ms,20ms", "advert intervals of the outage trials")
+	flag.StringVar(&scaleIntervals, "scale-intervals", "100ms,20ms", "advert intervals of the footprint runs")
+	flag.StringVar(&sizes, "sizes", "1,100,250", "instance counts of the footprint runs (at most 250: unique VIPs from the lab's /24)")
+	flag.DurationVar(&o.parallel, "parallel", time.Second, "advert intervals at or above this run the two daemons' outage trials at the same time, each in its own lab (0: never)")
+	flag.StringVar(&o.out, "out", "bench/REPORT.md", "report to write the section into (\"\": print only)")
+	flag.StringVar(&o.png, "png", "bench/outage.png", "outage chart (\"\": none)")
+	flag.StringVar(&o.vipd, "vipd", os.Getenv("VIPD_BIN"), "vipd binary (default: $VIPD_BIN, else build one)")
+	flag.StringVar(&o.logs, "logs", "", "keep configs and daemon logs in this directory (default: a temporary one, removed unless the run fails)")
+	flag.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run")
+	flag.StringVar(&daemons, "daemons", "vipd,keepalived", "daemons to measure (for trying things out: the report compares both)")
+	flag.Parse()
+
+	var err error
+	if o.intervals, err = parseDurations(intervals); err == nil {
+		if o.scaleIntervals, err = parseDurations(scaleIntervals); err == nil {
+			if o.sizes, err = parseSizes(sizes); err == nil {
+				if o.phases, err = parsePhases(phases); err == nil {
+					o.daemons, err = parseDaemons(daemons)
+				}
+			}
+		}
+	}
+	if err == nil && o.trials < 1 {
+		err = fmt.Errorf("-trials %d: want at least 1", o.trials)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(2)
+	}
+	o.command = commandLine()
+	os.Exit(run(&o))
+}
+
+// commandLine renders the invocation with the flags that were set.
+func commandLine() string {
+	args := []string{"go run ./bench/compare"}
+	flag.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if f.Name == "vipd" {
+			v = "bin/vipd"
+		}
+		args = append(args, "-"+f.Name+" "+v)
+	})
+	return strings.Join(args, " ")
+}
+
+func parseDurations(s string) ([]time.Duration, error) {
+	var ds []time.Duration
+	for f := range strings.SplitSeq(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if d < 10*time.Millisecond || d%(10*time.Millisecond) != 0 {
+			return nil, fmt.Errorf("interval %v: want whole centiseconds (VRRPv3)", d)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+func parseSizes(s string) ([]int, error) {
+	var ns []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		if n < 1 || n > len(vipPool()) {
+			return nil, fmt.Errorf("%d instances: want 1..%d", n, len(vipPool()))
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+func parseDaemons(s string) ([]string, error) {
+	var ds []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f != "vipd" && f != "keepalived" || slices.Contains(ds, f) {
+			return nil, fmt.Errorf("daemon %q: want vipd and/or keepalived, once each", f)
+		}
+		ds = append(ds, f)
+	}
+	return ds, nil
+}
+
+func parsePhases(s string) (map[string]bool, error) {
+	m := map[string]bool{}
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allPhases, f) {
+			return nil, fmt.Errorf("phase %q: want some of %s", f, strings.Join(allPhases, ","))
+		}
+		m[f] = true
+	}
+	return m, nil
+}
+
+// cleanups runs what must be undone, once, whether the run ends, fails or
+// is interrupted.
+type cleanups struct {
+	mu   sync.Mutex
+	done bool
+	fns  []func()
+}
+
+// add registers fn; it reports false (and does not keep fn) once the
+// cleanup has run, and the caller must then undo its work itself.
+func (c *cleanups) add(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.fns = append(c.fns, fn)
+	return true
+}
+
+// run calls the registered functions, last first. Later calls wait for
+// the first to finish and do nothing.
+func (c *cleanups) run() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	c.done = true
+	for _, fn := range slices.Backward(c.fns) {
+		fn()
+	}
+}
+
+func run(o *options) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "compare: needs root for network namespaces (sudo make bench)")
+		return 1
+	}
+	cl := &cleanups{}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	var interrupted atomic.Bool
+	cleaned := make(chan struct{})
+	go func() {
+		s := <-sigs
+		interrupted.Store(true)
+		fmt.Fprintf(os.Stderr, "\ncompare: %v: removing the lab and stopping what it started\n", s)
+		cl.run()
+		close(cleaned)
+		os.Exit(130)
+	}()
+	b := &bench{opt: o, cl: cl, start: time.Now()}
+	err := b.run()
+	if interrupted.Load() {
+		// The run failed because the lab went away under it: say
+		// nothing more and let the clean-up finish and exit.
+		<-cleaned
+		os.Exit(130)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		if b.dir != "" && o.logs == "" {
+			// Keep the logs of a failed run.
+			b.keepDir = true
+			fmt.Fprintln(os.Stderr, "compare: configs and logs kept in", b.dir)
+		}
+	}
+	cl.run()
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// bench is one run.
+type bench struct {
+	opt     *options
+	cl      *cleanups
+	start   time.Time
+	dir     string
+	keepDir bool
+	bin     string
+	daemons []*daemon
+	machine machineInfo
+
+	outage    *outageResults
+	footprint []footprintResult
+	soak      []soakResult
+	gobench   goBench
+}
+
+func (b *bench) run() error {
+	var err error
+	if b.opt.logs != "" {
+		b.dir, err = filepath.Abs(b.opt.logs)
+		if err == nil {
+			err = os.MkdirAll(b.dir, 0o755)
+		}
+	} else {
+		b.dir, err = os.MkdirTemp("", "vipd-bench-compare")
+		if err == nil {
+			b.cl.add(func() {
+				if !b.keepDir {
+					os.RemoveAll(b.dir)
+				}
+			})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if slices.Contains(b.opt.daemons, "keepalived") {
+		if _, err := pair.KeepalivedPath(); err != nil {
+			return err
+		}
+	}
+	b.bin = b.opt.vipd
+	if b.bin == "" {
+		fmt.Fprintln(os.Stderr, "building vipd")
+		if b.bin, err = lab.Build(b.dir); err != nil {
+			return err
+		}
+	}
+	if b.bin, err = filepath.Abs(b.bin); err != nil {
+		return err
+	}
+	b.machine = readMachine(b.bin)
+
+	// One lab per daemon, for the whole run; prefixes unique per run.
+	id := os.Getpid() % 10000
+	for _, name := range b.opt.daemons {
+		sub := filepath.Join(b.dir, name)
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		p, err := pair.New(fmt.Sprintf("c%s%d", name[:1], id), b.bin, sub)
+		if err != nil {
+			return err
+		}
+		if !b.cl.add(func() { p.Close() }) {
+			p.Close()
+			return fmt.Errorf("interrupted")
+		}
+		b.daemons = append(b.daemons, &daemon{name: name, p: p, dir: sub, bin: b.bin})
+	}
+
+	if b.opt.phases["gobench"] {
+		b.gobench = runGoBench()
+	}
+	if b.opt.phases["outage"] {
+		if b.outage, err = b.outagePhase(); err != nil {
+			return fmt.Errorf("outage: %w", err)
+		}
+	}
+	if b.opt.phases["footprint"] {
+		if err := b.footprintPhase(); err != nil {
+			return fmt.Errorf("footprint: %w", err)
+		}
+	}
+	if b.opt.phases["soak"] {
+		if err := b.soakPhase(); err != nil {
+			return fmt.Errorf("soak: %w", err)
+		}
+	}
+	for _, d := range b.daemons {
+		d.stopAll()
+	}
+	b.machine.loadEnd = readLoad()
+	return b.writeReport()
+}
+
+// sleep is time.Sleep, named for what the benchmark waits for.
+func sleep(d time.Duration) { time.Sleep(d) }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vipd/vipd/e2e/pair"
+)
+
+// scenario is one way the master goes away.
+type scenario struct {
+	name  string
+	short string // for the chart
+	// bound is the protocol's bound on the outage at an advert interval,
+	// for the backup's priority.
+	bound  func(interval time.Duration) time.Duration
+	inject func(d *daemon) error
+	repair func(d *daemon) error
+}
+
+var scenarios = []scenario{
+	{
+		name:   "link cut on the master",
+		short:  "link cut",
+		bound:  func(iv time.Duration) time.Duration { return pair.MasterDownInterval(prioBackup, iv) },
+		inject: func(d *daemon) error { return d.p.A.Host.CutLink() },
+		repair: func(d *daemon) error { return d.p.A.Host.RestoreLink() },
+	},
+	{
+		name:   "graceful stop of the master",
+		short:  "graceful stop",
+		bound:  func(iv time.Duration) time.Duration { return pair.SkewTime(prioBackup, iv) },
+		inject: func(d *daemon) error { return d.p.Stop(d.p.A) },
+		repair: func(d *daemon) error { return d.p.Restart(d.p.A) },
+	},
+}
+
+// boundName names the bound of scenario i.
+func boundName(i int) string {
+	if i == 0 {
+		return "Master_Down_Interval"
+	}
+	return "Skew_Time"
+}
+
+// outageKey names one distribution.
+type outageKey struct {
+	daemon   string
+	interval time.Duration
+	scenario int
+}
+
+// trialResult is one failover as the client saw it.
+type trialResult struct {
+	gap  time.Duration // the client's longest gap between replies
+	move time.Duration // fault → VIP on the backup
+}
+
+type outageResults struct {
+	mu       sync.Mutex
+	trials   map[outageKey][]trialResult
+	parallel map[time.Duration]bool // intervals whose daemons ran at the same time
+	took     time.Duration
+}
+
+func (r *outageResults) add(k outageKey, t trialResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trials[k] = append(r.trials[k], t)
+}
+
+func (r *outageResults) gaps(k outageKey) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var gs []time.Duration
+	for _, t := range r.trials[k] {
+		gs = append(gs, t.gap)
+	}
+	return gs
+}
+
+// outagePhase runs the failover trials at every interval for both
+// daemons. Both pairs run throughout an interval's trials. Below the
+// -parallel threshold the trials take turns (vipd, keepalived, for each
+// scenario, trial after trial), so that a change of load on the machine
+// touches both alike; at or above it each daemon's trials run at the
+// same time in its own lab, because the slow timers dominate there and a
+// few milliseconds of interference do not show.
+func (b *bench) outagePhase() (*outageResults, error) {
+	start := time.Now()
+	res := &outageResults{trials: map[outageKey][]trialResult{}, parallel: map[time.Duration]bool{}}
+	for _, iv := range b.opt.intervals {
+		fmt.Fprintf(os.Stderr, "outage: adverts every %v, %d trials per daemon and scenario\n", iv, b.opt.trials)
+		for _, d := range b.daemons {
+			d.stopAll()
+			for _, n := range []struct {
+				node *pair.Node
+				prio uint8
+			}{{d.p.A, prioMaster}, {d.p.B, prioBackup}} {
+				if err := d.configureOne(n.node, n.prio, iv); err != nil {
+					return nil, err
+				}
+			}
+			if err := d.startPair([]netip.Addr{pair.VIP}, pair.MasterDownInterval(prioMaster, iv)+10*time.Second); err != nil {
+				return nil, err
+			}
+		}
+		sleep(2 * iv)
+		if b.opt.parallel > 0 && iv >= b.opt.parallel {
+			res.parallel[iv] = true
+			var wg sync.WaitGroup
+			errs := make([]error, len(b.daemons))
+			for i, d := range b.daemons {
+				wg.Go(func() {
+					for t := 1; t <= b.opt.trials && errs[i] == nil; t++ {
+						for si := range scenarios {
+							if errs[i] = b.trial(res, d, iv, si, t); errs[i] != nil {
+								break
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return nil, err
+			}
+		} else {
+			for t := 1; t <= b.opt.trials; t++ {
+				for si := range scenarios {
+					for _, d := range b.daemons {
+						if err := b.trial(res, d, iv, si, t); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+		}
+		for _, d := range b.daemons {
+			d.stopAll()
+		}
+	}
+	res.took = time.Since(start)
+	return res, nil
+}
+
+// trial injects scenario si on d's master, measures what the client saw
+// while the backup took over, and repairs until A is master again.
+func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t int) error {
+	s := scenarios[si]
+	p := d.p
+	bound := s.bound(iv)
+	timeout := pair.MasterDownInterval(prioBackup, iv) + 3*time.Second
+	o, err := p.Failover(p.B, func() error { return s.inject(d) }, timeout, 150*time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("%s, adverts every %v, %s, trial %d: %w (logs in %s)", d.name, iv, s.name, t, err, d.dir)
+	}
+	res.add(outageKey{d.name, iv, si}, trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault)})
+	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)\n",
+		d.name, iv, s.name, t, msf(o.Gap), msf(bound))
+	if err := s.repair(d); err != nil {
+		return fmt.Errorf("%s, %s, repair after trial %d: %w", d.name, s.name, t, err)
+	}
+	if err := p.WaitHolder(p.A, pair.VIP, 2*pair.MasterDownInterval(prioMaster, iv)+5*time.Second); err != nil {
+		return fmt.Errorf("%s, %s, A taking the VIP back after trial %d: %w (logs in %s)", d.name, s.name, t, err, d.dir)
+	}
+	// The backup has heard the master (it gave the VIP up). Wait a random
+	// part of an interval so that the next fault falls anywhere between
+	// two adverts rather than always at the same phase.
+	sleep(100*time.Millisecond + rand.N(iv))
+	return nil
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

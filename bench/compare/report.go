@@ -1,0 +1,248 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vipd/vipd/bench/internal/report"
+)
+
+// writeReport prints compare's section and writes it into the report
+// between the markers, and draws the chart.
+func (b *bench) writeReport() error {
+	var names []string
+	for _, d := range b.daemons {
+		names = append(names, d.name)
+	}
+	pngRef := ""
+	if b.opt.png != "" && b.outage != nil {
+		if err := drawChart(b.opt.png, b.outage, names, b.opt.intervals, b.opt.trials); err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
+		pngRef = b.opt.png
+		if b.opt.out != "" {
+			if rel, err := filepath.Rel(filepath.Dir(b.opt.out), b.opt.png); err == nil {
+				pngRef = rel
+			}
+		}
+		fmt.Fprintln(os.Stderr, "wrote", b.opt.png)
+	}
+	var sb strings.Builder
+	b.section(&sb, pngRef)
+	fmt.Print(sb.String())
+	if b.opt.out == "" {
+		return nil
+	}
+	if err := report.ReplaceSection(b.opt.out, markBegin, markEnd, sb.String()); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "wrote", b.opt.out)
+	return nil
+}
+
+func (b *bench) section(w io.Writer, pngRef string) {
+	m := b.machine
+	took := time.Since(b.start).Round(time.Second)
+	fmt.Fprintf(w, "## vipd beside keepalived\n\n")
+	fmt.Fprintf(w, "Written by `bench/compare` (%s UTC, the run took %v); a new run replaces this section and keeps the rest of the file. "+
+		"Both daemons run in the same run on the same namespace lab (a bridge and hosts a, b and a client, 198.18.0.0/24): "+
+		"each pair is two nodes of the same daemon, VRRPv3, master a at priority %d, backup b at %d. "+
+		"Times are in milliseconds, memory in MB (10^6 bytes), CPU in cores (CPU seconds per wall second).\n\n",
+		b.start.UTC().Format("2006-01-02 15:04"), took, prioMaster, prioBackup)
+	fmt.Fprintf(w, "**Machine:** %d CPUs (%s), %s memory, Linux %s; %s; vipd `%s`; %s. Load average (1, 5, 15 min) at the start %s, at the end %s.\n\n",
+		m.cpus, orUnknown(m.cpuModel), orUnknown(m.memory), orUnknown(m.kernel), m.goVersion, orUnknown(m.vipd), orUnknown(m.keepalived), m.loadStart, m.loadEnd)
+	fmt.Fprintf(w, "**Reproduce:** `sudo make bench` builds vipd and runs `go run ./bench/compare -vipd bin/vipd` with the defaults "+
+		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 100ms,20ms -sizes 1,100,250`; about 23 minutes on 2 CPUs); "+
+		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags. This run: `%s`.\n\n", b.opt.command)
+
+	if b.outage != nil {
+		b.outageSection(w, pngRef)
+	}
+	if len(b.footprint) > 0 {
+		b.footprintSection(w)
+	}
+	if len(b.soak) > 0 {
+		b.soakSection(w)
+	}
+	if b.gobench.command != "" {
+		b.goBenchSection(w)
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func (b *bench) outageSection(w io.Writer, pngRef string) {
+	res := b.outage
+	fmt.Fprintf(w, "### Failover outage\n\n")
+	fmt.Fprintf(w, "The client pings the VIP every 5 ms; the outage is its longest gap between replies around the fault "+
+		"(reply times are the kernel's receive timestamps). After each trial a is repaired and takes the VIP back, "+
+		"and the next fault comes after a random part of an advert interval, so that it falls anywhere between two adverts. "+
+		"Protocol bound: for a link cut, the backup's Master_Down_Interval (3 × interval + Skew_Time), "+
+		"so a cut just after an advert costs up to the bound and one just before the next advert about one interval less; "+
+		"for a graceful stop (SIGTERM: the master sends a priority-0 advert), the backup's Skew_Time = (256 − %d) × interval / 256. "+
+		"%d trials per row; the phase took %v.", prioBackup, b.opt.trials, res.took.Round(time.Second))
+	var par []string
+	for _, iv := range b.opt.intervals {
+		if res.parallel[iv] {
+			par = append(par, iv.String())
+		}
+	}
+	if len(par) > 0 {
+		fmt.Fprintf(w, " At %s adverts the two daemons' trials ran at the same time, each pair in its own lab; "+
+			"at the other intervals they took turns, trial by trial.", strings.Join(par, ", "))
+	}
+	fmt.Fprintf(w, "\n\n")
+	fmt.Fprintf(w, "| adverts | fault | daemon | min | median | p95 | max | protocol bound | median − bound | p95 − bound |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, iv := range b.opt.intervals {
+		for si, s := range scenarios {
+			bound := s.bound(iv)
+			for _, d := range b.daemons {
+				g := slices.Clone(res.gaps(outageKey{d.name, iv, si}))
+				if len(g) == 0 {
+					continue
+				}
+				slices.Sort(g)
+				med, p95 := report.Pct(g, 50), report.Pct(g, 95)
+				fmt.Fprintf(w, "| %v | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n", iv, s.name, d.name,
+					num(g[0]), num(med), num(p95), num(g[len(g)-1]), num(bound), boundName(si),
+					signed(med-bound), signed(p95-bound))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	if pngRef != "" {
+		fmt.Fprintf(w, "![Outage per trial, vipd and keepalived, by fault and advert interval](%s)\n\n", pngRef)
+	}
+}
+
+func (b *bench) footprintSection(w io.Writer) {
+	fmt.Fprintf(w, "### Steady-state CPU and memory\n\n")
+	fmt.Fprintf(w, "VRIDs 1..N, one /32 VIP each (198.18.0.100 up, then 198.18.0.1 up, skipping the hosts' addresses). "+
+		"255 instances were asked for; 250 is the most that fits in the lab's /24 with a unique VIP per instance "+
+		"(vipd refuses a VIP in two instances), so 250 is the top size. "+
+		"Each configuration starts fresh, waits until a holds every VIP, settles for the backup's Master_Down_Interval + 2 s "+
+		"(past the gratuitous ARP repeat, which both daemons send once a second after the election), "+
+		"then CPU is user+sys from /proc/PID/stat over a %v window (10 ms ticks). "+
+		"Peak RSS is VmHWM from /proc/PID/status at the end of the window; PSS (from smaps_rollup, pages shared between processes split among them) is the fairer sum for keepalived, "+
+		"whose parent and VRRP child share pages. keepalived's figures add up its parent and VRRP child (the PIDs it was started with and its pid file); "+
+		"\"VRRP\" is the child alone. Context switches are voluntary and involuntary ones of all the daemon's threads over the window. "+
+		"A window in which a node changed state or a VIP was out of place is not steady: it is measured again (%d more time(s) at most, `-retries`), "+
+		"and the note says what was discarded.\n\n", b.opt.window, b.opt.retries)
+	fmt.Fprintf(w, "| adverts | instances | daemon | master CPU | backup CPU | master peak RSS | backup peak RSS | master PSS | backup PSS | master ctx switches/s | backup ctx switches/s | note |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range b.footprint {
+		rss := func(fp nodeFootprint) string {
+			if fp.nprocs > 1 {
+				return fmt.Sprintf("%.1f (VRRP %.1f)", mb(fp.hwm), mb(fp.hwmVRRP))
+			}
+			return fmt.Sprintf("%.1f", mb(fp.hwm))
+		}
+		note := r.unsteady
+		if note != "" {
+			note = "not steady: " + note
+		}
+		for i, e := range r.earlier {
+			if note != "" {
+				note += "; "
+			}
+			note += fmt.Sprintf("attempt %d discarded: %s", i+1, e)
+		}
+		fmt.Fprintf(w, "| %v | %d | %s | %.4f | %.4f | %s | %s | %.1f | %.1f | %.0f | %.0f | %s |\n",
+			r.interval, r.instances, r.daemon, r.master.cores, r.backup.cores, rss(r.master), rss(r.backup),
+			mb(r.master.pss), mb(r.backup.pss), float64(r.master.switches)/r.window.Seconds(),
+			float64(r.backup.switches)/r.window.Seconds(), note)
+	}
+	fmt.Fprintln(w)
+	// vipd against keepalived where both ran.
+	var lines []string
+	for _, r := range b.footprint {
+		if r.daemon != "vipd" {
+			continue
+		}
+		for _, k := range b.footprint {
+			if k.daemon == "keepalived" && k.interval == r.interval && k.instances == r.instances &&
+				k.master.cores > 0 && k.backup.cores > 0 && k.master.hwm > 0 && k.backup.hwm > 0 &&
+				k.master.pss > 0 && k.backup.pss > 0 {
+				note := ""
+				if r.unsteady != "" || k.unsteady != "" {
+					note = "a window was not steady"
+				}
+				lines = append(lines, fmt.Sprintf("| %v | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |", r.interval, r.instances,
+					r.master.cores/k.master.cores, r.backup.cores/k.backup.cores,
+					float64(r.master.hwm)/float64(k.master.hwm), float64(r.backup.hwm)/float64(k.backup.hwm),
+					float64(r.master.pss)/float64(k.master.pss), float64(r.backup.pss)/float64(k.backup.pss), note))
+			}
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(w, "vipd ÷ keepalived (below 1: vipd uses less):\n\n")
+		fmt.Fprintf(w, "| adverts | instances | master CPU | backup CPU | master peak RSS | backup peak RSS | master PSS | backup PSS | note |\n|---|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+		fmt.Fprintln(w)
+	}
+}
+
+func (b *bench) soakSection(w io.Writer) {
+	r0 := b.soak[0]
+	hog := fmt.Sprintf("%d busy process(es)", r0.hogProcs)
+	if r0.hogPinned != "" {
+		hog += " pinned with taskset to CPU " + r0.hogPinned
+	} else {
+		hog += ", not pinned"
+	}
+	fmt.Fprintf(w, "### Spurious transitions under a CPU hog\n\n")
+	fmt.Fprintf(w, "One instance, adverts every %v, %v per daemon, one daemon after the other. "+
+		"After the election has settled (the backup's Master_Down_Interval + 2 s), %s saturate the other core(s); "+
+		"every transition after that is spurious. "+
+		"Counted from the logs: vipd's `msg=transition` lines, keepalived's \"Entering MASTER/BACKUP/FAULT STATE\" lines; "+
+		"for vipd also from `vipd status --json` (its transition counters, and the adverts the master sent and the backup accepted).\n\n",
+		r0.interval, r0.length, hog)
+	fmt.Fprintf(w, "| daemon | adverts | soak | transitions on the master (a) | on the backup (b) | VIP on at the end | hog load | vipd status: transitions a/b, adverts sent by a / accepted by b |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
+	for _, r := range b.soak {
+		st := "—"
+		if r.status {
+			st = fmt.Sprintf("%d / %d, %d / %d", r.statusTrans[0], r.statusTrans[1], r.advertsSentA, r.advertsRecvB)
+		}
+		fmt.Fprintf(w, "| %s | %v | %v | %d | %d | %s | %.2f cores | %s |\n",
+			r.daemon, r.interval, r.length, r.transA, r.transB, r.masterAtEnd, r.hogCores, st)
+	}
+	fmt.Fprintln(w)
+}
+
+func (b *bench) goBenchSection(w io.Writer) {
+	g := b.gobench
+	fmt.Fprintf(w, "### Per-advert hot path (Go benchmarks)\n\n")
+	fmt.Fprintf(w, "`%s`: BenchmarkHotPathReceive is one advert at a backup (Unmarshal with the checksum, the instance's checks, "+
+		"the state machine's step); BenchmarkHotPathSend is a master's advert timer (the machine's timer step and marshalling the advert). "+
+		"Sockets are not included.\n\n", g.command)
+	if g.err != nil {
+		fmt.Fprintf(w, "The benchmarks did not run: %s\n\n", strings.ReplaceAll(g.err.Error(), "\n", " "))
+		return
+	}
+	fmt.Fprintf(w, "```\n")
+	if g.cpu != "" {
+		fmt.Fprintf(w, "cpu: %s\n", g.cpu)
+	}
+	for _, l := range g.lines {
+		fmt.Fprintln(w, strings.Join(strings.Fields(l), " "))
+	}
+	fmt.Fprintf(w, "```\n\n")
+}
+
+// num is a duration in milliseconds with one decimal, without the unit.
+func num(d time.Duration) string { return fmt.Sprintf("%.1f", msf(d)) }
+
+// signed is a difference in milliseconds with its sign.
+func signed(d time.Duration) string { return fmt.Sprintf("%+.1f", msf(d)) }
