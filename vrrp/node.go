@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -340,11 +341,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.onTimer(time.Now())
 			n.rescan()
 		case rb := <-n.rx:
-			now := time.Now()
-			for i := 0; i < rb.b.N; i++ {
-				n.onDatagram(rb.ifc, rb.b.Datagram(i), now)
-			}
-			rb.free <- rb.b
+			n.handleBatch(rb)
 		case ch := <-n.addrCh:
 			n.onAddrChange(ch, time.Now())
 		case lc := <-n.linkCh:
@@ -422,6 +419,14 @@ func (n *Node) rescan() {
 }
 
 // armTimer sets the timer for next, if it is not already set for it.
+// timerLead arms the loop's timer this much before the earliest deadline.
+// Go's poller sleeps in whole milliseconds, so a timer can fire up to a
+// millisecond late; a backup taking over that late lengthens every
+// failover. Waking early and waiting out the rest precisely (onTimer)
+// keeps takeovers on time.
+const timerLead = time.Millisecond
+
+// armTimer sets the timer for next, if it is not already set for it.
 func (n *Node) armTimer(t *time.Timer) {
 	if n.next.Equal(n.armed) && !n.armed.IsZero() {
 		return
@@ -429,9 +434,35 @@ func (n *Node) armTimer(t *time.Timer) {
 	n.armed = n.next
 	wait := time.Hour
 	if !n.next.IsZero() {
-		wait = time.Until(n.next)
+		wait = max(time.Until(n.next)-timerLead, 0)
 	}
 	t.Reset(wait)
+}
+
+// handleBatch processes one batch of received datagrams.
+func (n *Node) handleBatch(rb rxBatch) {
+	now := time.Now()
+	for i := 0; i < rb.b.N; i++ {
+		n.onDatagram(rb.ifc, rb.b.Datagram(i), now)
+	}
+	rb.free <- rb.b
+}
+
+// waitUntil waits for d precisely, letting the readers run, then handles
+// what they read meanwhile: an advert that arrived before the deadline
+// must still count.
+func (n *Node) waitUntil(d time.Time) {
+	for time.Now().Before(d) {
+		runtime.Gosched()
+	}
+	for {
+		select {
+		case rb := <-n.rx:
+			n.handleBatch(rb)
+		default:
+			return
+		}
+	}
 }
 
 // advertSlack lets a master's advert go out this much early when the loop
@@ -448,8 +479,15 @@ func (n *Node) onTimer(now time.Time) {
 			n.step(in, Event{Kind: EventTimer}, now)
 		case in.m.State() == StateMaster && d.Sub(now) <= advertSlack:
 			n.step(in, Event{Kind: EventTimer}, d)
+		case d.Sub(now) <= timerLead:
+			// A backup about to take over: on time, not a poller tick late.
+			n.waitUntil(d)
+			if d = in.m.Deadline(); !d.IsZero() && !time.Now().Before(d) {
+				n.step(in, Event{Kind: EventTimer}, time.Now())
+			}
+			now = time.Now()
 		}
-		if !in.garpNext.IsZero() && !now.Before(in.garpNext) {
+		if !in.garpNext.IsZero() && in.garpNext.Sub(now) <= timerLead {
 			n.repeatAnnounce(in, now)
 		}
 	}
