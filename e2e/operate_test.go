@@ -52,11 +52,18 @@ func status(t *testing.T, p *pair.Pair, n *pair.Node) statusJSON {
 // statusAll is `vipd status --json` of a node with any number of instances.
 func statusAll(t *testing.T, p *pair.Pair, n *pair.Node) statusJSON {
 	t.Helper()
+	return statusInto[statusJSON](t, p, n)
+}
+
+// statusInto decodes `vipd status --json` of n into a T, which names the
+// fields a test reads.
+func statusInto[T any](t *testing.T, p *pair.Pair, n *pair.Node) T {
+	t.Helper()
 	out, err := exec.Command(p.Bin, "status", "--json", "--socket", socketOf(p, n)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("vipd status on %s: %v\n%s", n.Host.Name, err, out)
 	}
-	var s statusJSON
+	var s T
 	if err := json.Unmarshal(out, &s); err != nil {
 		t.Fatalf("decoding status of %s: %v\n%s", n.Host.Name, err, out)
 	}

@@ -120,14 +120,7 @@ type relStatus struct {
 // relStatusOf is n's status; n must run exactly one instance.
 func relStatusOf(t *testing.T, p *pair.Pair, n *pair.Node) relStatus {
 	t.Helper()
-	out, err := exec.Command(p.Bin, "status", "--json", "--socket", socketOf(p, n)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("vipd status on %s: %v\n%s", n.Host.Name, err, out)
-	}
-	var s relStatus
-	if err := json.Unmarshal(out, &s); err != nil {
-		t.Fatalf("decoding status of %s: %v\n%s", n.Host.Name, err, out)
-	}
+	s := statusInto[relStatus](t, p, n)
 	if len(s.Instances) != 1 {
 		t.Fatalf("status of %s has %d instances, want 1", n.Host.Name, len(s.Instances))
 	}

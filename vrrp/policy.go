@@ -255,19 +255,7 @@ var ErrNotSaved = errors.New("in force, but not saved")
 // survives a restart.
 func (n *Node) SetMaintenance(ctx context.Context, instance string, on bool) error {
 	req := maintReq{instance: instance, on: on, done: make(chan error, 1)}
-	select {
-	case n.maintQ <- req:
-	case <-n.loopDone:
-		return ErrNotRunning
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ask(ctx, n, n.maintQ, req, req.done)
 }
 
 func (n *Node) setMaintenance(req maintReq, now time.Time) error {

@@ -38,15 +38,20 @@ func (n *Node) ReloadFailed(ctx context.Context) error {
 }
 
 func (n *Node) sendReload(ctx context.Context, req reloadReq) error {
+	return ask(ctx, n, n.reloadQ, req, req.done)
+}
+
+// ask hands req to the loop on q and waits for the loop's answer on done.
+func ask[T any](ctx context.Context, n *Node, q chan<- T, req T, done <-chan error) error {
 	select {
-	case n.reloadQ <- req:
+	case q <- req:
 	case <-n.loopDone:
 		return ErrNotRunning
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	select {
-	case err := <-req.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
