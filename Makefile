@@ -14,14 +14,31 @@ ROOT        := $(shell id -u)
 # Unit tests: every package but the lab.
 UNIT_PKGS    = $(shell $(GO) list ./... | grep -v '/e2e')
 
-.PHONY: all build test unit fuzz-ci e2e lint demo bench bench-failover reliability fuzz clean
+.PHONY: all build deps test unit fuzz-ci e2e lint demo bench bench-failover reliability fuzz clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
 
-test: unit fuzz-ci e2e
+# Debian packages the lab runs for real: iproute2 builds it, keepalived is
+# the interop peer, tshark the independent dissector, Prometheus (with
+# promtool) the scraper, setpriv (util-linux) and systemd-analyze check the
+# unit. As root, missing ones are installed; `make demo` needs only iproute2.
+DEB_PKGS := iproute2 iputils-ping keepalived tcpdump tshark prometheus util-linux systemd
+
+deps:
+ifeq ($(ROOT),0)
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+else
+	@echo "deps: not root; the lab's Debian packages are not checked (run 'sudo make test')"
+endif
+
+test: deps unit fuzz-ci e2e
 
 # Every fuzz target for a bounded time, seeded from its kept corpus.
 FUZZTIME_CI ?= 10s
@@ -54,7 +71,8 @@ lint:
 	$(GOBIN)/staticcheck ./...
 
 # A two-node lab with a client: election, failover, the client's outage.
-demo: build
+demo: DEB_PKGS := iproute2
+demo: deps build
 	@test "$(ROOT)" = 0 || { echo "demo: needs root for network namespaces (sudo make demo)"; exit 1; }
 	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
 
@@ -69,7 +87,7 @@ bench: build
 # vipd's own failover outage distributions, five scenarios, in the lab (root).
 bench-failover: build
 	@test "$(ROOT)" = 0 || { echo "bench-failover: needs root for network namespaces (sudo make bench-failover)"; exit 1; }
-	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./bench/failover $(BENCHFLAGS)
+	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./bench/failover -out bench/REPORT.md $(BENCHFLAGS)
 
 # The reliability suite and bounded fuzzing, written up as RELIABILITY.md
 # (root). A failing case still gets its row; the generator then exits 1.

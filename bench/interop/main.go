@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	benchreport "github.com/vipd/vipd/bench/internal/report"
 	"github.com/vipd/vipd/e2e/lab"
 	"github.com/vipd/vipd/e2e/pair"
 )
@@ -122,7 +123,10 @@ func run(trials int, bin, outPath string) error {
 	report(&b, trials, time.Since(start), dirs, faults)
 	fmt.Print(b.String())
 	if outPath != "" {
-		return os.WriteFile(outPath, []byte(b.String()), 0o644)
+		// Only this program's section: the rest of the report is others'.
+		section := "## Hand-over between vipd and keepalived\n\nWritten by `bench/interop`; reproduce with " +
+			"`sudo go run ./bench/interop -trials 10 -out bench/REPORT.md`.\n" + b.String()
+		return benchreport.ReplaceSection(outPath, "<!-- interop:begin -->", "<!-- interop:end -->", section)
 	}
 	return nil
 }
