@@ -72,9 +72,6 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 		{"set multicast TTL 255", func() error { return c.pc.SetMulticastTTL(TTL) }},
 		{"set TTL 255", func() error { return c.pc.SetTTL(TTL) }},
 		{"turn multicast loopback off", func() error { return c.pc.SetMulticastLoopback(false) }},
-		{"enable control messages", func() error {
-			return c.pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
-		}},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -83,32 +80,6 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 		}
 	}
 	return c, nil
-}
-
-// Packet is one received datagram's VRRP payload and what its IP header said.
-type Packet struct {
-	N        int
-	Src, Dst netip.Addr
-	TTL      int
-}
-
-// Read reads the next datagram's VRRP message into b.
-func (c *Conn) Read(b []byte) (Packet, error) {
-	n, cm, src, err := c.pc.ReadFrom(b)
-	if err != nil {
-		return Packet{}, err
-	}
-	p := Packet{N: n, TTL: -1}
-	if ia, ok := src.(*net.IPAddr); ok {
-		p.Src, _ = netip.AddrFromSlice(ia.IP)
-		p.Src = p.Src.Unmap()
-	}
-	if cm != nil {
-		p.TTL = cm.TTL
-		p.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		p.Dst = p.Dst.Unmap()
-	}
-	return p, nil
 }
 
 // Send sends one VRRP message from src to the VRRP multicast group at once.

@@ -225,33 +225,43 @@ func (d doctor) listen(ifi *net.Interface, insts []config.Instance) []verdict {
 	seen := map[uint8]map[netip.Addr]*heard{}
 	go func() {
 		defer close(done)
-		buf := make([]byte, 2048)
+		rb := vrrp.NewRecvBatch()
 		var a vrrp.Advert
 		for {
-			p, err := conn.Read(buf)
-			if err != nil {
+			if err := conn.ReadBatch(rb); err != nil {
 				return
 			}
-			if _, err := a.Unmarshal(buf[:p.N], p.Src, p.Dst); err != nil || p.TTL != vrrp.TTL {
-				continue
+			for i := 0; i < rb.N; i++ {
+				hear(seen, &a, rb.Datagram(i))
 			}
-			byVRID := seen[a.VRID]
-			if byVRID == nil {
-				byVRID = map[netip.Addr]*heard{}
-				seen[a.VRID] = byVRID
-			}
-			h := byVRID[p.Src]
-			if h == nil {
-				h = &heard{src: p.Src, addrs: slices.Clone(a.Addresses)}
-				byVRID[p.Src] = h
-			}
-			h.lastPrio = a.Priority
 		}
 	}()
 	time.Sleep(dur)
 	conn.Close()
 	<-done
 	return heardVerdicts(ifi.Name, insts, seen, dur)
+}
+
+// hear records one datagram if it is a valid advert with TTL 255.
+func hear(seen map[uint8]map[netip.Addr]*heard, a *vrrp.Advert, dgram []byte) {
+	b, src, dst, ttl, ok := vrrp.ParseIPv4(dgram)
+	if !ok || ttl != vrrp.TTL {
+		return
+	}
+	if _, err := a.Unmarshal(b, src, dst); err != nil {
+		return
+	}
+	byVRID := seen[a.VRID]
+	if byVRID == nil {
+		byVRID = map[netip.Addr]*heard{}
+		seen[a.VRID] = byVRID
+	}
+	h := byVRID[src]
+	if h == nil {
+		h = &heard{src: src, addrs: slices.Clone(a.Addresses)}
+		byVRID[src] = h
+	}
+	h.lastPrio = a.Priority
 }
 
 // heardVerdicts judges what a listen heard for each instance.
