@@ -37,6 +37,10 @@ type instance struct {
 	garpLeft int
 	garpNext time.Time
 
+	// handover: resigned on shutdown, holding the VIPs until a
+	// successor advertises.
+	handover bool
+
 	mismatchLogged time.Time
 
 	track       trackState
@@ -143,11 +147,22 @@ func (in *instance) validate(a *Advert) DropReason {
 	return DropNone
 }
 
-// deadline is the earliest time the instance needs the loop's attention.
+// deadline is when the loop must wake for the instance: ahead of its
+// timer by the lead its state needs (advertSlack for a master's advert or
+// a gratuitous ARP repeat, takeoverLead for a backup).
 func (in *instance) deadline() time.Time {
 	d := in.m.Deadline()
-	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
-		d = in.garpNext
+	if !d.IsZero() {
+		if in.m.State() == StateMaster {
+			d = d.Add(-advertSlack)
+		} else {
+			d = d.Add(-takeoverLead)
+		}
+	}
+	if g := in.garpNext; !g.IsZero() {
+		if g = g.Add(-advertSlack); d.IsZero() || g.Before(d) {
+			d = g
+		}
 	}
 	return d
 }

@@ -75,6 +75,10 @@ type Node struct {
 	ifaces []*iface
 	insts  []*instance
 
+	// handingOver is set while shutting down: a resigning master keeps
+	// its VIPs until a successor advertises (awaitSuccessors).
+	handingOver bool
+
 	rx      chan rxBatch
 	addrCh  chan vip.Change
 	linkCh  chan linkChange
@@ -325,11 +329,14 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		select {
 		case <-ctx.Done():
 			now := time.Now()
+			n.handingOver = true
 			for _, in := range n.insts {
 				in.stopTrackers()
 				n.stepForced(in, Event{Kind: EventShutdown}, now)
 			}
+			n.handingOver = false
 			n.flush()
+			n.awaitSuccessors(now)
 			for _, in := range n.insts {
 				if in.notify != nil {
 					in.notify.Close(true)
@@ -418,13 +425,14 @@ func (n *Node) rescan() {
 	}
 }
 
-// armTimer sets the timer for next, if it is not already set for it.
-// timerLead arms the loop's timer this much before the earliest deadline.
-// Go's poller sleeps in whole milliseconds, so a timer can fire up to a
-// millisecond late; a backup taking over that late lengthens every
-// failover. Waking early and waiting out the rest precisely (onTimer)
-// keeps takeovers on time.
-const timerLead = time.Millisecond
+// takeoverLead wakes the loop this much before a backup's timer runs out.
+// Go's poller sleeps in whole milliseconds and the kernel adds its timer
+// slack, so a Go timer can fire more than a millisecond late; a backup
+// taking over that late lengthens every failover. Waking early and waiting
+// out the rest precisely (onTimer) keeps takeovers on time. It is spent
+// only when a backup is about to take over: every advert it hears moves
+// its timer on.
+const takeoverLead = 2 * time.Millisecond
 
 // armTimer sets the timer for next, if it is not already set for it.
 func (n *Node) armTimer(t *time.Timer) {
@@ -434,7 +442,7 @@ func (n *Node) armTimer(t *time.Timer) {
 	n.armed = n.next
 	wait := time.Hour
 	if !n.next.IsZero() {
-		wait = max(time.Until(n.next)-timerLead, 0)
+		wait = max(time.Until(n.next), 0)
 	}
 	t.Reset(wait)
 }
@@ -477,9 +485,11 @@ func (n *Node) onTimer(now time.Time) {
 		case d.IsZero():
 		case !now.Before(d):
 			n.step(in, Event{Kind: EventTimer}, now)
-		case in.m.State() == StateMaster && d.Sub(now) <= advertSlack:
-			n.step(in, Event{Kind: EventTimer}, d)
-		case d.Sub(now) <= timerLead:
+		case in.m.State() == StateMaster:
+			if d.Sub(now) <= advertSlack {
+				n.step(in, Event{Kind: EventTimer}, d)
+			}
+		case d.Sub(now) <= takeoverLead:
 			// A backup about to take over: on time, not a poller tick late.
 			n.waitUntil(d)
 			if d = in.m.Deadline(); !d.IsZero() && !time.Now().Before(d) {
@@ -487,7 +497,7 @@ func (n *Node) onTimer(now time.Time) {
 			}
 			now = time.Now()
 		}
-		if !in.garpNext.IsZero() && in.garpNext.Sub(now) <= timerLead {
+		if !in.garpNext.IsZero() && in.garpNext.Sub(now) <= advertSlack {
 			n.repeatAnnounce(in, now)
 		}
 	}
@@ -562,6 +572,12 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 				"instance", in.cfg.Name, "peer", src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.vips))
 		}
 	}
+	if in.handover && a.Priority > 0 {
+		// Our successor has taken over: the VIPs are its now.
+		in.handover = false
+		n.removeVIPs(in)
+		n.log.Info("VIPs handed over", "instance", in.cfg.Name, "to", src, "priority", a.Priority)
+	}
 	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
 }
 
@@ -578,6 +594,10 @@ func (n *Node) stepForced(in *instance, ev Event, now time.Time) {
 }
 
 func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propagate bool) {
+	// The addresses and packets first, the clients are waiting for them;
+	// the log, the event stream and the hooks after.
+	n.apply(in, out.Actions, now)
+	n.noteDeadline(in)
 	if out.Transition {
 		in.count.Transitions[[2]State{out.From, out.To}]++
 		attrs := []any{"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID,
@@ -594,11 +614,9 @@ func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propaga
 		n.log.Info("transition", attrs...)
 		n.subs.publish(te)
 		n.notifyHook(in, out)
-	}
-	n.apply(in, out.Actions, now)
-	n.noteDeadline(in)
-	if out.Transition && propagate {
-		n.propagate(in, out, now)
+		if propagate {
+			n.propagate(in, out, now)
+		}
 	}
 }
 
@@ -608,12 +626,18 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	if acts.Has(ActStopAnnounce) {
 		in.garpLeft, in.garpNext = 0, time.Time{}
 	}
-	if acts.Has(ActRemoveVIPs) {
-		for _, p := range in.pfx {
-			if err := n.addrs.Remove(ifc.index, p); err != nil {
-				n.log.Error("removing VIP failed", "instance", in.cfg.Name, "err", err)
-			}
-		}
+	if acts.Has(ActResign) {
+		// Resigning: the priority-0 advert leaves first and the VIPs go
+		// after it, so the backup's Skew_Time starts before the clients
+		// lose this node, and the gap they see is no longer than it.
+		n.send(in, 0)
+		n.flushIface(ifc)
+	}
+	switch {
+	case acts.Has(ActRemoveVIPs) && acts.Has(ActResign) && n.handingOver:
+		in.handover = true // awaitSuccessors removes them
+	case acts.Has(ActRemoveVIPs):
+		n.removeVIPs(in)
 	}
 	if acts.Has(ActAddVIPs) {
 		for _, p := range in.pfx {
@@ -629,9 +653,6 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	}
 	if acts.Has(ActSendAdvert) {
 		n.send(in, in.m.Config().Priority)
-	}
-	if acts.Has(ActResign) {
-		n.send(in, 0)
 	}
 }
 
@@ -667,6 +688,67 @@ func (n *Node) announce(in *instance) {
 	if err != nil {
 		n.log.Error("gratuitous ARP failed", "instance", in.cfg.Name, "err", err)
 	}
+}
+
+func (n *Node) removeVIPs(in *instance) {
+	for _, p := range in.pfx {
+		if err := n.addrs.Remove(in.ifc.index, p); err != nil {
+			n.log.Error("removing VIP failed", "instance", in.cfg.Name, "err", err)
+		}
+	}
+}
+
+// handoverMargin is how much longer than its advert interval a resigning
+// master waits for a successor.
+const handoverMargin = 10 * time.Millisecond
+
+// awaitSuccessors finishes a shutdown: make before break. A master that
+// resigned keeps its VIPs until another router advertises the VRID with a
+// priority above 0 (the backup taking over after its Skew_Time, which is
+// less than one advert interval), then removes them at once, as any master
+// does when a higher priority one appears. So a planned stop costs the
+// clients only the gratuitous ARP's trip instead of Skew_Time without an
+// answer, and the VIP is on two nodes no longer than in a preemption. If
+// no successor speaks within the advert interval and handoverMargin, the
+// VIPs go anyway.
+func (n *Node) awaitSuccessors(start time.Time) {
+	var wait time.Duration
+	for _, in := range n.insts {
+		if in.handover {
+			wait = max(wait, in.cfg.AdvertInterval+handoverMargin)
+		}
+	}
+	if wait == 0 {
+		return
+	}
+	deadline := time.NewTimer(time.Until(start.Add(wait)))
+	defer deadline.Stop()
+	for n.handingOverCount() > 0 {
+		select {
+		case rb := <-n.rx:
+			n.handleBatch(rb)
+		case <-deadline.C:
+			for _, in := range n.insts {
+				if in.handover {
+					in.handover = false
+					n.removeVIPs(in)
+					n.log.Warn("no router took over within the advert interval: VIPs removed",
+						"instance", in.cfg.Name, "waited", time.Since(start).Round(time.Microsecond).String())
+				}
+			}
+			return
+		}
+	}
+}
+
+func (n *Node) handingOverCount() int {
+	c := 0
+	for _, in := range n.insts {
+		if in.handover {
+			c++
+		}
+	}
+	return c
 }
 
 // send queues an advert with priority prio; flush sends the queue.
@@ -710,10 +792,15 @@ func (n *Node) sendFailed(ifc *iface, err error) {
 // flush sends every interface's queued adverts.
 func (n *Node) flush() {
 	for _, ifc := range n.ifaces {
-		if ifc.conn != nil && ifc.conn.Pending() {
-			if err := ifc.conn.Flush(); err != nil {
-				n.sendFailed(ifc, err)
-			}
+		n.flushIface(ifc)
+	}
+}
+
+// flushIface sends the adverts queued on one interface.
+func (n *Node) flushIface(ifc *iface) {
+	if ifc.conn != nil && ifc.conn.Pending() {
+		if err := ifc.conn.Flush(); err != nil {
+			n.sendFailed(ifc, err)
 		}
 	}
 }

@@ -118,3 +118,30 @@ func TestChart(t *testing.T) {
 		_ = os.WriteFile(os.Getenv("VIPD_CHART_OUT"), data, 0o644)
 	}
 }
+
+func TestTrialPhase(t *testing.T) {
+	for _, iv := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, time.Second} {
+		for _, n := range []int{1, 2, 5, 20, 21} {
+			m := phaseMargin(iv)
+			slots := map[time.Duration]bool{}
+			var last time.Duration
+			for k := 1; k <= n; k++ {
+				ph := trialPhase(iv, k, n)
+				if ph.Interval != iv || ph.Offset < m || ph.Offset > iv-m {
+					t.Errorf("%v, trial %d of %d: %+v, want the offset within [%v, %v]", iv, k, n, ph, m, iv-m)
+				}
+				if k > 1 && ph.Offset <= last {
+					t.Errorf("%v, trial %d of %d: offset %v not after the previous trial's %v", iv, k, n, ph.Offset, last)
+				}
+				last = ph.Offset
+				if ph.ProbePhase <= 0 || ph.ProbePhase >= pair.ProbeInterval {
+					t.Errorf("%v, trial %d of %d: probe phase %v outside (0, %v)", iv, k, n, ph.ProbePhase, pair.ProbeInterval)
+				}
+				slots[ph.ProbePhase] = true
+			}
+			if len(slots) != n {
+				t.Errorf("%v, %d trials: %d distinct probe phases, want every slot once", iv, n, len(slots))
+			}
+		}
+	}
+}

@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +59,11 @@ type outageKey struct {
 type trialResult struct {
 	gap  time.Duration // the client's longest gap between replies
 	move time.Duration // fault → VIP on the backup
+	// The phase the fault fell at: after the master's last advert and
+	// the client's last answered request.
+	advertAge, probeAge time.Duration
+	handover            time.Duration // the old master's last advert → the new one's first
+	phase               pair.Phase    // where the fault was aimed
 }
 
 type outageResults struct {
@@ -72,6 +77,13 @@ func (r *outageResults) add(k outageKey, t trialResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.trials[k] = append(r.trials[k], t)
+}
+
+// list returns k's trials in the order they ran.
+func (r *outageResults) list(k outageKey) []trialResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.trials[k])
 }
 
 func (r *outageResults) gaps(k outageKey) []time.Duration {
@@ -156,24 +168,60 @@ func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t int
 	p := d.p
 	bound := s.bound(iv)
 	timeout := pair.MasterDownInterval(prioBackup, iv) + 3*time.Second
-	o, err := p.Failover(p.B, func() error { return s.inject(d) }, timeout, 150*time.Millisecond)
+	ph := trialPhase(iv, t, b.opt.trials)
+	o, err := p.FailoverAt(p.B, func() error { return s.inject(d) }, timeout, 150*time.Millisecond, ph)
 	if err != nil {
 		return fmt.Errorf("%s, adverts every %v, %s, trial %d: %w (logs in %s)", d.name, iv, s.name, t, err, d.dir)
 	}
-	res.add(outageKey{d.name, iv, si}, trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault)})
-	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)\n",
-		d.name, iv, s.name, t, msf(o.Gap), msf(bound))
+	res.add(outageKey{d.name, iv, si}, trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault), advertAge: o.AdvertAge, probeAge: o.ProbeAge, handover: o.Handover, phase: ph})
+	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms\n",
+		d.name, iv, s.name, t, msf(o.Gap), msf(bound), msf(o.AdvertAge), msf(ph.Offset), msf(o.ProbeAge), msf(ph.ProbePhase), msf(o.Handover))
 	if err := s.repair(d); err != nil {
 		return fmt.Errorf("%s, %s, repair after trial %d: %w", d.name, s.name, t, err)
 	}
 	if err := p.WaitHolder(p.A, pair.VIP, 2*pair.MasterDownInterval(prioMaster, iv)+5*time.Second); err != nil {
 		return fmt.Errorf("%s, %s, A taking the VIP back after trial %d: %w (logs in %s)", d.name, s.name, t, err, d.dir)
 	}
-	// The backup has heard the master (it gave the VIP up). Wait a random
-	// part of an interval so that the next fault falls anywhere between
-	// two adverts rather than always at the same phase.
-	sleep(100*time.Millisecond + rand.N(iv))
 	return nil
+}
+
+// phaseMargin keeps a fault this far from an advert, so that the advert
+// timer's jitter does not decide which advert was the last one heard.
+func phaseMargin(iv time.Duration) time.Duration { return min(iv/10, 2*time.Millisecond) }
+
+// trialPhase is where trial t of n puts its fault. The phases after the
+// master's advert are spread evenly over the interval (less a margin at
+// each end) and those after a client's request evenly over the probe
+// interval, in another order (a stride coprime with n), so that both
+// cover their range; every daemon gets the same phase in trial t. A
+// random phase would add the whole interval's spread to the outage and
+// decide a comparison of medians by chance.
+func trialPhase(iv time.Duration, t, n int) pair.Phase {
+	i := t - 1
+	m := phaseMargin(iv)
+	j := (i * stride(n)) % n
+	return pair.Phase{
+		Interval:   iv,
+		Offset:     m + time.Duration(int64(2*i+1)*int64(iv-2*m)/int64(2*n)),
+		ProbePhase: time.Duration(int64(2*j+1) * int64(pair.ProbeInterval) / int64(2*n)),
+	}
+}
+
+// stride is the smallest number above n/3 coprime with n (1 for n ≤ 2).
+func stride(n int) int {
+	for s := n/3 + 1; s < n; s++ {
+		if gcd(s, n) == 1 {
+			return s
+		}
+	}
+	return 1
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

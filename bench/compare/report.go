@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/bench/internal/report"
+	"github.com/vipd/vipd/e2e/pair"
 )
 
 // writeReport prints compare's section and writes it into the report
@@ -85,11 +86,16 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 	res := b.outage
 	fmt.Fprintf(w, "### Failover outage\n\n")
 	fmt.Fprintf(w, "The client pings the VIP every 5 ms; the outage is its longest gap between replies around the fault "+
-		"(reply times are the kernel's receive timestamps). After each trial a is repaired and takes the VIP back, "+
-		"and the next fault comes after a random part of an advert interval, so that it falls anywhere between two adverts. "+
+		"(reply times are the kernel's receive timestamps). After each trial a is repaired and takes the VIP back. "+
+		"Each fault is placed at a chosen phase, the same for both daemons in trial k: a time after one of the master's adverts "+
+		"(as the client hears them; the trials' phases are spread evenly over the interval, 2 ms or a tenth of it clear of each advert) "+
+		"and a time after one of the client's requests (spread evenly over the 5 ms between requests, in another order). "+
+		"A random phase would add up to a whole interval of chance to each trial, and the medians of two daemons would differ by luck. "+
 		"Protocol bound: for a link cut, the backup's Master_Down_Interval (3 × interval + Skew_Time), "+
 		"so a cut just after an advert costs up to the bound and one just before the next advert about one interval less; "+
 		"for a graceful stop (SIGTERM: the master sends a priority-0 advert), the backup's Skew_Time = (256 − %d) × interval / 256. "+
+		"vipd's stopped master keeps answering for the VIP until the backup advertises as the new master (make before break), "+
+		"so its clients do not wait out Skew_Time; keepalived's lets go as it sends the priority-0 advert. "+
 		"%d trials per row; the phase took %v.", prioBackup, b.opt.trials, res.took.Round(time.Second))
 	var par []string
 	for _, iv := range b.opt.intervals {
@@ -124,6 +130,79 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 	if pngRef != "" {
 		fmt.Fprintf(w, "![Outage per trial, vipd and keepalived, by fault and advert interval](%s)\n\n", pngRef)
 	}
+	b.pairedSection(w)
+}
+
+// pairedSection compares the daemons trial by trial (same phases) and
+// shows how long each backup's takeover took by the adverts the client
+// heard.
+func (b *bench) pairedSection(w io.Writer) {
+	if len(b.daemons) != 2 {
+		return
+	}
+	res := b.outage
+	x, y := b.daemons[0].name, b.daemons[1].name
+	fmt.Fprintf(w, "Trial by trial (trial k of both daemons had its fault at the same phase): in how many trials %s's gap was shorter than %s's by more than 1 ms, "+
+		"within 1 ms of it (the gaps fall on the 5 ms grid of the client's requests, so a difference under 1 ms is the replies' own jitter), or longer by more than 1 ms. "+
+		"Takeover is from the master's last advert (the priority-0 one after a graceful stop) to the new master's first, as the client heard them: "+
+		"the backup's timer as it kept it, plus what the daemon does before its first advert (vipd adds the VIP and sends its gratuitous ARP first; keepalived advertises first). "+
+		"Phase error is how far the fault fell from its aimed phase after the master's advert (median of the absolute differences).\n\n", x, y)
+	fmt.Fprintf(w, "| adverts | fault | %s shorter | within 1 ms | %s longer | takeover %s (median, max) | takeover %s (median, max) | protocol timer | phase error %s / %s |\n", x, x, x, y, x, y)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
+	for _, iv := range b.opt.intervals {
+		for si, s := range scenarios {
+			tx, ty := res.list(outageKey{x, iv, si}), res.list(outageKey{y, iv, si})
+			n := min(len(tx), len(ty))
+			if n == 0 {
+				continue
+			}
+			var shorter, same, longer int
+			for i := range n {
+				switch d := tx[i].gap - ty[i].gap; {
+				case d < -time.Millisecond:
+					shorter++
+				case d > time.Millisecond:
+					longer++
+				default:
+					same++
+				}
+			}
+			timer := pair.SkewTime(prioBackup, iv)
+			if si == 0 {
+				timer = pair.MasterDownInterval(prioBackup, iv)
+			}
+			fmt.Fprintf(w, "| %v | %s | %d | %d | %d | %s | %s | %s | %s / %s |\n", iv, s.short, shorter, same, longer,
+				takeover(tx), takeover(ty), num(timer), phaseErr(tx), phaseErr(ty))
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+func takeover(ts []trialResult) string {
+	var d []time.Duration
+	for _, t := range ts {
+		if t.handover > 0 {
+			d = append(d, t.handover)
+		}
+	}
+	if len(d) == 0 {
+		return "—"
+	}
+	slices.Sort(d)
+	return fmt.Sprintf("%.2f, %.2f", msf(report.Pct(d, 50)), msf(d[len(d)-1]))
+}
+
+func phaseErr(ts []trialResult) string {
+	var d []time.Duration
+	for _, t := range ts {
+		e := t.advertAge - t.phase.Offset
+		d = append(d, max(e, -e))
+	}
+	if len(d) == 0 {
+		return "—"
+	}
+	slices.Sort(d)
+	return fmt.Sprintf("%.2f ms", msf(report.Pct(d, 50)))
 }
 
 func (b *bench) footprintSection(w io.Writer) {

@@ -92,7 +92,7 @@ func run() error {
 	outage(o, 0)
 
 	skew := pair.SkewTime(100, interval)
-	step("stopping vipd on a (SIGTERM): it resigns, b takes over after Skew_Time = %v", skew)
+	step("stopping vipd on a (SIGTERM): it resigns, b takes over after Skew_Time = %v, and a answers until b does", skew)
 	o, err = p.Failover(p.B, func() error { return p.Stop(p.A) }, 5*time.Second, 200*time.Millisecond)
 	if err != nil {
 		return err

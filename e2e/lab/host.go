@@ -108,11 +108,35 @@ func (h *Host) Start(logPath string, args ...string) (*Proc, error) {
 
 // CutLink sets the bridge-side end of the host's veth pair down: the host's
 // eth0 loses carrier (NO-CARRIER), as with a pulled cable.
-func (h *Host) CutLink() error { return h.peer("cut link", "link", "set", "dev", h.Name, "down") }
+// It goes through netlink rather than ip(8), so that the cut lands within
+// a fraction of a millisecond of the call.
+func (h *Host) CutLink() error { return h.setPeer("cut link", false) }
 
 // RestoreLink sets the bridge-side end up again; it is still a port of br0.
-func (h *Host) RestoreLink() error {
-	return h.peer("restore link", "link", "set", "dev", h.Name, "up")
+func (h *Host) RestoreLink() error { return h.setPeer("restore link", true) }
+
+// setPeer sets the bridge-side end of the host's veth pair up or down.
+func (h *Host) setPeer(op string, up bool) error {
+	if h.isBridge() {
+		return fmt.Errorf("%s: %s is the bridge namespace, not a host", op, h.NS)
+	}
+	nh, err := h.lab.bridge.netlinkHandle()
+	if err != nil {
+		return fmt.Errorf("%s of host %s: %w", op, h.Name, err)
+	}
+	defer nh.Close()
+	link, err := nh.LinkByName(h.Name)
+	if err == nil {
+		if up {
+			err = nh.LinkSetUp(link)
+		} else {
+			err = nh.LinkSetDown(link)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s of host %s: %w", op, h.Name, err)
+	}
+	return nil
 }
 
 // Detach takes the bridge-side end out of br0 but leaves it up: the host

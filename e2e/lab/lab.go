@@ -48,6 +48,9 @@ var (
 // ErrClosed is returned by methods called after Lab.Close.
 var ErrClosed = errors.New("lab closed")
 
+// ErrTimeout is wrapped by errors of waits that ran out of time.
+var ErrTimeout = errors.New("timed out")
+
 // stopper is a probe or an address watch that Close stops if its owner has
 // not.
 type stopper interface{ stop() }

@@ -44,6 +44,7 @@ type Probe struct {
 	final    Result
 
 	mu       sync.Mutex
+	first    time.Time // the grid's origin, or zero for a plain ticker
 	start    time.Time
 	sentAt   []time.Time // by sequence number
 	answered []bool      // by sequence number
@@ -91,6 +92,15 @@ type Result struct {
 // StartProbe starts pinging target from inside the host's namespace every
 // interval, until Stop or Lab.Close. target must be IPv4.
 func (h *Host) StartProbe(target netip.Addr, interval time.Duration) (*Probe, error) {
+	return h.StartProbeAt(target, interval, time.Time{})
+}
+
+// StartProbeAt is StartProbe with the requests on a fixed grid: the first
+// at first and the k-th at first + k×interval, each placed with
+// SleepUntil, so that a benchmark can put a fault at a chosen phase
+// between two requests (see Realign). A zero first is StartProbe's plain
+// ticker.
+func (h *Host) StartProbeAt(target netip.Addr, interval time.Duration, first time.Time) (*Probe, error) {
 	target = target.Unmap()
 	if !target.Is4() {
 		return nil, fmt.Errorf("probe %s from %s: only IPv4 targets are supported", target, h.NS)
@@ -125,6 +135,7 @@ func (h *Host) StartProbe(target netip.Addr, interval time.Duration) (*Probe, er
 		conn:     conn,
 		raw:      raw,
 		lab:      h.lab,
+		first:    first,
 		id:       rand.IntN(1 << 16),
 		quit:     make(chan struct{}),
 		sendDone: make(chan struct{}),
@@ -188,6 +199,10 @@ func (p *Probe) snapshot(end time.Time) Result {
 func (p *Probe) send() {
 	defer close(p.sendDone)
 	dst := &net.IPAddr{IP: p.target.AsSlice()}
+	if !p.origin().IsZero() {
+		p.sendOnGrid(dst)
+		return
+	}
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	for {
@@ -197,6 +212,45 @@ func (p *Probe) send() {
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// sendOnGrid sends on the grid first + k×interval until quit. Realign may
+// move the grid; the request after the next one follows the new grid, and
+// no two requests go out less than half an interval apart.
+func (p *Probe) sendOnGrid(dst *net.IPAddr) {
+	next := p.origin()
+	for {
+		SleepUntil(next)
+		select {
+		case <-p.quit:
+			return
+		default:
+		}
+		p.sendOne(dst)
+		origin, sent := p.origin(), time.Now()
+		k := (sent.Sub(origin) + p.interval - 1) / p.interval
+		next = origin.Add(k * p.interval)
+		if next.Sub(sent) < p.interval/2 {
+			next = next.Add(p.interval)
+		}
+	}
+}
+
+func (p *Probe) origin() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.first
+}
+
+// Realign moves the grid of a probe started with StartProbeAt so that a
+// request goes out at origin (if it is far enough ahead) and every
+// interval before and after it.
+func (p *Probe) Realign(origin time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.first.IsZero() {
+		p.first = origin
 	}
 }
 

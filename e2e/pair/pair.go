@@ -4,7 +4,6 @@
 package pair
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -189,7 +188,7 @@ func (p *Pair) Holders(addr netip.Addr) ([]*Node, error) {
 }
 
 // ErrTimeout is returned when a wait runs out.
-var ErrTimeout = errors.New("timed out")
+var ErrTimeout = lab.ErrTimeout
 
 // WaitHolder polls until want (nil: nobody) is the only holder of addr.
 func (p *Pair) WaitHolder(want *Node, addr netip.Addr, timeout time.Duration) error {

@@ -1,0 +1,192 @@
+package lab
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// protocolVRRP is the IPv4 protocol number of VRRP.
+const protocolVRRP = 112
+
+// Advert is one VRRP advert seen on a host's eth0.
+type Advert struct {
+	Time     time.Time // the kernel's timestamp: arrival, or departure if Outgoing
+	Src      netip.Addr
+	VRID     uint8
+	Priority uint8
+	Outgoing bool // sent by this host
+}
+
+// AdvertWatch records the VRRP adverts a host's eth0 sends and receives,
+// with the kernel's timestamps. A packet socket sees them whether or not
+// the host joined the VRRP group.
+type AdvertWatch struct {
+	fd   int
+	ns   string
+	lab  *Lab
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu      sync.Mutex
+	adverts []Advert
+	err     error
+	changed chan struct{} // closed and replaced on every new advert
+}
+
+// WatchAdverts starts recording the VRRP adverts on the host's eth0 until
+// Stop or Lab.Close.
+func (h *Host) WatchAdverts() (*AdvertWatch, error) {
+	if h.isBridge() {
+		return nil, fmt.Errorf("watch adverts: %s is the bridge namespace, not a host", h.NS)
+	}
+	var fd int
+	err := inNamespace(h.NS, func() error {
+		ifc, err := net.InterfaceByName(hostLink)
+		if err != nil {
+			return err
+		}
+		proto := htons(unix.ETH_P_IP)
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
+		if err != nil {
+			return fmt.Errorf("packet socket: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifc.Index}); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("bind to %s: %w", hostLink, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch adverts on %s: %w", h.NS, err)
+	}
+	// Receive timestamps, and a timeout so that the reader notices Stop.
+	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+	if err := errors.Join(
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1),
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv),
+	); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch adverts on %s: socket options: %w", h.NS, err)
+	}
+	w := &AdvertWatch{fd: fd, ns: h.NS, lab: h.lab, quit: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
+	if err := h.lab.register(w); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	go w.run()
+	return w, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (w *AdvertWatch) run() {
+	defer close(w.done)
+	buf := make([]byte, 2048)
+	oob := make([]byte, 128)
+	for {
+		select {
+		case <-w.quit:
+			return
+		default:
+		}
+		n, oobn, _, from, err := unix.Recvmsg(w.fd, buf, oob, 0)
+		now := time.Now()
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			w.mu.Lock()
+			w.err = fmt.Errorf("watch adverts on %s: receive: %w", w.ns, err)
+			w.mu.Unlock()
+			return
+		}
+		a, ok := parseAdvert(buf[:n])
+		if !ok {
+			continue
+		}
+		a.Time = receiveTime(oob[:oobn], now)
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
+			a.Outgoing = ll.Pkttype == unix.PACKET_OUTGOING
+		}
+		w.mu.Lock()
+		w.adverts = append(w.adverts, a)
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.mu.Unlock()
+	}
+}
+
+// parseAdvert reads the IPv4 header and the first bytes of a VRRP advert.
+func parseAdvert(b []byte) (Advert, bool) {
+	if len(b) < 20 || b[0]>>4 != 4 || b[9] != protocolVRRP {
+		return Advert{}, false
+	}
+	hl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if hl < 20 || total > len(b) || total < hl+8 {
+		return Advert{}, false
+	}
+	v := b[hl:total]
+	return Advert{
+		Src:      netip.AddrFrom4([4]byte(b[12:16])),
+		VRID:     v[1],
+		Priority: v[2],
+	}, true
+}
+
+// Adverts returns the adverts seen so far, oldest first.
+func (w *AdvertWatch) Adverts() []Advert {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Advert(nil), w.adverts...)
+}
+
+// Wait returns the first advert after the first skip ones that match
+// reports true for, waiting up to timeout for it.
+func (w *AdvertWatch) Wait(match func(Advert) bool, skip int, timeout time.Duration) (Advert, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen := skip
+	for i := 0; ; {
+		w.mu.Lock()
+		for ; i < len(w.adverts); i++ {
+			if a := w.adverts[i]; match(a) {
+				if seen == 0 {
+					w.mu.Unlock()
+					return a, nil
+				}
+				seen--
+			}
+		}
+		changed, err := w.changed, w.err
+		w.mu.Unlock()
+		if err != nil {
+			return Advert{}, err
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return Advert{}, fmt.Errorf("watch adverts on %s: no matching advert within %v: %w", w.ns, timeout, ErrTimeout)
+		}
+	}
+}
+
+// Stop ends the watch and closes its socket.
+func (w *AdvertWatch) Stop() {
+	w.once.Do(func() {
+		close(w.quit)
+		<-w.done
+		unix.Close(w.fd)
+		w.lab.unregister(w)
+	})
+}
+
+func (w *AdvertWatch) stop() { w.Stop() }
