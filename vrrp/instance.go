@@ -147,22 +147,11 @@ func (in *instance) validate(a *Advert) DropReason {
 	return DropNone
 }
 
-// deadline is when the loop must wake for the instance: ahead of its
-// timer by the lead its state needs (advertSlack for a master's advert or
-// a gratuitous ARP repeat, takeoverLead for a backup).
+// deadline is the earliest time the instance needs the loop's attention.
 func (in *instance) deadline() time.Time {
 	d := in.m.Deadline()
-	if !d.IsZero() {
-		if in.m.State() == StateMaster {
-			d = d.Add(-advertSlack)
-		} else {
-			d = d.Add(-takeoverLead)
-		}
-	}
-	if g := in.garpNext; !g.IsZero() {
-		if g = g.Add(-advertSlack); d.IsZero() || g.Before(d) {
-			d = g
-		}
+	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
+		d = in.garpNext
 	}
 	return d
 }

@@ -93,6 +93,7 @@ type Node struct {
 	stopped bool // guarded by subs.mu
 
 	next  time.Time // earliest deadline of any instance (see noteDeadline)
+	timer *wakeTimer
 	armed time.Time // what the loop's timer is set for
 	// loopDone is closed when Run's loop has exited; running is set while
 	// the loop serves requests.
@@ -277,6 +278,12 @@ func (n *Node) closeIfaces() {
 // goroutines have finished. ready, if not nil, is called once the instances
 // have started.
 func (n *Node) Run(ctx context.Context, ready func()) error {
+	timer, err := newWakeTimer()
+	if err != nil {
+		return err
+	}
+	n.timer = timer
+	defer timer.Stop()
 	inner, cancel := context.WithCancel(context.Background())
 	n.ctx = inner
 	defer func() {
@@ -319,13 +326,11 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		ready()
 	}
 
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	n.running.Store(true)
 	n.rescan()
 	for {
 		n.flush()
-		n.armTimer(timer)
+		n.armTimer()
 		select {
 		case <-ctx.Done():
 			now := time.Now()
@@ -343,7 +348,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 				}
 			}
 			return nil
-		case <-timer.C:
+		case <-n.timer.C:
 			n.armed = time.Time{}
 			n.onTimer(time.Now())
 			n.rescan()
@@ -425,26 +430,21 @@ func (n *Node) rescan() {
 	}
 }
 
-// takeoverLead wakes the loop this much before a backup's timer runs out.
-// Go's poller sleeps in whole milliseconds and the kernel adds its timer
-// slack, so a Go timer can fire more than a millisecond late; a backup
-// taking over that late lengthens every failover. Waking early and waiting
-// out the rest precisely (onTimer) keeps takeovers on time. It is spent
-// only when a backup is about to take over: every advert it hears moves
-// its timer on.
-const takeoverLead = 2 * time.Millisecond
-
 // armTimer sets the timer for next, if it is not already set for it.
-func (n *Node) armTimer(t *time.Timer) {
+func (n *Node) armTimer() {
 	if n.next.Equal(n.armed) && !n.armed.IsZero() {
 		return
 	}
 	n.armed = n.next
-	wait := time.Hour
-	if !n.next.IsZero() {
-		wait = max(time.Until(n.next), 0)
+	var err error
+	if n.next.IsZero() {
+		err = n.timer.Disarm()
+	} else {
+		err = n.timer.Set(time.Until(n.next))
 	}
-	t.Reset(wait)
+	if err != nil {
+		n.log.Error("setting the protocol timer failed", "err", err)
+	}
 }
 
 // handleBatch processes one batch of received datagrams.
@@ -456,13 +456,10 @@ func (n *Node) handleBatch(rb rxBatch) {
 	rb.free <- rb.b
 }
 
-// waitUntil waits for d precisely, letting the readers run, then handles
-// what they read meanwhile: an advert that arrived before the deadline
-// must still count.
-func (n *Node) waitUntil(d time.Time) {
-	for time.Now().Before(d) {
-		runtime.Gosched()
-	}
+// drainRx lets the readers run, then handles every batch they have
+// passed on.
+func (n *Node) drainRx() {
+	runtime.Gosched()
 	for {
 		select {
 		case rb := <-n.rx:
@@ -479,23 +476,25 @@ func (n *Node) waitUntil(d time.Time) {
 const advertSlack = time.Millisecond
 
 func (n *Node) onTimer(now time.Time) {
+	drained := false
 	for _, in := range n.insts {
 		d := in.m.Deadline()
 		switch {
 		case d.IsZero():
 		case !now.Before(d):
+			if in.m.State() != StateMaster && !drained {
+				// A backup about to take over: an advert that arrived
+				// before the deadline, and is on its way through the
+				// reader, must count first.
+				n.drainRx()
+				drained = true
+				if d = in.m.Deadline(); d.IsZero() || now.Before(d) {
+					break
+				}
+			}
 			n.step(in, Event{Kind: EventTimer}, now)
-		case in.m.State() == StateMaster:
-			if d.Sub(now) <= advertSlack {
-				n.step(in, Event{Kind: EventTimer}, d)
-			}
-		case d.Sub(now) <= takeoverLead:
-			// A backup about to take over: on time, not a poller tick late.
-			n.waitUntil(d)
-			if d = in.m.Deadline(); !d.IsZero() && !time.Now().Before(d) {
-				n.step(in, Event{Kind: EventTimer}, time.Now())
-			}
-			now = time.Now()
+		case in.m.State() == StateMaster && d.Sub(now) <= advertSlack:
+			n.step(in, Event{Kind: EventTimer}, d)
 		}
 		if !in.garpNext.IsZero() && in.garpNext.Sub(now) <= advertSlack {
 			n.repeatAnnounce(in, now)
