@@ -698,8 +698,14 @@ func (n *Node) removeVIPs(in *instance) {
 }
 
 // handoverMargin is how much longer than its advert interval a resigning
-// master waits for a successor.
-const handoverMargin = 10 * time.Millisecond
+// master waits for a successor; handoverMax caps the wait, so that a long
+// interval (v3 allows 40.95 s, v2 255 s) cannot hold a stop past systemd's
+// TimeoutStopSec (10 s in deploy/vipd.service) and get vipd killed with
+// its VIPs still on the interface.
+const (
+	handoverMargin = 10 * time.Millisecond
+	handoverMax    = 3 * time.Second
+)
 
 // awaitSuccessors finishes a shutdown: make before break. A master that
 // resigned keeps its VIPs until another router advertises the VRID with a
@@ -708,8 +714,8 @@ const handoverMargin = 10 * time.Millisecond
 // does when a higher priority one appears. So a planned stop costs the
 // clients only the gratuitous ARP's trip instead of Skew_Time without an
 // answer, and the VIP is on two nodes no longer than in a preemption. If
-// no successor speaks within the advert interval and handoverMargin, the
-// VIPs go anyway.
+// no successor speaks within the advert interval and handoverMargin (at
+// most handoverMax), the VIPs go anyway.
 func (n *Node) awaitSuccessors(start time.Time) {
 	var wait time.Duration
 	for _, in := range n.insts {
@@ -720,6 +726,7 @@ func (n *Node) awaitSuccessors(start time.Time) {
 	if wait == 0 {
 		return
 	}
+	wait = min(wait, handoverMax)
 	deadline := time.NewTimer(time.Until(start.Add(wait)))
 	defer deadline.Stop()
 	for n.handingOverCount() > 0 {

@@ -1,0 +1,51 @@
+package vrrp
+
+import (
+	"testing"
+	"time"
+)
+
+func TestWakeTimer(t *testing.T) {
+	wt, err := newWakeTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wt.Stop()
+
+	start := time.Now()
+	if err := wt.Set(20 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wt.C:
+		if el := time.Since(start); el < 20*time.Millisecond {
+			t.Errorf("ticked after %v, before the 20ms it was set for", el)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no tick within 5s of a timer set for 20ms")
+	}
+
+	// Re-arming moves the expiry; disarming stops it.
+	if err := wt.Set(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Set(0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wt.C:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a timer set for 0 did not tick at once")
+	}
+	if err := wt.Set(30 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.Disarm(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wt.C:
+		t.Error("a disarmed timer ticked")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
