@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -23,10 +24,23 @@ const batchSize = 64
 // largest VRRP message (v2 with 255 addresses), rounded up.
 const maxDatagram = 1152
 
-// RecvBatch holds the datagrams of one recvmmsg call, IP headers included.
+// rxOOBLen is room for the one control message a datagram carries: the
+// kernel's receive timestamp (SCM_TIMESTAMPNS, a struct timespec).
+const rxOOBLen = 32
+
+// maxRxAge bounds how long before it was handled a datagram is taken to
+// have arrived. The stamp is wall-clock time, so a wall clock stepped back
+// while a datagram waited would make it look older than it is; the bound
+// keeps that error small. A datagram that really waited longer is taken as
+// younger, which can only delay a backup's takeover, never hasten it.
+const maxRxAge = 2 * time.Millisecond
+
+// RecvBatch holds the datagrams of one recvmmsg call, IP headers included,
+// and the kernel's receive timestamp of each.
 type RecvBatch struct {
 	N    int // datagrams received
 	bufs [batchSize][maxDatagram]byte
+	oob  [batchSize][rxOOBLen]byte
 	iov  [batchSize]unix.Iovec
 	hdr  [batchSize]unix.Mmsghdr
 }
@@ -39,13 +53,49 @@ func NewRecvBatch() *RecvBatch {
 		b.iov[i].SetLen(maxDatagram)
 		b.hdr[i].Hdr.Iov = &b.iov[i]
 		b.hdr[i].Hdr.SetIovlen(1)
+		b.hdr[i].Hdr.Control = &b.oob[i][0]
 	}
+	b.resetControl()
 	return b
+}
+
+// resetControl gives every message its whole control buffer again; the
+// kernel shrinks msg_controllen to what it wrote.
+func (b *RecvBatch) resetControl() {
+	for i := range b.hdr {
+		b.hdr[i].Hdr.SetControllen(rxOOBLen)
+	}
 }
 
 // Datagram returns the i'th datagram received.
 func (b *RecvBatch) Datagram(i int) []byte {
 	return b.bufs[i][:b.hdr[i].Len]
+}
+
+// Received returns when the i'th datagram arrived, on the monotonic clock
+// of now, which must have been read after the datagram was: the kernel's
+// receive timestamp, carried over as an age before now (at most
+// maxRxAge), so that it stays comparable with other time.Now values. A
+// datagram without a timestamp arrived at now. This is when the RFC's
+// timers start: a backup's Master_Down_Timer runs from the moment the
+// advert reached the host, not from when the loop got round to it.
+func (b *RecvBatch) Received(i int, now time.Time) time.Time {
+	h := &b.hdr[i].Hdr
+	dataOff, size := unix.CmsgLen(0), int(unsafe.Sizeof(unix.Timespec{}))
+	if int(h.Controllen) < dataOff+size {
+		return now
+	}
+	c := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[i][0]))
+	if c.Level != unix.SOL_SOCKET || c.Type != unix.SCM_TIMESTAMPNS || int(c.Len) < dataOff+size {
+		return now
+	}
+	ts := (*unix.Timespec)(unsafe.Pointer(&b.oob[i][dataOff]))
+	stamp := time.Unix(ts.Unix())
+	age := now.Sub(stamp) // wall clock: the stamp has no monotonic reading
+	if age <= 0 {
+		return now
+	}
+	return now.Add(-min(age, maxRxAge))
 }
 
 // ParseIPv4 splits a raw socket's datagram into its IPv4 header fields and

@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseIPv4(t *testing.T) {
@@ -83,25 +85,33 @@ func inNetns(t *testing.T, body func()) {
 	body()
 }
 
+// loopbackConn listens on lo (in a test's namespace) and returns an
+// advert from 127.0.0.1 to itself.
+func loopbackConn(t *testing.T) (c *Conn, msg []byte, local netip.Addr) {
+	t.Helper()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = ListenConn(lo); err != nil {
+		t.Fatal(err)
+	}
+	local = netip.MustParseAddr("127.0.0.1")
+	a := Advert{Version: 3, VRID: 51, Priority: 100, Interval: 100e6, Addresses: []netip.Addr{netip.MustParseAddr("198.18.0.100")}}
+	if msg, err = a.AppendMarshal(nil, ChecksumPseudoHeader, local, local); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, msg, local
+}
+
 // Adverts queued and flushed with sendmmsg come back through recvmmsg
-// intact, with the source from IP_PKTINFO, TTL 255, and no allocation.
+// intact, with the source from IP_PKTINFO, TTL 255, their receive times,
+// and no allocation.
 func TestBatchRoundTripWithoutAllocation(t *testing.T) {
 	inNetns(t, func() {
-		lo, err := net.InterfaceByName("lo")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := ListenConn(lo)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, msg, local := loopbackConn(t)
 		defer c.Close()
-		local := netip.MustParseAddr("127.0.0.1")
-		a := Advert{Version: 3, VRID: 51, Priority: 100, Interval: 100e6, Addresses: []netip.Addr{netip.MustParseAddr("198.18.0.100")}}
-		msg, err := a.AppendMarshal(nil, ChecksumPseudoHeader, local, local)
-		if err != nil {
-			t.Fatal(err)
-		}
 		rb := NewRecvBatch()
 		var got Advert
 		roundTrip := func(n int) {
@@ -126,6 +136,9 @@ func TestBatchRoundTripWithoutAllocation(t *testing.T) {
 					if _, err := got.Unmarshal(b, src, dst); err != nil || got.VRID != 51 {
 						t.Fatalf("datagram %d: %v %+v", i, err, got)
 					}
+					if now := time.Now(); rb.Received(i, now).After(now) {
+						t.Fatalf("datagram %d: received after it was read", i)
+					}
 				}
 				seen += rb.N
 			}
@@ -135,6 +148,68 @@ func TestBatchRoundTripWithoutAllocation(t *testing.T) {
 			t.Errorf("a batch round trip allocates %.1f times, want 0", allocs)
 		}
 	})
+}
+
+// Each datagram comes with the kernel's receive time: a datagram that
+// waited in the socket is dated when it arrived, not when it was read.
+func TestReceivedIsArrivalTime(t *testing.T) {
+	inNetns(t, func() {
+		c, msg, local := loopbackConn(t)
+		defer c.Close()
+		const wait = time.Millisecond
+		sent := time.Now()
+		if err := c.SendTo(msg, local, local); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(wait)
+		rb := NewRecvBatch()
+		if err := c.ReadBatch(rb); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if rb.N != 1 {
+			t.Fatalf("read %d datagrams, want 1", rb.N)
+		}
+		got := rb.Received(0, now)
+		if got.Before(sent) || now.Sub(got) < wait {
+			t.Errorf("received %v after sending and %v before reading, want ≥ 0 and ≥ %v", got.Sub(sent), now.Sub(got), wait)
+		}
+	})
+}
+
+// Received trusts the kernel's stamp only within maxRxAge of now, and
+// falls back to now without one.
+func TestReceivedBounds(t *testing.T) {
+	now := time.Now()
+	stamp := func(b *RecvBatch, at time.Time) {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[0][0]))
+		c.Level, c.Type = unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS
+		c.SetLen(unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))))
+		ts := (*unix.Timespec)(unsafe.Pointer(&b.oob[0][unix.CmsgLen(0)]))
+		*ts = unix.NsecToTimespec(at.UnixNano())
+		b.hdr[0].Hdr.SetControllen(unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(*RecvBatch)
+		want  time.Duration // before now
+	}{
+		{"no control message", func(b *RecvBatch) { b.hdr[0].Hdr.SetControllen(0) }, 0},
+		{"arrived 300µs ago", func(b *RecvBatch) { stamp(b, now.Add(-300*time.Microsecond)) }, 300 * time.Microsecond},
+		{"stamp older than maxRxAge", func(b *RecvBatch) { stamp(b, now.Add(-time.Second)) }, maxRxAge},
+		{"stamp in the future", func(b *RecvBatch) { stamp(b, now.Add(time.Second)) }, 0},
+		{"another control message", func(b *RecvBatch) {
+			stamp(b, now.Add(-300*time.Microsecond))
+			(*unix.Cmsghdr)(unsafe.Pointer(&b.oob[0][0])).Type = unix.SCM_RIGHTS
+		}, 0},
+	} {
+		b := NewRecvBatch()
+		tc.setup(b)
+		got := now.Sub(b.Received(0, now))
+		if d := got - tc.want; d < -time.Microsecond || d > time.Microsecond {
+			t.Errorf("%s: received %v before now, want %v", tc.name, got, tc.want)
+		}
+	}
 }
 
 // Multicast adverts go out as Ethernet frames on the packet socket and

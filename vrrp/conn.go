@@ -72,6 +72,7 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 		{"set multicast TTL 255", func() error { return c.pc.SetMulticastTTL(TTL) }},
 		{"set TTL 255", func() error { return c.pc.SetTTL(TTL) }},
 		{"turn multicast loopback off", func() error { return c.pc.SetMulticastLoopback(false) }},
+		{"ask for receive timestamps", c.stampReceived},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -80,6 +81,19 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// stampReceived makes the kernel hand each datagram's arrival time over
+// with it (RecvBatch.Received).
+func (c *Conn) stampReceived() error {
+	var serr error
+	err := c.raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // Send sends one VRRP message from src to the VRRP multicast group at once.

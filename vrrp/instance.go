@@ -41,6 +41,11 @@ type instance struct {
 	// successor advertises.
 	handover bool
 
+	// heard, heardPriority: when the last valid advert from a peer
+	// arrived, and its priority.
+	heard         time.Time
+	heardPriority uint8
+
 	mismatchLogged time.Time
 
 	track       trackState

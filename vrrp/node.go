@@ -451,7 +451,7 @@ func (n *Node) armTimer() {
 func (n *Node) handleBatch(rb rxBatch) {
 	now := time.Now()
 	for i := 0; i < rb.b.N; i++ {
-		n.onDatagram(rb.ifc, rb.b.Datagram(i), now)
+		n.onDatagram(rb.ifc, rb.b.Datagram(i), rb.b.Received(i, now))
 	}
 	rb.free <- rb.b
 }
@@ -559,6 +559,7 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		return
 	}
 	in.count.AdvertsReceived++
+	in.heard, in.heardPriority = now, a.Priority
 	in.count.ChecksumSeen[mode]++
 	if a.Priority == 0 {
 		in.count.PriorityZeroReceived++
@@ -638,6 +639,17 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	case acts.Has(ActRemoveVIPs):
 		n.removeVIPs(in)
 	}
+	// Taking over from a master that fell silent, nobody answers for
+	// the VIPs: the gratuitous ARP leaves before they are added, so that
+	// it travels while the kernel adds them (a netlink round trip of 0.1
+	// to 1 ms), and a client's request in between is lost as it would
+	// have been at the old master's MAC. A master that still speaks (a
+	// preemption) or resigned still answers for the VIPs: they are added
+	// first, so that no client is sent here before they are.
+	garpFirst := acts.Has(ActAnnounce) && in.masterSilent(now)
+	if garpFirst {
+		n.announceBurst(in, now)
+	}
 	if acts.Has(ActAddVIPs) {
 		for _, p := range in.pfx {
 			if err := n.addrs.Add(ifc.index, p); err != nil {
@@ -645,14 +657,30 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 			}
 		}
 	}
-	if acts.Has(ActAnnounce) {
-		n.announce(in)
-		in.garpLeft = in.cfg.GARP.Repeat
-		in.scheduleAnnounce(now)
+	if acts.Has(ActAnnounce) && !garpFirst {
+		n.announceBurst(in, now)
 	}
 	if acts.Has(ActSendAdvert) {
 		n.send(in, in.m.Config().Priority)
 	}
+}
+
+// announceBurst sends the first gratuitous ARP of a takeover and schedules
+// the repeats.
+func (n *Node) announceBurst(in *instance, now time.Time) {
+	n.announce(in)
+	in.garpLeft = in.cfg.GARP.Repeat
+	in.scheduleAnnounce(now)
+}
+
+// masterSilent reports whether the last master heard fell silent: it
+// neither advertised within its advert interval before now nor resigned
+// (or none was ever heard).
+func (in *instance) masterSilent(now time.Time) bool {
+	if in.heard.IsZero() {
+		return true
+	}
+	return in.heardPriority > 0 && now.Sub(in.heard) >= in.m.MasterAdverInterval()
 }
 
 func (in *instance) scheduleAnnounce(now time.Time) {

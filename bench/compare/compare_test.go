@@ -134,8 +134,8 @@ func TestTrialPhase(t *testing.T) {
 					t.Errorf("%v, trial %d of %d: offset %v not after the previous trial's %v", iv, k, n, ph.Offset, last)
 				}
 				last = ph.Offset
-				if ph.ProbePhase <= 0 || ph.ProbePhase >= pair.ProbeInterval {
-					t.Errorf("%v, trial %d of %d: probe phase %v outside (0, %v)", iv, k, n, ph.ProbePhase, pair.ProbeInterval)
+				if ph.ProbePhase < probeMargin || ph.ProbePhase > pair.ProbeInterval-probeMargin {
+					t.Errorf("%v, trial %d of %d: probe phase %v outside [%v, %v]", iv, k, n, ph.ProbePhase, probeMargin, pair.ProbeInterval-probeMargin)
 				}
 				slots[ph.ProbePhase] = true
 			}

@@ -189,13 +189,19 @@ func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t int
 // timer's jitter does not decide which advert was the last one heard.
 func phaseMargin(iv time.Duration) time.Duration { return min(iv/10, 2*time.Millisecond) }
 
+// probeMargin keeps a fault this far from the client's requests. A request
+// sent a hair before or after a link cut races it: whether it and its
+// reply cross the link before the cut lands decides whether the last reply
+// comes 5 ms earlier or later, whichever daemon runs.
+const probeMargin = 500 * time.Microsecond
+
 // trialPhase is where trial t of n puts its fault. The phases after the
 // master's advert are spread evenly over the interval (less a margin at
 // each end) and those after a client's request evenly over the probe
-// interval, in another order (a stride coprime with n), so that both
-// cover their range; every daemon gets the same phase in trial t. A
-// random phase would add the whole interval's spread to the outage and
-// decide a comparison of medians by chance.
+// interval (less probeMargin at each end), in another order (a stride
+// coprime with n), so that both cover their range; every daemon gets the
+// same phase in trial t. A random phase would add the whole interval's
+// spread to the outage and decide a comparison of medians by chance.
 func trialPhase(iv time.Duration, t, n int) pair.Phase {
 	i := t - 1
 	m := phaseMargin(iv)
@@ -203,7 +209,7 @@ func trialPhase(iv time.Duration, t, n int) pair.Phase {
 	return pair.Phase{
 		Interval:   iv,
 		Offset:     m + time.Duration(int64(2*i+1)*int64(iv-2*m)/int64(2*n)),
-		ProbePhase: time.Duration(int64(2*j+1) * int64(pair.ProbeInterval) / int64(2*n)),
+		ProbePhase: probeMargin + time.Duration(int64(2*j+1)*int64(pair.ProbeInterval-2*probeMargin)/int64(2*n)),
 	}
 }
 

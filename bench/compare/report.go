@@ -89,7 +89,7 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 		"(reply times are the kernel's receive timestamps). After each trial a is repaired and takes the VIP back. "+
 		"Each fault is placed at a chosen phase, the same for both daemons in trial k: a time after one of the master's adverts "+
 		"(as the client hears them; the trials' phases are spread evenly over the interval, 2 ms or a tenth of it clear of each advert) "+
-		"and a time after one of the client's requests (spread evenly over the 5 ms between requests, in another order). "+
+		"and a time after one of the client's requests (spread evenly over the 5 ms between requests, 0.5 ms clear of each, in another order, so that no request races the cut). "+
 		"A random phase would add up to a whole interval of chance to each trial, and the medians of two daemons would differ by luck. "+
 		"Protocol bound: for a link cut, the backup's Master_Down_Interval (3 × interval + Skew_Time), "+
 		"so a cut just after an advert costs up to the bound and one just before the next advert about one interval less; "+

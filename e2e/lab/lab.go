@@ -196,7 +196,7 @@ func (l *Lab) setUpHost(h *Host) error {
 			return err
 		}
 	}
-	return nil
+	return h.openPeer()
 }
 
 // Close stops every probe and address watch still running, ends every
@@ -217,7 +217,15 @@ func (l *Lab) Close() error {
 	}
 	procs := slices.Clone(l.procs)
 	namespaces := slices.Clone(l.namespaces)
+	hosts := make([]*Host, 0, len(l.hosts))
+	for _, h := range l.hosts {
+		hosts = append(hosts, h)
+	}
 	l.mu.Unlock()
+
+	for _, h := range hosts {
+		h.closePeer()
+	}
 
 	for _, s := range stoppers {
 		s.stop()
