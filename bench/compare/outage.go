@@ -63,6 +63,7 @@ type trialResult struct {
 	// the client's last answered request.
 	advertAge, probeAge time.Duration
 	handover            time.Duration // the old master's last advert → the new one's first
+	announced           time.Duration // the old master's last advert → the new one's first gratuitous ARP
 	phase               pair.Phase    // where the fault was aimed
 }
 
@@ -173,9 +174,9 @@ func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t int
 	if err != nil {
 		return fmt.Errorf("%s, adverts every %v, %s, trial %d: %w (logs in %s)", d.name, iv, s.name, t, err, d.dir)
 	}
-	res.add(outageKey{d.name, iv, si}, trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault), advertAge: o.AdvertAge, probeAge: o.ProbeAge, handover: o.Handover, phase: ph})
-	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms\n",
-		d.name, iv, s.name, t, msf(o.Gap), msf(bound), msf(o.AdvertAge), msf(ph.Offset), msf(o.ProbeAge), msf(ph.ProbePhase), msf(o.Handover))
+	res.add(outageKey{d.name, iv, si}, trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault), advertAge: o.AdvertAge, probeAge: o.ProbeAge, handover: o.Handover, announced: o.Announced, phase: ph})
+	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms, GARP %6.2f ms\n",
+		d.name, iv, s.name, t, msf(o.Gap), msf(bound), msf(o.AdvertAge), msf(ph.Offset), msf(o.ProbeAge), msf(ph.ProbePhase), msf(o.Handover), msf(o.Announced))
 	if err := s.repair(d); err != nil {
 		return fmt.Errorf("%s, %s, repair after trial %d: %w", d.name, s.name, t, err)
 	}

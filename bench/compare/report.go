@@ -134,8 +134,8 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 }
 
 // pairedSection compares the daemons trial by trial (same phases) and
-// shows how long each backup's takeover took by the adverts the client
-// heard.
+// shows when each new master told the clients to move and when it
+// advertised, by what the client heard.
 func (b *bench) pairedSection(w io.Writer) {
 	if len(b.daemons) != 2 {
 		return
@@ -144,11 +144,13 @@ func (b *bench) pairedSection(w io.Writer) {
 	x, y := b.daemons[0].name, b.daemons[1].name
 	fmt.Fprintf(w, "Trial by trial (trial k of both daemons had its fault at the same phase): in how many trials %s's gap was shorter than %s's by more than 1 ms, "+
 		"within 1 ms of it (the gaps fall on the 5 ms grid of the client's requests, so a difference under 1 ms is the replies' own jitter), or longer by more than 1 ms. "+
-		"Takeover is from the master's last advert (the priority-0 one after a graceful stop) to the new master's first, as the client heard them: "+
-		"the backup's timer as it kept it, plus what the daemon does before its first advert (vipd adds the VIP and sends its gratuitous ARP first; keepalived advertises first). "+
+		"Gratuitous ARP is from the master's last advert (the priority-0 one after a graceful stop) to the new master's first gratuitous ARP for the VIP, as the client heard them: "+
+		"when the clients were told to move. Takeover is from the same advert to the new master's first advert: "+
+		"the backup's timer as it kept it, plus what the daemon does before its first advert "+
+		"(vipd announces and adds the VIP first, keepalived advertises first and announces after). "+
 		"Phase error is how far the fault fell from its aimed phase after the master's advert (median of the absolute differences).\n\n", x, y)
-	fmt.Fprintf(w, "| adverts | fault | %s shorter | within 1 ms | %s longer | takeover %s (median, max) | takeover %s (median, max) | protocol timer | phase error %s / %s |\n", x, x, x, y, x, y)
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| adverts | fault | %s shorter | within 1 ms | %s longer | gratuitous ARP %s (median, max) | gratuitous ARP %s (median, max) | takeover %s (median, max) | takeover %s (median, max) | protocol timer | phase error %s / %s |\n", x, x, x, y, x, y, x, y)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, iv := range b.opt.intervals {
 		for si, s := range scenarios {
 			tx, ty := res.list(outageKey{x, iv, si}), res.list(outageKey{y, iv, si})
@@ -171,18 +173,23 @@ func (b *bench) pairedSection(w io.Writer) {
 			if si == 0 {
 				timer = pair.MasterDownInterval(prioBackup, iv)
 			}
-			fmt.Fprintf(w, "| %v | %s | %d | %d | %d | %s | %s | %s | %s / %s |\n", iv, s.short, shorter, same, longer,
-				takeover(tx), takeover(ty), num(timer), phaseErr(tx), phaseErr(ty))
+			fmt.Fprintf(w, "| %v | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s / %s |\n", iv, s.short, shorter, same, longer,
+				medMax(tx, announcedOf), medMax(ty, announcedOf), medMax(tx, handoverOf), medMax(ty, handoverOf), num(timer), phaseErr(tx), phaseErr(ty))
 		}
 	}
 	fmt.Fprintln(w)
 }
 
-func takeover(ts []trialResult) string {
+func handoverOf(t trialResult) time.Duration  { return t.handover }
+func announcedOf(t trialResult) time.Duration { return t.announced }
+
+// medMax gives the median and the maximum of what of the trials measured
+// (zero: not measured).
+func medMax(ts []trialResult, what func(trialResult) time.Duration) string {
 	var d []time.Duration
 	for _, t := range ts {
-		if t.handover > 0 {
-			d = append(d, t.handover)
+		if v := what(t); v > 0 {
+			d = append(d, v)
 		}
 	}
 	if len(d) == 0 {

@@ -24,9 +24,17 @@ type Advert struct {
 	Outgoing bool // sent by this host
 }
 
+// Announce is one gratuitous ARP (a request or a reply whose sender and
+// target address are the same) seen on a host's eth0.
+type Announce struct {
+	Time time.Time // the kernel's timestamp of its arrival
+	Addr netip.Addr
+	MAC  net.HardwareAddr // the sender's
+}
+
 // AdvertWatch records the VRRP adverts a host's eth0 sends and receives,
-// with the kernel's timestamps. A packet socket sees them whether or not
-// the host joined the VRRP group.
+// and the gratuitous ARP it receives, with the kernel's timestamps. A
+// packet socket sees them whether or not the host joined the VRRP group.
 type AdvertWatch struct {
 	fd   int
 	ns   string
@@ -35,10 +43,11 @@ type AdvertWatch struct {
 	done chan struct{}
 	once sync.Once
 
-	mu      sync.Mutex
-	adverts []Advert
-	err     error
-	changed chan struct{} // closed and replaced on every new advert
+	mu        sync.Mutex
+	adverts   []Advert
+	announces []Announce
+	err       error
+	changed   chan struct{} // closed and replaced on every new advert
 }
 
 // WatchAdverts starts recording the VRRP adverts on the host's eth0 until
@@ -53,7 +62,7 @@ func (h *Host) WatchAdverts() (*AdvertWatch, error) {
 		if err != nil {
 			return err
 		}
-		proto := htons(unix.ETH_P_IP)
+		proto := htons(unix.ETH_P_ALL)
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto))
 		if err != nil {
 			return fmt.Errorf("packet socket: %w", err)
@@ -108,20 +117,51 @@ func (w *AdvertWatch) run() {
 			w.mu.Unlock()
 			return
 		}
-		a, ok := parseAdvert(buf[:n])
-		if !ok {
+		ll, _ := from.(*unix.SockaddrLinklayer)
+		if ll == nil {
 			continue
 		}
-		a.Time = receiveTime(oob[:oobn], now)
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok {
+		switch ll.Protocol {
+		case htons(unix.ETH_P_IP):
+			a, ok := parseAdvert(buf[:n])
+			if !ok {
+				continue
+			}
+			a.Time = receiveTime(oob[:oobn], now)
 			a.Outgoing = ll.Pkttype == unix.PACKET_OUTGOING
+			w.mu.Lock()
+			w.adverts = append(w.adverts, a)
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		case htons(unix.ETH_P_ARP):
+			a, ok := parseAnnounce(buf[:n])
+			if !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+				continue
+			}
+			a.Time = receiveTime(oob[:oobn], now)
+			w.mu.Lock()
+			w.announces = append(w.announces, a)
+			w.mu.Unlock()
 		}
-		w.mu.Lock()
-		w.adverts = append(w.adverts, a)
-		close(w.changed)
-		w.changed = make(chan struct{})
-		w.mu.Unlock()
 	}
+}
+
+// parseAnnounce reads an Ethernet/IPv4 ARP packet and keeps it if it is
+// gratuitous.
+func parseAnnounce(b []byte) (Announce, bool) {
+	if len(b) < 28 || binary.BigEndian.Uint16(b[0:2]) != 1 || binary.BigEndian.Uint16(b[2:4]) != unix.ETH_P_IP ||
+		b[4] != 6 || b[5] != 4 {
+		return Announce{}, false
+	}
+	if op := binary.BigEndian.Uint16(b[6:8]); op != 1 && op != 2 {
+		return Announce{}, false
+	}
+	sender, target := netip.AddrFrom4([4]byte(b[14:18])), netip.AddrFrom4([4]byte(b[24:28]))
+	if sender != target {
+		return Announce{}, false
+	}
+	return Announce{Addr: sender, MAC: net.HardwareAddr(append([]byte(nil), b[8:14]...))}, true
 }
 
 // parseAdvert reads the IPv4 header and the first bytes of a VRRP advert.
@@ -147,6 +187,13 @@ func (w *AdvertWatch) Adverts() []Advert {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Advert(nil), w.adverts...)
+}
+
+// Announces returns the gratuitous ARP received so far, oldest first.
+func (w *AdvertWatch) Announces() []Announce {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Announce(nil), w.announces...)
 }
 
 // Wait returns the first advert after the first skip ones that match

@@ -27,6 +27,10 @@ type Outage struct {
 	// them: the backup's Master_Down_Interval or Skew_Time as its timer
 	// kept it.
 	Handover time.Duration
+	// With a Phase: from the master's last advert to the new master's
+	// first gratuitous ARP for the VIP, as the client heard them: when
+	// the clients were told to move.
+	Announced time.Duration
 }
 
 // Phase places a fault relative to the master's adverts and the client's
@@ -64,7 +68,13 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 		adverts *lab.AdvertWatch
 		master  = p.other(to).Host.Addr
 	)
+	var newMAC string
 	if ph.Interval > 0 {
+		mac, err := to.Host.MAC()
+		if err != nil {
+			return Outage{}, err
+		}
+		newMAC = mac.String()
 		if adverts, err = p.Client.WatchAdverts(); err != nil {
 			return Outage{}, err
 		}
@@ -144,6 +154,7 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 			}
 		}
 		o.Handover = handover(adverts.Adverts(), master, to.Host.Addr, o.Fault)
+		o.Announced = announced(adverts.Adverts(), adverts.Announces(), master, newMAC, o.Fault)
 		for _, r := range res.Replies {
 			if !r.Sent.After(o.Fault) {
 				o.ProbeAge = o.Fault.Sub(r.Sent)
@@ -193,6 +204,28 @@ func handover(adverts []Advert, old, new netip.Addr, fault time.Time) time.Durat
 			}
 			return a.Time.Sub(last)
 		}
+	}
+	return 0
+}
+
+// announced returns the time from the old master's last advert before the
+// first gratuitous ARP for VIP from mac after fault to that ARP, or 0 if
+// either is missing.
+func announced(adverts []Advert, announces []lab.Announce, old netip.Addr, mac string, fault time.Time) time.Duration {
+	for _, an := range announces {
+		if an.Addr != VIP || an.MAC.String() != mac || !an.Time.After(fault) {
+			continue
+		}
+		var last time.Time
+		for _, a := range adverts {
+			if a.Src == old && a.Time.Before(an.Time) {
+				last = a.Time
+			}
+		}
+		if last.IsZero() {
+			return 0
+		}
+		return an.Time.Sub(last)
 	}
 	return 0
 }
