@@ -41,10 +41,11 @@ type instance struct {
 	// successor advertises.
 	handover bool
 
-	// heard, heardPriority: when the last valid advert from a peer
-	// arrived, and its priority.
+	// heard, heardPriority, heardInterval: when the last valid advert
+	// from a peer arrived, its priority and the advert interval it gave.
 	heard         time.Time
 	heardPriority uint8
+	heardInterval time.Duration
 
 	mismatchLogged time.Time
 

@@ -559,7 +559,7 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		return
 	}
 	in.count.AdvertsReceived++
-	in.heard, in.heardPriority = now, a.Priority
+	in.heard, in.heardPriority, in.heardInterval = now, a.Priority, a.Interval
 	in.count.ChecksumSeen[mode]++
 	if a.Priority == 0 {
 		in.count.PriorityZeroReceived++
@@ -674,13 +674,14 @@ func (n *Node) announceBurst(in *instance, now time.Time) {
 }
 
 // masterSilent reports whether the last master heard fell silent: it
-// neither advertised within its advert interval before now nor resigned
-// (or none was ever heard).
+// neither advertised within the interval its last advert gave (not ours:
+// a preempted master may advertise more slowly) nor resigned, or none was
+// ever heard.
 func (in *instance) masterSilent(now time.Time) bool {
 	if in.heard.IsZero() {
 		return true
 	}
-	return in.heardPriority > 0 && now.Sub(in.heard) >= in.m.MasterAdverInterval()
+	return in.heardPriority > 0 && now.Sub(in.heard) >= in.heardInterval
 }
 
 func (in *instance) scheduleAnnounce(now time.Time) {
