@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -147,6 +152,41 @@ func TestStatusAndEvents(t *testing.T) {
 	}
 	if _, err := os.Stat(socketOf(p, p.A)); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind after stop (stat err %v)", err)
+	}
+
+	// A restarted: status asked the moment the control socket accepts,
+	// which is before the protocol loop runs, waits for the loop and
+	// answers rather than failing.
+	must(t, p.Start(p.A))
+	unix := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socketOf(p, p.A))
+		}}}
+	code, body := firstAnswer(t, unix, "http://vipd/v1/status")
+	var early statusJSON
+	if code != http.StatusOK || json.Unmarshal(body, &early) != nil || len(early.Instances) != 1 {
+		t.Errorf("status the moment the socket accepted: %d %s", code, body)
+	}
+}
+
+// firstAnswer sends GET url with c again and again, 0.1 ms apart, until
+// a connection is accepted, and returns that first answer: it lands
+// within a fraction of a millisecond of the listener opening.
+func firstAnswer(t *testing.T, c *http.Client, url string) (int, []byte) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			must(t, err)
+			return resp.StatusCode, bytes.TrimSpace(body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: nothing accepted within 3s: %v", url, err)
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/vipd/vipd/arp"
@@ -95,10 +94,8 @@ type Node struct {
 	next  time.Time // earliest deadline of any instance (see noteDeadline)
 	timer *wakeTimer
 	armed time.Time // what the loop's timer is set for
-	// loopDone is closed when Run's loop has exited; running is set while
-	// the loop serves requests.
+	// loopDone is closed when Run's loop has exited, or by Abort.
 	loopDone chan struct{}
-	running  atomic.Bool
 
 	started      time.Time
 	reloadOK     bool
@@ -287,7 +284,6 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	inner, cancel := context.WithCancel(context.Background())
 	n.ctx = inner
 	defer func() {
-		n.running.Store(false)
 		close(n.loopDone)
 		n.subs.mu.Lock()
 		n.stopped = true
@@ -326,7 +322,6 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		ready()
 	}
 
-	n.running.Store(true)
 	n.rescan()
 	for {
 		n.flush()
@@ -969,6 +964,7 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 
 // Abort releases what NewNode set up, for a Node that will not Run.
 func (n *Node) Abort() {
+	close(n.loopDone) // requests waiting for the loop give up
 	n.closeIfaces()
 	n.addrs.Close()
 }

@@ -74,14 +74,14 @@ type VIPStatus struct {
 	Present     bool
 }
 
-// ErrNotRunning is returned by Status when the Node's loop is not running.
+// ErrNotRunning is returned by Status when the Node's loop has exited, or
+// the Node was aborted without running.
 var ErrNotRunning = errors.New("vrrp: node is not running")
 
-// Status asks the running loop for a snapshot.
+// Status asks the loop for a snapshot. A request made while the Node is
+// still starting (the control socket and the metrics listener open before
+// the loop runs) waits for the loop, until ctx is done.
 func (n *Node) Status(ctx context.Context) (Status, error) {
-	if !n.running.Load() {
-		return Status{}, ErrNotRunning
-	}
 	reply := make(chan Status, 1)
 	select {
 	case n.statusQ <- reply:
