@@ -44,12 +44,24 @@ fuzz: elapsed: 20s, execs: 1234567 (0/sec), new interesting: 4 (total: 39)
 PASS
 ok  	github.com/vipd/vipd/vrrp	20.128s
 `)
-	r, err := fuzzRow(fuzzRun{pkg: "./vrrp", target: "FuzzUnmarshal", log: passing}, 0, "20s")
+	r, err := fuzzRow(fuzzRun{pkg: "./vrrp", target: "FuzzUnmarshal", budget: "1000000x", log: passing}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !r.Pass || r.ID != "7a" || r.Figure != "1,234,567 execs in 20 s; corpus 39 entries (4 new)" || r.Asserted == "" {
 		t.Errorf("passing run: %+v", r)
+	}
+	if !strings.Contains(r.Done, "-fuzztime 1000000x") {
+		t.Errorf("passing run's command does not give its budget: %q", r.Done)
+	}
+
+	var flags fuzzFlags
+	if err := flags.Set("./vrrp FuzzUnmarshal 1000000x=fuzz-vrrp.log"); err != nil || len(flags) != 1 ||
+		flags[0] != (fuzzRun{pkg: "./vrrp", target: "FuzzUnmarshal", budget: "1000000x", log: "fuzz-vrrp.log"}) {
+		t.Errorf("Set: %v, %+v", err, flags)
+	}
+	if err := flags.Set("./vrrp FuzzUnmarshal=fuzz-vrrp.log"); err == nil {
+		t.Error("Set took a run without a budget")
 	}
 
 	failing := filepath.Join(dir, "fail.log")
@@ -60,7 +72,7 @@ failure while testing seed corpus entry: FuzzDecodeMaintenance/one-byte-over-lim
         fuzz_test.go:35: accepted a 4097-byte body
 FAIL
 `)
-	r, err = fuzzRow(fuzzRun{pkg: "./cmd/vipd", target: "FuzzDecodeMaintenance", log: failing}, 2, "20s")
+	r, err = fuzzRow(fuzzRun{pkg: "./cmd/vipd", target: "FuzzDecodeMaintenance", budget: "200000x", log: failing}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
