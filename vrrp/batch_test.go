@@ -3,8 +3,6 @@ package vrrp
 import (
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -12,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vipd/vipd/e2e/netnstest"
 )
 
 func TestParseIPv4(t *testing.T) {
@@ -46,43 +46,11 @@ func TestParseIPv4(t *testing.T) {
 	}
 }
 
-// inNetns runs body on a locked thread in a fresh network namespace with
-// loopback up; sockets opened there stay in it.
+// inNetns runs body in a fresh network namespace with loopback up;
+// sockets opened there stay in it.
 func inNetns(t *testing.T, body func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("VIPD_LAB") == "required" {
-			t.Fatal("VIPD_LAB=required but not root")
-		}
-		t.Skip("needs root for a network namespace")
-	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := netns.New()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer func() {
-		ns.Close()
-		if err := netns.Set(orig); err != nil {
-			t.Errorf("restoring namespace: %v", err) // the thread stays locked and is discarded
-			return
-		}
-		orig.Close()
-		runtime.UnlockOSThread()
-	}()
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
-	body()
+	netnstest.Run(t, func(netns.NsHandle) { body() })
 }
 
 // loopbackConn listens on lo (in a test's namespace) and returns an
