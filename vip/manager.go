@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -15,36 +14,38 @@ import (
 // Manager adds and removes addresses on interfaces of the network namespace
 // it was created in.
 type Manager struct {
-	h *netlink.Handle
+	h *netlink.Handle // listing
+	s *addrSocket     // adding and removing, on a takeover's critical path
 }
 
-// NewManager opens a netlink handle in the current network namespace.
+// NewManager opens its netlink sockets in the current network namespace.
 func NewManager() (*Manager, error) {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("vip: open netlink: %w", err)
 	}
-	return &Manager{h: h}, nil
+	s, err := newAddrSocket()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Manager{h: h, s: s}, nil
 }
 
-// Close releases the netlink handle.
-func (m *Manager) Close() { m.h.Close() }
+// Close releases the netlink sockets.
+func (m *Manager) Close() {
+	m.h.Close()
+	m.s.close()
+}
 
 func link(index int) netlink.Link {
 	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}
 }
 
-func nlAddr(p netip.Prefix) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{
-		IP:   p.Addr().AsSlice(),
-		Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen()),
-	}}
-}
-
 // Add puts p on the interface with the given index. It is idempotent: an
 // address already present is replaced, not an error.
 func (m *Manager) Add(index int, p netip.Prefix) error {
-	if err := m.h.AddrReplace(link(index), nlAddr(p)); err != nil {
+	if err := m.s.add(index, p); err != nil {
 		return fmt.Errorf("vip: add %s on interface %d: %w", p, index, err)
 	}
 	return nil
@@ -53,7 +54,7 @@ func (m *Manager) Add(index int, p netip.Prefix) error {
 // Remove takes p off the interface. An address that is not there is not an
 // error.
 func (m *Manager) Remove(index int, p netip.Prefix) error {
-	err := m.h.AddrDel(link(index), nlAddr(p))
+	err := m.s.del(index, p)
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("vip: remove %s from interface %d: %w", p, index, err)
 	}

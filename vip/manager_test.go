@@ -2,61 +2,31 @@ package vip
 
 import (
 	"context"
+	"errors"
 	"net/netip"
-	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/vipd/vipd/e2e/netnstest"
 )
 
-// inNewNetns runs the test body on a locked thread inside a fresh network
-// namespace with a veth interface "vip0" carrying 198.18.0.11/24.
-func inNewNetns(t *testing.T, body func(ns netns.NsHandle, index int)) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("VIPD_LAB") == "required" {
-			t.Fatal("VIPD_LAB=required but not root")
+// inNewNetns runs the test body in a fresh network namespace with a veth
+// interface "vip0" carrying 198.18.0.11/24.
+func inNewNetns(t testing.TB, body func(ns netns.NsHandle, index int)) {
+	netnstest.Run(t, func(ns netns.NsHandle) {
+		index := netnstest.Veth(t, "vip0", "vip1")
+		a, _ := netlink.ParseAddr("198.18.0.11/24")
+		if err := netlink.AddrAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}, a); err != nil {
+			t.Fatal(err)
 		}
-		t.Skip("needs root for a network namespace")
-	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := netns.New()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer func() {
-		ns.Close()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked so the runtime discards it.
-			t.Errorf("restoring namespace: %v", err)
-			return
-		}
-		orig.Close()
-		runtime.UnlockOSThread()
-	}()
-	l := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vip0"}, PeerName: "vip1"}
-	if err := netlink.LinkAdd(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(l); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := netlink.ParseAddr("198.18.0.11/24")
-	if err := netlink.AddrAdd(l, a); err != nil {
-		t.Fatal(err)
-	}
-	link, err := netlink.LinkByName("vip0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body(ns, link.Attrs().Index)
+		body(ns, index)
+	})
 }
 
 func TestManager(t *testing.T) {
@@ -109,6 +79,43 @@ func TestManager(t *testing.T) {
 		}
 		if ok, _ := m.Has(index, vipP.Addr()); ok {
 			t.Error("address still present after Remove")
+		}
+
+		// A wider prefix gets the broadcast address `ip address` gives it.
+		wide := netip.MustParsePrefix("198.18.0.77/25")
+		if err := m.Add(index, wide); err != nil {
+			t.Fatal(err)
+		}
+		nas, err := netlink.AddrList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var brd string
+		for _, a := range nas {
+			if a.IP.String() == "198.18.0.77" {
+				brd = a.Broadcast.String()
+			}
+		}
+		if brd != "198.18.0.127" {
+			t.Errorf("198.18.0.77/25 has broadcast %q, want 198.18.0.127", brd)
+		}
+		if err := m.Remove(index, wide); err != nil {
+			t.Fatal(err)
+		}
+		// The kernel's refusal comes back as an error naming what failed.
+		err = m.Add(9999, vipP)
+		if !errors.Is(err, unix.ENODEV) || !strings.Contains(err.Error(), "add 198.18.0.100/32 on interface 9999") {
+			t.Errorf("add on a missing interface: %v, want ENODEV naming the address and interface", err)
+		}
+		if err := m.Add(index, netip.MustParsePrefix("2001:db8::1/128")); err == nil {
+			t.Error("an IPv6 prefix was accepted")
+		}
+		// The socket still works after the refusals.
+		if err := m.Add(index, vipP); err != nil {
+			t.Fatalf("add after a refusal: %v", err)
+		}
+		if err := m.Remove(index, vipP); err != nil {
+			t.Fatal(err)
 		}
 		var added, removed bool
 		timeout := time.After(2 * time.Second)
