@@ -4,23 +4,47 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
 )
 
 // Announcer sends gratuitous ARP for addresses on one interface.
+//
+// A takeover waits on the first frame (clients move to this node as it
+// arrives), so nothing is built per announcement: Reopen has mdlayher/arp
+// and mdlayher/ethernet build the request and reply frames for this
+// interface's MAC once, and Announce writes each address into a copy of
+// them and the copy straight to the packet socket, without allocating.
 type Announcer struct {
 	ifname string
 	ifi    *net.Interface
-	c      *arp.Client
+	p      *packet.Conn
+	rc     syscall.RawConn
+	to     unix.SockaddrLinklayer // Ethernet broadcast, ARP, on ifi
+
+	templates [2][]byte // request and reply for 0.0.0.0 at ifi's MAC
+	frame     []byte    // the frame being written
+	werr      error     // its write's result
+	writeFn   func(fd uintptr) bool
 }
+
+// Where a gratuitous ARP frame carries the announced address: the sender
+// and target protocol addresses, after the 14-byte Ethernet header and the
+// ARP fields before them.
+const (
+	senderIPOffset = 14 + 8 + 6
+	targetIPOffset = 14 + 8 + 6 + 4 + 6
+)
 
 // NewAnnouncer opens a packet socket on the named interface. The socket is
 // bound to no protocol, so the kernel never queues received frames on it.
 func NewAnnouncer(ifname string) (*Announcer, error) {
 	a := &Announcer{ifname: ifname}
+	a.writeFn = a.write
 	if err := a.Reopen(); err != nil {
 		return nil, err
 	}
@@ -29,35 +53,49 @@ func NewAnnouncer(ifname string) (*Announcer, error) {
 
 // Reopen closes the socket and opens a new one. An interface that went down
 // and came back up (or was deleted and recreated) may leave the old socket
-// stale, so the runtime reopens after link up.
+// stale, so the runtime reopens after link up. The frames are built again
+// for the interface's MAC as it is now.
 func (a *Announcer) Reopen() error {
 	ifi, err := net.InterfaceByName(a.ifname)
 	if err != nil {
 		return fmt.Errorf("arp: interface %s: %w", a.ifname, err)
 	}
+	var templates [2][]byte
+	frames, err := Frames(ifi.HardwareAddr, netip.IPv4Unspecified())
+	if err != nil {
+		return fmt.Errorf("arp: interface %s: %w", a.ifname, err)
+	}
+	for i, f := range frames {
+		if templates[i], err = marshalFrame(f); err != nil {
+			return fmt.Errorf("arp: frame for %s: %w", a.ifname, err)
+		}
+	}
 	p, err := packet.Listen(ifi, packet.Raw, 0, nil)
 	if err != nil {
 		return fmt.Errorf("arp: open packet socket on %s: %w", a.ifname, err)
 	}
-	c, err := arp.New(ifi, p)
+	rc, err := p.SyscallConn()
 	if err != nil {
 		p.Close()
-		return fmt.Errorf("arp: client on %s: %w", a.ifname, err)
+		return fmt.Errorf("arp: packet socket on %s: %w", a.ifname, err)
 	}
-	if a.c != nil {
-		a.c.Close()
+	if a.p != nil {
+		a.p.Close()
 	}
-	a.ifi, a.c = ifi, c
+	a.ifi, a.p, a.rc, a.templates = ifi, p, rc, templates
+	a.frame = make([]byte, len(templates[0]))
+	a.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6}
+	copy(a.to.Addr[:], ethernet.Broadcast)
 	return nil
 }
 
 // Close releases the socket.
 func (a *Announcer) Close() error {
-	if a.c == nil {
+	if a.p == nil {
 		return nil
 	}
-	err := a.c.Close()
-	a.c = nil
+	err := a.p.Close()
+	a.p, a.rc = nil, nil
 	return err
 }
 
@@ -66,24 +104,61 @@ func (a *Announcer) Close() error {
 // (for stacks that only learn from replies), both to the broadcast address.
 // It returns how many frames went out.
 func (a *Announcer) Announce(addrs []netip.Addr) (int, error) {
-	if a.c == nil {
+	if a.p == nil {
 		return 0, fmt.Errorf("arp: announcer on %s is closed", a.ifname)
 	}
 	sent := 0
 	for _, ip := range addrs {
-		frames, err := Frames(a.ifi.HardwareAddr, ip)
-		if err != nil {
-			return sent, fmt.Errorf("arp: announce %s on %s: %w", ip, a.ifname, err)
+		if !ip.Is4() {
+			return sent, fmt.Errorf("arp: announce %s on %s: not an IPv4 address", ip, a.ifname)
 		}
-		for _, f := range frames {
-			if err := a.c.WriteTo(f, ethernet.Broadcast); err != nil {
+		for _, t := range a.templates {
+			fill(a.frame, t, ip)
+			if err := a.rc.Write(a.writeFn); err != nil {
 				return sent, fmt.Errorf("arp: announce %s on %s: %w", ip, a.ifname, err)
+			}
+			if a.werr != nil {
+				return sent, fmt.Errorf("arp: announce %s on %s: %w", ip, a.ifname, a.werr)
 			}
 			sent++
 		}
 	}
 	return sent, nil
 }
+
+// write sends a.frame on the socket; RawConn.Write calls it with the fd.
+// It is bound once (writeFn), so a send allocates no closure.
+func (a *Announcer) write(fd uintptr) bool {
+	a.werr = unix.Sendto(int(fd), a.frame, 0, &a.to)
+	// A full send queue: wait until the socket is writable again.
+	return a.werr != unix.EAGAIN
+}
+
+// fill copies template t into dst with ip as sender and target address.
+func fill(dst, t []byte, ip netip.Addr) {
+	copy(dst, t)
+	b := ip.As4()
+	copy(dst[senderIPOffset:], b[:])
+	copy(dst[targetIPOffset:], b[:])
+}
+
+// marshalFrame is the Ethernet frame that carries p to the broadcast
+// address, as mdlayher/arp's Client.WriteTo builds it.
+func marshalFrame(p *arp.Packet) ([]byte, error) {
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	f := &ethernet.Frame{
+		Destination: ethernet.Broadcast,
+		Source:      p.SenderHardwareAddr,
+		EtherType:   ethernet.EtherTypeARP,
+		Payload:     pb,
+	}
+	return f.MarshalBinary()
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Frames returns the two gratuitous ARP packets that announce ip at mac: a
 // request and a reply, each with sender and target address ip.
