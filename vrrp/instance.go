@@ -41,12 +41,6 @@ type instance struct {
 	// successor advertises.
 	handover bool
 
-	// heard, heardPriority, heardInterval: when the last valid advert
-	// from a peer arrived, its priority and the advert interval it gave.
-	heard         time.Time
-	heardPriority uint8
-	heardInterval time.Duration
-
 	mismatchLogged time.Time
 
 	track       trackState
@@ -153,9 +147,13 @@ func (in *instance) validate(a *Advert) DropReason {
 	return DropNone
 }
 
-// deadline is the earliest time the instance needs the loop's attention.
+// deadline is the earliest time the instance needs the loop's attention: a
+// backup's Master_Down timer takeoverLead early (see Node.awaitTakeover).
 func (in *instance) deadline() time.Time {
 	d := in.m.Deadline()
+	if !d.IsZero() && in.m.State() == StateBackup {
+		d = d.Add(-takeoverLead)
+	}
 	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
 		d = in.garpNext
 	}

@@ -470,7 +470,40 @@ func (n *Node) drainRx() {
 // one wake-up and one sendmmsg instead of one each.
 const advertSlack = time.Millisecond
 
+// takeoverLead is how long before a backup's Master_Down timer expires the
+// loop wakes for it. The timer's wake-up (timerfd, the poller, a goroutine,
+// the loop) comes 0.1 to 0.5 ms late on an idle machine, more on a busy
+// one: clients would wait that long for the new master. So the loop wakes
+// this much early and waits out the rest on the CPU (awaitTakeover): a
+// takeover costs at most this much CPU time, and starts at the deadline.
+const takeoverLead = time.Millisecond
+
+// awaitTakeover waits, on the CPU, until the earliest Master_Down timer of
+// a backup that expires within takeoverLead of now, and returns the time
+// then; with none due it returns now at once. The receivers go on meanwhile
+// (on another CPU, or at onTimer's drainRx): an advert that arrives before
+// the deadline still counts, at its kernel receive time.
+func (n *Node) awaitTakeover(now time.Time) time.Time {
+	var due time.Time
+	for _, in := range n.insts {
+		if in.m.State() != StateBackup {
+			continue
+		}
+		if d := in.m.Deadline(); now.Before(d) && d.Sub(now) <= takeoverLead && (due.IsZero() || d.Before(due)) {
+			due = d
+		}
+	}
+	if due.IsZero() {
+		return now
+	}
+	for now.Before(due) {
+		now = time.Now()
+	}
+	return now
+}
+
 func (n *Node) onTimer(now time.Time) {
+	now = n.awaitTakeover(now)
 	drained := false
 	for _, in := range n.insts {
 		d := in.m.Deadline()
@@ -554,7 +587,6 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		return
 	}
 	in.count.AdvertsReceived++
-	in.heard, in.heardPriority, in.heardInterval = now, a.Priority, a.Interval
 	in.count.ChecksumSeen[mode]++
 	if a.Priority == 0 {
 		in.count.PriorityZeroReceived++
@@ -634,17 +666,11 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	case acts.Has(ActRemoveVIPs):
 		n.removeVIPs(in)
 	}
-	// Taking over from a master that fell silent, nobody answers for
-	// the VIPs: the gratuitous ARP leaves before they are added, so that
-	// it travels while the kernel adds them (a netlink round trip of 0.1
-	// to 1 ms), and a client's request in between is lost as it would
-	// have been at the old master's MAC. A master that still speaks (a
-	// preemption) or resigned still answers for the VIPs: they are added
-	// first, so that no client is sent here before they are.
-	garpFirst := acts.Has(ActAnnounce) && in.masterSilent(now)
-	if garpFirst {
-		n.announceBurst(in, now)
-	}
+	// The VIPs go on before the gratuitous ARP leaves, so that no client
+	// is sent here before this node answers for them. On a local segment
+	// the frame reaches the clients, and their next request this node,
+	// within the write that sends it, sooner than the kernel adds an
+	// address; and the burst's second frame would delay the add further.
 	if acts.Has(ActAddVIPs) {
 		for _, p := range in.pfx {
 			if err := n.addrs.Add(ifc.index, p); err != nil {
@@ -652,7 +678,7 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 			}
 		}
 	}
-	if acts.Has(ActAnnounce) && !garpFirst {
+	if acts.Has(ActAnnounce) {
 		n.announceBurst(in, now)
 	}
 	if acts.Has(ActSendAdvert) {
@@ -666,17 +692,6 @@ func (n *Node) announceBurst(in *instance, now time.Time) {
 	n.announce(in)
 	in.garpLeft = in.cfg.GARP.Repeat
 	in.scheduleAnnounce(now)
-}
-
-// masterSilent reports whether the last master heard fell silent: it
-// neither advertised within the interval its last advert gave (not ours:
-// a preempted master may advertise more slowly) nor resigned, or none was
-// ever heard.
-func (in *instance) masterSilent(now time.Time) bool {
-	if in.heard.IsZero() {
-		return true
-	}
-	return in.heardPriority > 0 && now.Sub(in.heard) >= in.heardInterval
 }
 
 func (in *instance) scheduleAnnounce(now time.Time) {

@@ -8,40 +8,58 @@ import (
 	"github.com/vipd/vipd/config"
 )
 
-// A backup that takes over from a silent master announces before it adds
-// the VIPs; from a master that still speaks or resigned, after.
-func TestMasterSilent(t *testing.T) {
-	const iv = 100 * time.Millisecond
+// A backup's Master_Down timer wakes the loop takeoverLead early, and the
+// loop then waits until the deadline itself: never before it, and not at
+// all for a timer further off or for a master's advert timer.
+func TestAwaitTakeover(t *testing.T) {
+	const iv = 20 * time.Millisecond
 	c := config.Instance{Name: "web", Interface: "eth0", VRID: 51, Priority: 100, Version: 3,
 		AdvertInterval: iv, Preempt: true,
 		VIPs: []config.VIP{{Address: netip.MustParsePrefix("198.18.0.100/32")}}}
 	ifc := &iface{name: "eth0", index: 2, primary: netip.MustParseAddr("198.18.0.12"), up: true}
-	t0 := time.Unix(1_700_000_000, 0)
-	for _, tc := range []struct {
-		name     string
-		heard    bool
-		prio     uint8
-		interval time.Duration // the last advert's
-		ago      time.Duration // the last advert, before the takeover
-		want     bool
-	}{
-		{"no master ever heard", false, 0, iv, 0, true},
-		{"master silent for Master_Down_Interval", true, 150, iv, 3*iv + iv/2, true},
-		{"master silent for exactly one interval", true, 150, iv, iv, true},
-		{"master still advertising (preemption)", true, 50, iv, iv / 2, false},
-		{"slower master still advertising (preemption)", true, 50, 10 * iv, 5 * iv, false},
-		{"slower master silent for its Master_Down_Interval", true, 150, 10 * iv, 31 * iv, true},
-		{"master resigned (priority 0)", true, 0, iv, iv / 3, false},
-		{"master resigned long ago", true, 0, iv, 10 * iv, false},
-	} {
+	backup := func(downIn time.Duration) *instance {
 		in := newInstance(c, ifc)
-		in.m.Step(Event{Kind: EventStartup}, t0)
-		now := t0.Add(time.Second)
-		if tc.heard {
-			in.heard, in.heardPriority, in.heardInterval = now.Add(-tc.ago), tc.prio, tc.interval
+		in.m.Step(Event{Kind: EventStartup}, time.Now().Add(downIn-MasterDownInterval(c.Priority, iv)))
+		if in.m.State() != StateBackup {
+			t.Fatalf("state %v after start-up, want backup", in.m.State())
 		}
-		if got := in.masterSilent(now); got != tc.want {
-			t.Errorf("%s: masterSilent = %v, want %v", tc.name, got, tc.want)
-		}
+		return in
+	}
+
+	in := backup(time.Second)
+	if got, want := in.deadline(), in.m.Deadline().Add(-takeoverLead); !got.Equal(want) {
+		t.Errorf("backup wakes at %v, want Master_Down %v less %v", got, in.m.Deadline(), takeoverLead)
+	}
+	n := &Node{insts: []*instance{in}}
+	now := time.Now()
+	if got := n.awaitTakeover(now); !got.Equal(now) {
+		t.Errorf("a timer 1 s away was waited for (returned %v after)", got.Sub(now))
+	}
+
+	near := backup(takeoverLead / 2)
+	far := backup(takeoverLead / 4 * 3)
+	n = &Node{insts: []*instance{in, far, near}}
+	got := n.awaitTakeover(time.Now())
+	if got.Before(near.m.Deadline()) {
+		t.Errorf("returned %v before the nearest Master_Down timer", near.m.Deadline().Sub(got))
+	}
+	if !far.m.Deadline().After(near.m.Deadline()) {
+		t.Fatal("test set-up: timers out of order")
+	}
+
+	// A master's advert timer is not waited for: it keeps its slack.
+	m := newInstance(c, ifc)
+	m.m.Step(Event{Kind: EventStartup}, time.Now())
+	m.m.Step(Event{Kind: EventTimer}, m.m.Deadline())
+	if m.m.State() != StateMaster {
+		t.Fatalf("state %v, want master", m.m.State())
+	}
+	if d := m.deadline(); !d.Equal(m.m.Deadline()) {
+		t.Errorf("master wakes at %v, want its advert timer %v", d, m.m.Deadline())
+	}
+	n = &Node{insts: []*instance{m}}
+	now = m.m.Deadline().Add(-takeoverLead / 2)
+	if got := n.awaitTakeover(now); !got.Equal(now) {
+		t.Errorf("a master's advert timer was waited for")
 	}
 }
