@@ -147,7 +147,7 @@ func (b *bench) pairedSection(w io.Writer) {
 		"Gratuitous ARP is from the master's last advert (the priority-0 one after a graceful stop) to the new master's first gratuitous ARP for the VIP, as the client heard them: "+
 		"when the clients were told to move. Takeover is from the same advert to the new master's first advert: "+
 		"the backup's timer as it kept it, plus what the daemon does before its first advert "+
-		"(vipd announces and adds the VIP first, keepalived advertises first and announces after). "+
+		"(vipd adds the VIP and announces before it advertises, keepalived advertises first and announces after). "+
 		"Phase error is how far the fault fell from its aimed phase after the master's advert (median of the absolute differences).\n\n", x, y)
 	fmt.Fprintf(w, "| adverts | fault | %s shorter | within 1 ms | %s longer | gratuitous ARP %s (median, max) | gratuitous ARP %s (median, max) | takeover %s (median, max) | takeover %s (median, max) | protocol timer | phase error %s / %s |\n", x, x, x, y, x, y, x, y)
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")

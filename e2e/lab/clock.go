@@ -7,22 +7,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SleepUntil blocks until t with the kernel's own precision (tens of
-// microseconds) rather than the Go timer's, which may wake up to a
-// millisecond late: an absolute clock_nanosleep on the calling thread.
-// The benchmarks use it to place a fault or a probe at a chosen phase.
+// SleepUntil blocks until t, within a few microseconds: an absolute
+// clock_nanosleep on the calling thread until spinLead before t (the Go
+// timer may wake up to a millisecond late, a sleeping thread's own wake-up
+// a few hundred microseconds late on a busy machine), then the rest on the
+// CPU. The benchmarks use it to place a fault or a probe's request at a
+// chosen phase: a request sent late makes its reply, and the gap measured,
+// late by as much.
 func SleepUntil(t time.Time) {
-	d := time.Until(t)
-	if d <= 0 {
-		return
-	}
-	// The wall clock's deadline; time.Until used the monotonic one.
-	wall := time.Now().UnixNano() + int64(d)
-	ts := unix.NsecToTimespec(wall)
-	for {
-		err := unix.ClockNanosleep(unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, &ts, nil)
-		if !errors.Is(err, unix.EINTR) {
-			return
+	if d := time.Until(t) - spinLead; d > 0 {
+		// The wall clock's deadline; time.Until used the monotonic one.
+		ts := unix.NsecToTimespec(time.Now().UnixNano() + int64(d))
+		for {
+			err := unix.ClockNanosleep(unix.CLOCK_REALTIME, unix.TIMER_ABSTIME, &ts, nil)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
 		}
 	}
+	for time.Now().Before(t) {
+	}
 }
+
+// spinLead is how much of a SleepUntil is spent waiting on the CPU.
+const spinLead = 300 * time.Microsecond
