@@ -215,7 +215,7 @@ func readLabLog(path string) (labOutcome, error) {
 }
 
 var (
-	execsRE    = regexp.MustCompile(`fuzz: elapsed: (\d+)s, execs: (\d+) \(\d+/sec\), new interesting: (\d+) \(total: (\d+)\)`)
+	execsRE    = regexp.MustCompile(`fuzz: elapsed: ((?:\d+h)?(?:\d+m)?\d+s), execs: (\d+) \(\d+/sec\), new interesting: (\d+) \(total: (\d+)\)`)
 	baselineRE = regexp.MustCompile(`gathering baseline coverage: \d+/(\d+) completed`)
 )
 
@@ -240,10 +240,13 @@ func fuzzRow(f fuzzRun, i int) (row, error) {
 	r.Pass = !strings.Contains(text, "--- FAIL") && regexp.MustCompile(`(?m)^ok\s`).MatchString(text)
 	switch {
 	case execs != "":
-		r.Figure = fmt.Sprintf("%s execs in %s s; corpus %s entries (%s new)", thousands(execs), elapsed, total, fresh)
-		if s, err := strconv.ParseFloat(elapsed, 64); err == nil {
-			r.Seconds = s
+		// Go prints the elapsed time as a duration: 57s, 1m9s.
+		d, err := time.ParseDuration(elapsed)
+		if err != nil {
+			return row{}, fmt.Errorf("%s: elapsed time %q: %w", f.log, elapsed, err)
 		}
+		r.Figure = fmt.Sprintf("%s execs in %.0f s; corpus %s entries (%s new)", thousands(execs), d.Seconds(), total, fresh)
+		r.Seconds = d.Seconds()
 	case baselineRE.MatchString(text):
 		r.Figure = fmt.Sprintf("0 execs: stopped while running the %s corpus entries (seeds and cache)", baselineRE.FindStringSubmatch(text)[1])
 	default:

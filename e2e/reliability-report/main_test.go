@@ -40,7 +40,7 @@ func TestFuzzRow(t *testing.T) {
 	passing := filepath.Join(dir, "pass.log")
 	write(t, passing, `fuzz: elapsed: 0s, gathering baseline coverage: 35/35 completed, now fuzzing with 2 workers
 fuzz: elapsed: 3s, execs: 65676 (21891/sec), new interesting: 2 (total: 37)
-fuzz: elapsed: 20s, execs: 1234567 (0/sec), new interesting: 4 (total: 39)
+fuzz: elapsed: 1m3s, execs: 1234567 (0/sec), new interesting: 4 (total: 39)
 PASS
 ok  	github.com/vipd/vipd/vrrp	20.128s
 `)
@@ -48,7 +48,7 @@ ok  	github.com/vipd/vipd/vrrp	20.128s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Pass || r.ID != "7a" || r.Figure != "1,234,567 execs in 20 s; corpus 39 entries (4 new)" || r.Asserted == "" {
+	if !r.Pass || r.ID != "7a" || r.Figure != "1,234,567 execs in 63 s; corpus 39 entries (4 new)" || r.Seconds != 63 || r.Asserted == "" {
 		t.Errorf("passing run: %+v", r)
 	}
 	if !strings.Contains(r.Done, "-fuzztime 1000000x") {
