@@ -148,14 +148,22 @@ func (in *instance) validate(a *Advert) DropReason {
 }
 
 // deadline is the earliest time the instance needs the loop's attention: a
-// backup's Master_Down timer takeoverLead early (see Node.awaitTakeover).
+// backup's Master_Down timer takeoverLead early if it may take over (see
+// Node.awaitTakeover).
 func (in *instance) deadline() time.Time {
 	d := in.m.Deadline()
-	if !d.IsZero() && in.m.State() == StateBackup {
+	if !d.IsZero() && in.mayTakeOver() {
 		d = d.Add(-takeoverLead)
 	}
 	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
 		d = in.garpNext
 	}
 	return d
+}
+
+// mayTakeOver reports whether the instance is a backup whose Master_Down
+// timer would make it master: not one held in backup (maintenance, or a
+// sync-group member in fault), whose timer only starts again.
+func (in *instance) mayTakeOver() bool {
+	return in.m.State() == StateBackup && !in.m.Held()
 }

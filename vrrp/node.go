@@ -479,14 +479,14 @@ const advertSlack = time.Millisecond
 const takeoverLead = time.Millisecond
 
 // awaitTakeover waits, on the CPU, until the earliest Master_Down timer of
-// a backup that expires within takeoverLead of now, and returns the time
-// then; with none due it returns now at once. The receivers go on meanwhile
+// a backup that may take over and expires within takeoverLead of now, and
+// returns the time then; with none due it returns now at once. The receivers go on meanwhile
 // (on another CPU, or at onTimer's drainRx): an advert that arrives before
 // the deadline still counts, at its kernel receive time.
 func (n *Node) awaitTakeover(now time.Time) time.Time {
 	var due time.Time
 	for _, in := range n.insts {
-		if in.m.State() != StateBackup {
+		if !in.mayTakeOver() {
 			continue
 		}
 		if d := in.m.Deadline(); now.Before(d) && d.Sub(now) <= takeoverLead && (due.IsZero() || d.Before(due)) {

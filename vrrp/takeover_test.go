@@ -10,7 +10,7 @@ import (
 
 // A backup's Master_Down timer wakes the loop takeoverLead early, and the
 // loop then waits until the deadline itself: never before it, and not at
-// all for a timer further off or for a master's advert timer.
+// all for a timer further off, a held backup's or a master's advert timer.
 func TestAwaitTakeover(t *testing.T) {
 	const iv = 20 * time.Millisecond
 	c := config.Instance{Name: "web", Interface: "eth0", VRID: 51, Priority: 100, Version: 3,
@@ -45,6 +45,19 @@ func TestAwaitTakeover(t *testing.T) {
 	}
 	if !far.m.Deadline().After(near.m.Deadline()) {
 		t.Fatal("test set-up: timers out of order")
+	}
+
+	// A backup held out of master (maintenance) only restarts its timer
+	// when it expires: it is neither woken early nor waited for.
+	held := backup(takeoverLead / 2)
+	held.m.SetHold(true, ReasonMaintenance, time.Now())
+	if d := held.deadline(); !d.Equal(held.m.Deadline()) {
+		t.Errorf("held backup wakes at %v, want its Master_Down timer %v", d, held.m.Deadline())
+	}
+	n = &Node{insts: []*instance{held}}
+	now = time.Now()
+	if got := n.awaitTakeover(now); !got.Equal(now) {
+		t.Errorf("a held backup's timer was waited for")
 	}
 
 	// A master's advert timer is not waited for: it keeps its slack.
