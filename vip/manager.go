@@ -2,90 +2,301 @@ package vip
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
+
+// Proto is the address protocol (the IFA_PROTO attribute, Linux >= 5.18)
+// that vipd marks every address it adds with, so that it can prove later,
+// even after a crash, that an address is its own: vipd removes only
+// addresses that carry it (or that it added in this run). 0-3 are the
+// kernel's (IFAPROT_*), 18 is keepalived's (RTPROT_KEEPALIVED); 0x76 ('v')
+// is used by no routing daemon listed in iproute2's rt_protos. `ip -d
+// address` shows it as "proto 0x76" (or by name, with a line "0x76 vipd" in
+// /etc/iproute2/rt_addrprotos).
+const Proto uint8 = 0x76
+
+// ifaProto is IFA_PROTO, which x/sys/unix does not define yet.
+const ifaProto = 11
+
+// ErrNotOurs is returned for an address that vipd is asked to change but
+// did not add: it carries no vipd mark (Proto) and was not added in this
+// run. vipd never removes, nor takes over, an address it did not add.
+var ErrNotOurs = errors.New("present without vipd's address-protocol mark: not added by vipd, left alone")
 
 // Manager adds and removes addresses on interfaces of the network namespace
 // it was created in.
 type Manager struct {
-	h *netlink.Handle // listing
-	s *addrSocket     // adding and removing, on a takeover's critical path
+	sock *nl.SocketHandle // requests and dumps, in the Manager's namespace
+
+	mu    sync.Mutex
+	added map[addrKey]bool // what this Manager added and has not removed
 }
 
-// NewManager opens its netlink sockets in the current network namespace.
+type addrKey struct {
+	index int
+	p     netip.Prefix
+}
+
+// requestTimeout bounds the wait for the kernel's answer to one request.
+const requestTimeout = 2 * time.Second
+
+// NewManager opens its netlink socket in the current network namespace.
 func NewManager() (*Manager, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("vip: open netlink: %w", err)
 	}
-	s, err := newAddrSocket()
-	if err != nil {
-		h.Close()
-		return nil, err
+	tv := unix.NsecToTimeval(requestTimeout.Nanoseconds())
+	if err := errors.Join(s.SetSendTimeout(&tv), s.SetReceiveTimeout(&tv)); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("vip: set netlink timeouts: %w", err)
 	}
-	return &Manager{h: h, s: s}, nil
+	// Errors come with the kernel's explanation where it has one.
+	_ = s.SetExtAck(true)
+	return &Manager{sock: &nl.SocketHandle{Socket: s}, added: map[addrKey]bool{}}, nil
 }
 
-// Close releases the netlink sockets.
+// Close releases the netlink socket.
 func (m *Manager) Close() {
-	m.h.Close()
-	m.s.close()
+	m.sock.Close()
 }
 
-func link(index int) netlink.Link {
-	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}
+// request is an address request of type typ for p on the interface, on the
+// Manager's socket. The attributes are those `ip address` sends: IFA_LOCAL
+// and IFA_ADDRESS, and for a prefix shorter than /31 the IFA_BROADCAST it
+// implies; an add also carries vipd's mark.
+func (m *Manager) request(typ, flags int, index int, p netip.Prefix) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: m.sock}
+	msg := nl.NewIfAddrmsg(nl.FAMILY_V4)
+	msg.Prefixlen = uint8(p.Bits())
+	msg.Index = uint32(index)
+	req.AddData(msg)
+	a := p.Addr().AsSlice()
+	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, a))
+	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, a))
+	if p.Bits() < 31 {
+		host := ^uint32(0) >> p.Bits()
+		brd := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(a)|host)
+		req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, brd))
+	}
+	if typ == unix.RTM_NEWADDR {
+		req.AddData(nl.NewRtAttr(ifaProto, nl.Uint8Attr(Proto)))
+	}
+	return req
 }
 
-// Add puts p on the interface with the given index. It is idempotent: an
-// address already present is replaced, not an error.
+// Add puts p on the interface with the given index, marked as vipd's. It is
+// idempotent: p already there as vipd's is not an error. p already there
+// without vipd's mark (the host's own address, or another program's) is
+// left as it is and the error wraps ErrNotOurs: vipd does not take over an
+// address it could not remove later.
 func (m *Manager) Add(index int, p netip.Prefix) error {
-	if err := m.s.add(index, p); err != nil {
+	if !p.Addr().Is4() {
+		return fmt.Errorf("vip: add %s on interface %d: not an IPv4 prefix", p, index)
+	}
+	_, err := m.request(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, index, p).Execute(unix.NETLINK_ROUTE, 0)
+	if errors.Is(err, unix.EEXIST) {
+		a, found, lerr := m.find(index, p)
+		switch {
+		case lerr != nil:
+			err = fmt.Errorf("%w; then %w", err, lerr)
+		case !found:
+			err = fmt.Errorf("%w, but then not listed", err) // removed in between: the caller retries
+		case a.Owned:
+			return nil
+		default:
+			err = ErrNotOurs
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("vip: add %s on interface %d: %w", p, index, err)
 	}
+	m.mu.Lock()
+	m.added[addrKey{index, p}] = true
+	m.mu.Unlock()
 	return nil
 }
 
-// Remove takes p off the interface. An address that is not there is not an
-// error.
+// Remove takes p off the interface if vipd added it: it carries vipd's mark
+// or this Manager added it. An address that is not there is not an error;
+// one that vipd did not add stays, and the error wraps ErrNotOurs.
 func (m *Manager) Remove(index int, p netip.Prefix) error {
-	err := m.s.del(index, p)
+	a, found, err := m.find(index, p)
+	if err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return nil
+		}
+		return fmt.Errorf("vip: remove %s from interface %d: %w", p, index, err)
+	}
+	if !found {
+		m.forget(index, p)
+		return nil
+	}
+	if !a.Owned {
+		return fmt.Errorf("vip: remove %s from interface %d: %w", p, index, ErrNotOurs)
+	}
+	_, err = m.request(unix.RTM_DELADDR, 0, index, p).Execute(unix.NETLINK_ROUTE, 0)
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("vip: remove %s from interface %d: %w", p, index, err)
 	}
+	m.forget(index, p)
 	return nil
+}
+
+func (m *Manager) forget(index int, p netip.Prefix) {
+	m.mu.Lock()
+	delete(m.added, addrKey{index, p})
+	m.mu.Unlock()
+}
+
+// find returns the address p (same prefix length) on the interface.
+func (m *Manager) find(index int, p netip.Prefix) (Addr, bool, error) {
+	as, err := m.list(index)
+	if err != nil {
+		return Addr{}, false, err
+	}
+	for _, a := range as {
+		if a.Prefix == p {
+			return a, true, nil
+		}
+	}
+	return Addr{}, false, nil
 }
 
 // Addr is an IPv4 address on an interface.
 type Addr struct {
 	Prefix    netip.Prefix
 	Secondary bool
+	// Proto is the address protocol the kernel reported (IFA_PROTO), 0 if
+	// none: Proto for an address vipd added (on Linux >= 5.18).
+	Proto uint8
+	// Owned is set for an address vipd may remove: it carries vipd's mark,
+	// or this Manager added it (a kernel older than 5.18 keeps no mark).
+	Owned bool
 }
 
 // List returns the IPv4 addresses on the interface, in the kernel's order.
 func (m *Manager) List(index int) ([]Addr, error) {
-	as, err := m.h.AddrList(link(index), netlink.FAMILY_V4)
+	as, err := m.list(index)
 	if err != nil {
 		return nil, fmt.Errorf("vip: list addresses of interface %d: %w", index, err)
 	}
-	out := make([]Addr, 0, len(as))
-	for _, a := range as {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
+	return as, nil
+}
+
+// dumpAttempts is how often list dumps again when the kernel reports that
+// the address list changed during the dump.
+const dumpAttempts = 3
+
+func (m *Manager) list(index int) ([]Addr, error) {
+	var (
+		msgs [][]byte
+		err  error
+	)
+	for range dumpAttempts {
+		req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: m.sock}
+		req.AddData(nl.NewIfAddrmsg(nl.FAMILY_V4))
+		msgs, err = req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
+		if !errors.Is(err, nl.ErrDumpInterrupted) {
+			break
 		}
-		ones, _ := a.Mask.Size()
-		out = append(out, Addr{
-			Prefix:    netip.PrefixFrom(ip.Unmap(), ones),
-			Secondary: a.Flags&unix.IFA_F_SECONDARY != 0,
-		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Addr, 0, 4)
+	for _, b := range msgs {
+		a, ok, err := parseAddr(b, index)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			a.Owned = a.Proto == Proto || m.added[addrKey{index, a.Prefix}]
+			out = append(out, a)
+		}
 	}
 	return out, nil
+}
+
+// parseAddr decodes one RTM_NEWADDR message of a dump; ok is false for an
+// address of another interface or family.
+func parseAddr(b []byte, index int) (a Addr, ok bool, err error) {
+	if len(b) < unix.SizeofIfAddrmsg {
+		return Addr{}, false, fmt.Errorf("address message of %d bytes", len(b))
+	}
+	msg := nl.DeserializeIfAddrmsg(b)
+	if msg.Family != unix.AF_INET || int(msg.Index) != index {
+		return Addr{}, false, nil
+	}
+	attrs, err := nl.ParseRouteAttr(b[unix.SizeofIfAddrmsg:])
+	if err != nil {
+		return Addr{}, false, fmt.Errorf("address message: %w", err)
+	}
+	var local, address netip.Addr
+	flags := uint32(msg.Flags)
+	for _, at := range attrs {
+		switch at.Attr.Type {
+		case unix.IFA_LOCAL:
+			local, _ = netip.AddrFromSlice(at.Value)
+		case unix.IFA_ADDRESS:
+			address, _ = netip.AddrFromSlice(at.Value)
+		case unix.IFA_FLAGS:
+			if len(at.Value) == 4 {
+				flags = binary.NativeEndian.Uint32(at.Value)
+			}
+		case ifaProto:
+			if len(at.Value) == 1 {
+				a.Proto = at.Value[0]
+			}
+		}
+	}
+	// On a point-to-point link IFA_ADDRESS is the peer's; IFA_LOCAL ours.
+	ip := local
+	if !ip.IsValid() {
+		ip = address
+	}
+	if !ip.Is4() {
+		return Addr{}, false, nil
+	}
+	a.Prefix = netip.PrefixFrom(ip, int(msg.Prefixlen))
+	a.Secondary = flags&unix.IFA_F_SECONDARY != 0
+	return a, true, nil
+}
+
+// KernelKeepsProto reports whether the running kernel keeps an address's
+// protocol (IFA_PROTO, Linux >= 5.18). On an older one vipd's addresses
+// carry no mark after all, and vipd cannot tell a VIP that a crashed run
+// left from one of the host's own addresses.
+func KernelKeepsProto() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 18)
+}
+
+// releaseAtLeast reports whether a kernel release ("6.18.44-foo") is at
+// least major.minor.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // Has reports whether address a (any prefix length) is on the interface.

@@ -132,3 +132,103 @@ func TestManager(t *testing.T) {
 		}
 	})
 }
+
+// vipd marks what it adds with its address protocol and reads the mark
+// back, so that it removes only its own addresses: never one of the
+// host's, not even one equal to a configured VIP.
+func TestManagerMarksItsAddresses(t *testing.T) {
+	inNewNetns(t, func(_ netns.NsHandle, index int) {
+		m, err := NewManager()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		l := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}
+		// The host's own addresses: 198.18.0.11/24 (the helper's) and a
+		// secondary in the same subnet.
+		host := netip.MustParsePrefix("198.18.0.11/24")
+		second, _ := netlink.ParseAddr("198.18.0.13/24")
+		if err := netlink.AddrAdd(l, second); err != nil {
+			t.Fatal(err)
+		}
+		vipP := netip.MustParsePrefix("198.18.0.100/32")
+		if err := m.Add(index, vipP); err != nil {
+			t.Fatal(err)
+		}
+		byPrefix := func(m *Manager) map[netip.Prefix]Addr {
+			t.Helper()
+			as, err := m.List(index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[netip.Prefix]Addr{}
+			for _, a := range as {
+				out[a.Prefix] = a
+			}
+			return out
+		}
+		as := byPrefix(m)
+		if a := as[vipP]; a.Proto != Proto || !a.Owned {
+			t.Errorf("vipd's own address listed as %+v, want proto %#x and owned", a, Proto)
+		}
+		for _, p := range []string{"198.18.0.11/24", "198.18.0.13/24"} {
+			a, ok := as[netip.MustParsePrefix(p)]
+			if !ok || a.Proto != 0 || a.Owned {
+				t.Errorf("the host's %s listed as %+v (present %v), want unmarked, not owned", p, a, ok)
+			}
+		}
+		if !as[netip.MustParsePrefix("198.18.0.13/24")].Secondary {
+			t.Error("198.18.0.13/24 not listed as a secondary")
+		}
+
+		// A VIP equal to the host's primary, same prefix: vipd neither
+		// takes it over nor removes it (which would also flush the
+		// secondary).
+		if err := m.Add(index, host); !errors.Is(err, ErrNotOurs) {
+			t.Errorf("adding the host's own %s: %v, want ErrNotOurs", host, err)
+		}
+		if err := m.Remove(index, host); !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "198.18.0.11/24") {
+			t.Errorf("removing the host's own %s: %v, want ErrNotOurs naming it", host, err)
+		}
+		as = byPrefix(m)
+		for _, p := range []string{"198.18.0.11/24", "198.18.0.13/24"} {
+			if a, ok := as[netip.MustParsePrefix(p)]; !ok || a.Proto != 0 {
+				t.Errorf("after the refusals the host's %s is %+v (present %v), want present and unmarked", p, a, ok)
+			}
+		}
+
+		// A later run (a fresh Manager, as after kill -9) knows the VIP
+		// by its mark alone, and may remove it.
+		m2, err := NewManager()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m2.Close()
+		if a := byPrefix(m2)[vipP]; !a.Owned {
+			t.Errorf("a fresh Manager lists the marked VIP as %+v, want owned", a)
+		}
+		if err := m2.Add(index, vipP); err != nil {
+			t.Errorf("adding the marked VIP again: %v, want nil (idempotent)", err)
+		}
+		if err := m2.Remove(index, vipP); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := m2.Has(index, vipP.Addr()); ok {
+			t.Error("the marked VIP is still there after Remove")
+		}
+	})
+}
+
+func TestReleaseAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"5.18.0", true}, {"6.18.44-fc-v669", true}, {"5.17.15-generic", false},
+		{"4.19.0", false}, {"10.0", true}, {"garbage", false},
+	} {
+		if got := releaseAtLeast(tc.release, 5, 18); got != tc.want {
+			t.Errorf("releaseAtLeast(%q, 5, 18) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}

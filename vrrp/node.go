@@ -166,8 +166,21 @@ func (n *Node) setup() error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	// Check every interface before removing anything: a refused VIP stops
+	// vipd with the host as it found it.
+	stale := map[*iface][]staleVIP{}
 	for _, ifc := range n.ifaces {
-		if err := n.prepareIface(ifc); err != nil {
+		s, err := n.checkVIPs(ifc)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		stale[ifc] = s
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, ifc := range n.ifaces {
+		if err := n.prepareIface(ifc, stale[ifc]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -176,29 +189,64 @@ func (n *Node) setup() error {
 
 func linkUp(f net.Flags) bool { return f&net.FlagUp != 0 && f&net.FlagRunning != 0 }
 
-// prepareIface checks the VIPs against the interface's own addresses,
-// removes stale VIPs, finds the primary address and opens the sockets.
-func (n *Node) prepareIface(ifc *iface) error {
+// checkVIPs checks the VIPs against the interface's addresses. It returns
+// the stale ones, left marked as vipd's by a run that did not stop cleanly,
+// and refuses a VIP that is one of the interface's own addresses: present
+// with another prefix length, or present without vipd's mark (the host's
+// or another program's address; vipd never removes what it did not add).
+func (n *Node) checkVIPs(ifc *iface) ([]staleVIP, error) {
 	as, err := n.addrs.List(ifc.index)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var (
+		stale []staleVIP
+		errs  []error
+	)
 	for _, in := range ifc.insts {
 		for _, v := range in.cfg.VIPs {
 			for _, a := range as {
 				if a.Prefix.Addr() != v.Address.Addr() {
 					continue
 				}
-				if a.Prefix.Bits() != v.Address.Bits() {
-					return fmt.Errorf("%s:%d: VIP %s is %s's own address %s", n.cfg.File, v.Line, v.Address.Addr(), ifc.name, a.Prefix)
-				}
-				// Left behind by a run that did not stop cleanly: a backup
-				// must not hold it.
-				n.log.Warn("removing stale VIP left on the interface", "instance", in.cfg.Name, "interface", ifc.name, "vip", v.Address)
-				if err := n.addrs.Remove(ifc.index, v.Address); err != nil {
-					return err
+				switch {
+				case a.Prefix.Bits() != v.Address.Bits():
+					errs = append(errs, fmt.Errorf("%s:%d: VIP %s is %s's own address %s", n.cfg.File, v.Line, v.Address.Addr(), ifc.name, a.Prefix))
+				case !a.Owned:
+					errs = append(errs, foreignVIPError(n.cfg.File, v, ifc.name))
+				default:
+					stale = append(stale, staleVIP{in.cfg.Name, v.Address})
 				}
 			}
+		}
+	}
+	return stale, errors.Join(errs...)
+}
+
+// staleVIP is a VIP of an instance that a run which did not stop cleanly
+// left on the interface.
+type staleVIP struct {
+	instance string
+	p        netip.Prefix
+}
+
+// foreignVIPError refuses VIP v, present on the interface without vipd's
+// mark.
+func foreignVIPError(file string, v config.VIP, ifname string) error {
+	why := "it is one of the host's own addresses or another program's, and vipd never removes an address it did not add"
+	if !vip.KernelKeepsProto() {
+		why += "; this kernel does not keep address protocols (IFA_PROTO needs Linux 5.18), so vipd cannot tell a VIP that a crashed run left from the host's own address: remove it by hand if it is one"
+	}
+	return fmt.Errorf("%s:%d: VIP %s is already on %s without vipd's mark (address protocol %#x): %s", file, v.Line, v.Address, ifname, vip.Proto, why)
+}
+
+// prepareIface removes the interface's stale VIPs (checkVIPs found them),
+// finds the primary address and opens the sockets.
+func (n *Node) prepareIface(ifc *iface, stale []staleVIP) error {
+	for _, s := range stale {
+		n.log.Warn("removing stale VIP left on the interface", "instance", s.instance, "interface", ifc.name, "vip", s.p)
+		if err := n.addrs.Remove(ifc.index, s.p); err != nil {
+			return err
 		}
 	}
 	if err := n.refreshPrimary(ifc); err != nil {

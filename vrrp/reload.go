@@ -231,7 +231,8 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 }
 
 // checkOwnAddresses refuses a VIP that is one of its interface's own
-// addresses (present with another prefix length).
+// addresses: present with another prefix length, or present without
+// vipd's mark (vipd never removes, nor takes over, what it did not add).
 func (n *Node) checkOwnAddresses(cfg *config.Config, ifByName map[string]*iface) []error {
 	var errs []error
 	for _, c := range cfg.Instances {
@@ -243,8 +244,14 @@ func (n *Node) checkOwnAddresses(cfg *config.Config, ifByName map[string]*iface)
 		}
 		for _, v := range c.VIPs {
 			for _, a := range as {
-				if a.Prefix.Addr() == v.Address.Addr() && a.Prefix.Bits() != v.Address.Bits() {
+				if a.Prefix.Addr() != v.Address.Addr() {
+					continue
+				}
+				switch {
+				case a.Prefix.Bits() != v.Address.Bits():
 					errs = append(errs, fmt.Errorf("%s:%d: VIP %s is %s's own address %s", cfg.File, v.Line, v.Address.Addr(), ifc.name, a.Prefix))
+				case !a.Owned:
+					errs = append(errs, foreignVIPError(cfg.File, v, ifc.name))
 				}
 			}
 		}

@@ -313,8 +313,8 @@ func (b *bench) goBenchSection(w io.Writer) {
 	fmt.Fprintf(w, "`%s`: BenchmarkHotPathReceive is one advert at a backup (Unmarshal with the checksum, the instance's checks, "+
 		"the state machine's step); BenchmarkHotPathSend is a master's advert timer (the machine's timer step and marshalling the advert); "+
 		"sockets are not included in those two. The takeover's kernel work, on a veth in a fresh namespace: BenchmarkAdd/manager is vipd "+
-		"adding a VIP and removing it again on its own netlink socket, BenchmarkAdd/netlink-library the same through vishvananda/netlink's "+
-		"AddrReplace and AddrDel for comparison; BenchmarkAnnounce is one VIP's gratuitous ARP request and reply written to the "+
+		"adding a VIP marked with its address protocol and removing it again after checking the mark (a dump of the interface's addresses), "+
+		"BenchmarkAdd/netlink-library a plain add and remove through vishvananda/netlink's AddrReplace and AddrDel for comparison; BenchmarkAnnounce is one VIP's gratuitous ARP request and reply written to the "+
 		"packet socket, with the kernel's delivery to the peer end.\n\n", g.command)
 	if g.err != nil {
 		fmt.Fprintf(w, "The benchmarks did not run: %s\n\n", strings.ReplaceAll(g.err.Error(), "\n", " "))
