@@ -263,7 +263,7 @@ func TestRunRefusesWhatCannotWork(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := filepath.Join(p.Dir, "bad.yaml")
-			body := "metrics_listen: \"\"\ninstances:\n  - name: web\n    interface: " + tc.iface +
+			body := "metrics_listen: \"\"\nstate_dir: " + filepath.Join(p.Dir, "bad-state") + "\ninstances:\n  - name: web\n    interface: " + tc.iface +
 				"\n    vrid: 51\n    advert_interval: 100ms\n    vips: [" + tc.vip + "]\n"
 			must(t, os.WriteFile(cfg, []byte(body), 0o600))
 			out, err := exec.Command("ip", "netns", "exec", p.A.Host.NS, p.Bin, "run", "--config", cfg).CombinedOutput()

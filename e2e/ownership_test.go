@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,4 +110,39 @@ func TestReliabilityHostAddressAsVIP(t *testing.T) {
 	assertHostAddrs(t, p)
 	must(t, p.WaitHolder(p.A, pair.VIP, 0))
 	row.Figure = fmt.Sprintf("start refused with exit %d; reload refused (%d failure); 198.18.0.11 and .13 still on eth0", code, after.Reload.Failures-before.Reload.Failures)
+}
+
+// A second `vipd run` on the same configuration (another control socket)
+// is refused before it touches an address: it names the running one's
+// PID, and the running master keeps its VIP without a transition.
+func TestReliabilitySecondVipdRefused(t *testing.T) {
+	p := newPair(t, "r2v")
+	row := relRecord(t, "12.8", "A second vipd on the same host",
+		"With A master, a second `vipd run` was started on A with A's configuration (metrics off) and another --socket.",
+		"it exits non-zero within 5 s with a one-line error naming the running vipd's PID; the VIP stays on A; no transition on either node; no vipd died but the refused one")
+	startPair(t, p, pair.NodeConfig{}, pair.NodeConfig{})
+	before := transitionsOf(t, p)
+	logPath := filepath.Join(p.Dir, "a-second.log")
+	start := time.Now()
+	proc, err := p.A.Host.Start(logPath, p.Bin, "run", "--config", p.A.Config, "--socket", filepath.Join(p.Dir, "a-second.sock"))
+	must(t, err)
+	code, err := proc.Wait(5 * time.Second)
+	took := time.Since(start)
+	if err != nil {
+		t.Errorf("the second vipd still runs after 5 s: %v", err)
+		must(t, proc.Kill())
+	}
+	out, err := os.ReadFile(logPath)
+	must(t, err)
+	text := strings.TrimSpace(string(out))
+	if code == 0 {
+		t.Errorf("the second vipd exited 0, want non-zero; output:\n%s", text)
+	}
+	if pid := "PID " + strconv.Itoa(p.A.Proc.PID); !strings.Contains(text, pid) || strings.Contains(text, "\n") {
+		t.Errorf("want one line naming the running vipd (%s); output:\n%s", pid, text)
+	}
+	must(t, p.WaitHolder(p.A, pair.VIP, 0))
+	assertNoTransition(t, p, before)
+	assertEnd(t, p, p.A)
+	row.Figure = fmt.Sprintf("refused in %s, exit %d: %q", ms(took), code, text)
 }

@@ -78,7 +78,7 @@ func TestRunsUnprivilegedWithTwoCapabilities(t *testing.T) {
 	copyFile(t, vipdBin(t), bin, 0o755)
 	cfg := filepath.Join(dir, "vipd.yaml")
 	sock := filepath.Join(run, "vipd.sock")
-	must(t, os.WriteFile(cfg, []byte("control_socket: "+sock+"\nmetrics_listen: \"\"\ninstances:\n"+
+	must(t, os.WriteFile(cfg, []byte("control_socket: "+sock+"\nstate_dir: "+run+"\nmetrics_listen: \"\"\ninstances:\n"+
 		"  - name: web\n    interface: eth0\n    vrid: 51\n    advert_interval: 100ms\n    vips: [198.18.0.100]\n"), 0o644))
 
 	proc, err := p.A.Host.Start(p.A.Log, "setpriv", "--reuid="+strconv.Itoa(nobody), "--regid="+strconv.Itoa(nobody),

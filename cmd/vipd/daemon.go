@@ -96,6 +96,14 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Only one vipd per state_dir, and it locks before touching any
+	// address.
+	unlock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer unlock()
 	node, err := vrrp.NewNode(cfg, log)
 	if err != nil {
 		ln.Close()
