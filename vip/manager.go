@@ -20,9 +20,7 @@ import (
 // even after a crash, that an address is its own: vipd removes only
 // addresses that carry it (or that it added in this run). 0-3 are the
 // kernel's (IFAPROT_*), 18 is keepalived's (RTPROT_KEEPALIVED); 0x76 ('v')
-// is used by no routing daemon listed in iproute2's rt_protos. `ip -d
-// address` shows it as "proto 0x76" (or by name, with a line "0x76 vipd" in
-// /etc/iproute2/rt_addrprotos).
+// is used by no routing daemon listed in iproute2's rt_protos.
 const Proto uint8 = 0x76
 
 // ifaProto is IFA_PROTO, which x/sys/unix does not define yet.
