@@ -72,6 +72,10 @@ type apiVIP struct {
 	Description string `json:"description"`
 	Owner       string `json:"owner"`
 	Present     bool   `json:"present"`
+	// The last add's error while adding the VIP fails, and the failed
+	// adds since vipd started.
+	AddError    string `json:"add_error,omitempty"`
+	AddFailures uint64 `json:"add_failures"`
 }
 
 type apiCounters struct {
@@ -148,7 +152,8 @@ func toAPIStatus(s vrrp.Status, version string) apiStatus {
 			}
 		}
 		for _, v := range in.VIPs {
-			ai.VIPs = append(ai.VIPs, apiVIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner, Present: v.Present})
+			ai.VIPs = append(ai.VIPs, apiVIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner, Present: v.Present,
+				AddError: v.AddError, AddFailures: v.AddFailures})
 		}
 		out.Instances = append(out.Instances, ai)
 	}
