@@ -92,9 +92,16 @@ func startMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(cont
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener on %s: %w", addr, err)
 	}
+	// At most maxMetricsConns connections; a request is read within
+	// 5 s and answered within 15 s (a scrape takes at most
+	// scrapeStatusTimeout to build).
+	ln = newLimitListener(ln, maxMetricsConns, "metrics listener", log)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
