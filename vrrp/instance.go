@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vipd/vipd/config"
@@ -37,6 +38,16 @@ type instance struct {
 	garpLeft int
 	garpNext time.Time
 
+	// vs is what vipd believes of each VIP (parallel to vips and pfx),
+	// kept from its own add and remove results and the address events,
+	// so that status costs no netlink dump.
+	vs []vipState
+	// retryAt is when to try again to add the VIPs a master lacks;
+	// retryWait the back-off, doubling from vipRetryMin to vipRetryMax.
+	retryAt   time.Time
+	retryWait time.Duration
+	annBuf    []netip.Addr // the present VIPs, for announce
+
 	// handover: resigned on shutdown, holding the VIPs until a
 	// successor advertises.
 	handover bool
@@ -61,12 +72,28 @@ func newInstance(c config.Instance, ifc *iface) *instance {
 	return in
 }
 
+// vipState is one VIP's presence on the interface as vipd knows it.
+type vipState struct {
+	present  bool
+	addErr   string // the last add's error; "" once an add succeeded
+	failures uint64 // adds that failed
+}
+
+// setVIPs takes the VIP lists from the configuration; a VIP that stays
+// keeps its state.
 func (in *instance) setVIPs() {
+	oldPfx, oldVS := slices.Clone(in.pfx), in.vs
 	in.vips = in.vips[:0]
 	in.pfx = in.pfx[:0]
 	for _, v := range in.cfg.VIPs {
 		in.vips = append(in.vips, v.Address.Addr())
 		in.pfx = append(in.pfx, v.Address)
+	}
+	in.vs = make([]vipState, len(in.pfx))
+	for i, p := range in.pfx {
+		if j := slices.Index(oldPfx, p); j >= 0 {
+			in.vs[i] = oldVS[j]
+		}
 	}
 }
 
@@ -157,6 +184,9 @@ func (in *instance) deadline() time.Time {
 	}
 	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
 		d = in.garpNext
+	}
+	if !in.retryAt.IsZero() && (d.IsZero() || in.retryAt.Before(d)) {
+		d = in.retryAt
 	}
 	return d
 }

@@ -64,13 +64,23 @@ type linkChange struct {
 	up    bool
 }
 
+// addrOps is what the Node needs of vip.Manager, an interface so that a
+// test can make an add fail or count the dumps.
+type addrOps interface {
+	Add(index int, p netip.Prefix) error
+	Remove(index int, p netip.Prefix) error
+	List(index int) ([]vip.Addr, error)
+	Has(index int, a netip.Addr) (bool, error)
+	Close()
+}
+
 // Node runs every configured instance: one loop goroutine owns all protocol
 // state; one reader goroutine per interface feeds it datagrams; netlink
 // watchers feed it address and link changes.
 type Node struct {
 	log    *slog.Logger
 	cfg    *config.Config
-	addrs  *vip.Manager
+	addrs  addrOps
 	ifaces []*iface
 	insts  []*instance
 
@@ -90,6 +100,8 @@ type Node struct {
 	ctx     context.Context
 	subs    subscribers
 	stopped bool // guarded by subs.mu
+	// snap lets concurrent Status calls share one snapshot.
+	snap statusShare
 
 	next  time.Time // earliest deadline of any instance (see noteDeadline)
 	timer *wakeTimer
@@ -122,10 +134,11 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 		loopDone: make(chan struct{}),
 	}
-	var err error
-	if n.addrs, err = vip.NewManager(); err != nil {
+	addrs, err := vip.NewManager()
+	if err != nil {
 		return nil, err
 	}
+	n.addrs = addrs
 	if err := n.setup(); err != nil {
 		n.closeIfaces()
 		n.addrs.Close()
@@ -575,6 +588,9 @@ func (n *Node) onTimer(now time.Time) {
 		if !in.garpNext.IsZero() && in.garpNext.Sub(now) <= advertSlack {
 			n.repeatAnnounce(in, now)
 		}
+		if !in.retryAt.IsZero() && in.retryAt.Sub(now) <= advertSlack {
+			n.retryVIPs(in, now)
+		}
 	}
 }
 
@@ -708,6 +724,9 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 		n.send(in, 0)
 		n.flushIface(ifc)
 	}
+	if acts.Has(ActRemoveVIPs) || acts.Has(ActAddVIPs) {
+		in.retryAt, in.retryWait = time.Time{}, 0
+	}
 	switch {
 	case acts.Has(ActRemoveVIPs) && acts.Has(ActResign) && n.handingOver:
 		in.handover = true // awaitSuccessors removes them
@@ -719,11 +738,11 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	// the frame reaches the clients, and their next request this node,
 	// within the write that sends it, sooner than the kernel adds an
 	// address; and the burst's second frame would delay the add further.
+	// A VIP that cannot be added is retried (retryVIPs) and not
+	// announced until it is there.
 	if acts.Has(ActAddVIPs) {
-		for _, p := range in.pfx {
-			if err := n.addrs.Add(ifc.index, p); err != nil {
-				n.log.Error("adding VIP failed", "instance", in.cfg.Name, "err", err)
-			}
+		for i := range in.pfx {
+			n.addVIP(in, i, now)
 		}
 	}
 	if acts.Has(ActAnnounce) {
@@ -765,11 +784,23 @@ func (n *Node) repeatAnnounce(in *instance, now time.Time) {
 	in.scheduleAnnounce(now)
 }
 
+// announce sends gratuitous ARP for the VIPs that are on the interface:
+// never for one whose add failed, which would draw the clients to an
+// address this node does not answer for.
 func (n *Node) announce(in *instance) {
 	if in.ifc.ann == nil {
 		return
 	}
-	sent, err := in.ifc.ann.Announce(in.vips)
+	in.annBuf = in.annBuf[:0]
+	for i, a := range in.vips {
+		if in.vs[i].present {
+			in.annBuf = append(in.annBuf, a)
+		}
+	}
+	if len(in.annBuf) == 0 {
+		return
+	}
+	sent, err := in.ifc.ann.Announce(in.annBuf)
 	in.count.GARPSent += uint64(sent)
 	if err != nil {
 		n.log.Error("gratuitous ARP failed", "instance", in.cfg.Name, "err", err)
@@ -777,10 +808,74 @@ func (n *Node) announce(in *instance) {
 }
 
 func (n *Node) removeVIPs(in *instance) {
-	for _, p := range in.pfx {
+	for i, p := range in.pfx {
 		if err := n.addrs.Remove(in.ifc.index, p); err != nil {
 			n.log.Error("removing VIP failed", "instance", in.cfg.Name, "err", err)
+			continue
 		}
+		in.vs[i].present = false
+	}
+}
+
+// The back-off of retryVIPs: the first retry this long after a failed
+// add, doubling up to vipRetryMax.
+const (
+	vipRetryMin = 100 * time.Millisecond
+	vipRetryMax = 5 * time.Second
+)
+
+// addVIP puts in's VIP i on the interface and records the outcome. A
+// failure is logged when it is new (not a retry failing the same way) and
+// schedules a retry; it reports whether the VIP is on now.
+func (n *Node) addVIP(in *instance, i int, now time.Time) bool {
+	v := &in.vs[i]
+	err := n.addrs.Add(in.ifc.index, in.pfx[i])
+	if err == nil {
+		if v.addErr != "" {
+			n.log.Info("VIP added after failed attempts", "instance", in.cfg.Name, "interface", in.ifc.name,
+				"vip", in.pfx[i], "add_failures", v.failures)
+		}
+		v.present, v.addErr = true, ""
+		return true
+	}
+	v.present = false
+	v.failures++
+	if msg := err.Error(); msg != v.addErr {
+		v.addErr = msg
+		n.log.Error("adding VIP failed; not announcing it, retrying", "instance", in.cfg.Name, "interface", in.ifc.name,
+			"vip", in.pfx[i], "err", err)
+	}
+	if in.retryAt.IsZero() {
+		if in.retryWait == 0 {
+			in.retryWait = vipRetryMin
+		}
+		in.retryAt = now.Add(in.retryWait)
+	}
+	return false
+}
+
+// retryVIPs tries again to add the VIPs a master lacks because their add
+// failed, and announces them once they are on; while some still fail the
+// next try waits twice as long, up to vipRetryMax.
+func (n *Node) retryVIPs(in *instance, now time.Time) {
+	defer n.noteDeadline(in)
+	in.retryAt = time.Time{}
+	if in.m.State() != StateMaster {
+		in.retryWait = 0
+		return
+	}
+	in.retryWait = min(2*in.retryWait, vipRetryMax)
+	added := false
+	for i := range in.pfx {
+		if !in.vs[i].present && n.addVIP(in, i, now) {
+			added = true
+		}
+	}
+	if in.retryAt.IsZero() {
+		in.retryWait = 0
+	}
+	if added {
+		n.announceBurst(in, now)
 	}
 }
 
@@ -923,12 +1018,24 @@ func (n *Node) onAddrChange(c vip.Change, now time.Time) {
 		n.updatePrimary(ifc, now)
 		return
 	}
-	if !c.Added {
-		n.restoreVIPs(ifc, now)
+	if c.Added {
+		for _, in := range ifc.insts {
+			for i, a := range in.vips {
+				if a == c.Addr {
+					in.vs[i].present = true
+				}
+			}
+		}
+		return
 	}
+	// A removal is checked against the interface: the event may be
+	// vipd's own removal, overtaken by a later add.
+	n.restoreVIPs(ifc, now)
 }
 
-// restoreVIPs puts back VIPs that someone removed from a master's interface.
+// restoreVIPs learns which VIPs are on the interface, and puts back those
+// that someone removed from a master's interface. A VIP whose add failed is
+// left to retryVIPs.
 func (n *Node) restoreVIPs(ifc *iface, now time.Time) {
 	as, err := n.addrs.List(ifc.index)
 	if err != nil {
@@ -936,17 +1043,19 @@ func (n *Node) restoreVIPs(ifc *iface, now time.Time) {
 		return
 	}
 	for _, in := range ifc.insts {
+		for i, p := range in.pfx {
+			in.vs[i].present = hasAddr(as, p.Addr())
+		}
 		if in.m.State() != StateMaster {
 			continue
 		}
 		restored := false
-		for _, p := range in.pfx {
-			if hasAddr(as, p.Addr()) {
+		for i, p := range in.pfx {
+			if in.vs[i].present || in.vs[i].addErr != "" {
 				continue
 			}
 			n.log.Warn("VIP was removed from the interface behind vipd's back; restoring it", "instance", in.cfg.Name, "interface", ifc.name, "vip", p)
-			if err := n.addrs.Add(ifc.index, p); err != nil {
-				n.log.Error("restoring VIP failed", "instance", in.cfg.Name, "err", err)
+			if !n.addVIP(in, i, now) {
 				continue
 			}
 			in.count.VIPsRestored++
@@ -955,6 +1064,7 @@ func (n *Node) restoreVIPs(ifc *iface, now time.Time) {
 		if restored {
 			n.apply(in, ActAnnounce, now)
 		}
+		n.noteDeadline(in)
 	}
 }
 

@@ -326,10 +326,9 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 			}
 		}
 		var fresh []netip.Addr
-		for _, p := range in.pfx {
+		for i, p := range in.pfx {
 			if !slices.Contains(oldPfx, p) {
-				if err := n.addrs.Add(in.ifc.index, p); err != nil {
-					n.log.Error("adding VIP failed", "instance", c.Name, "err", err)
+				if !n.addVIP(in, i, now) {
 					continue
 				}
 				fresh = append(fresh, p.Addr())

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"sync"
 	"time"
-
-	"github.com/vipd/vipd/vip"
 )
 
 // Status is a snapshot of every instance, taken by the loop goroutine.
@@ -66,22 +65,72 @@ type TrackerStatus struct {
 	Error   string
 }
 
-// VIPStatus is one virtual address and whether it is on the interface now.
+// VIPStatus is one virtual address and whether it is on the interface now,
+// as the loop knows it from its adds and removals and the address events.
 type VIPStatus struct {
 	Address     netip.Prefix
 	Description string
 	Owner       string
 	Present     bool
+	AddError    string // the last add's error, "" once an add succeeded
+	AddFailures uint64 // adds that failed since vipd started
 }
 
 // ErrNotRunning is returned by Status when the Node's loop has exited, or
 // the Node was aborted without running.
 var ErrNotRunning = errors.New("vrrp: node is not running")
 
+// statusShare lets concurrent Status calls share one snapshot: however
+// many clients ask at once, at most one request waits on the loop.
+type statusShare struct {
+	mu   sync.Mutex
+	call *statusCall // the request on its way to the loop, if any
+}
+
+type statusCall struct {
+	done chan struct{} // closed when s and err are set
+	s    Status
+	err  error
+}
+
 // Status asks the loop for a snapshot. A request made while the Node is
 // still starting (the control socket and the metrics listener open before
-// the loop runs) waits for the loop, until ctx is done.
+// the loop runs) waits for the loop, until ctx is done. Callers that ask
+// while another's request is on its way get that request's snapshot; it
+// is shared, so they must not modify it.
 func (n *Node) Status(ctx context.Context) (Status, error) {
+	for {
+		n.snap.mu.Lock()
+		c := n.snap.call
+		if c == nil {
+			c = &statusCall{done: make(chan struct{})}
+			n.snap.call = c
+			n.snap.mu.Unlock()
+			c.s, c.err = n.askStatus(ctx)
+			n.snap.mu.Lock()
+			n.snap.call = nil
+			n.snap.mu.Unlock()
+			close(c.done)
+			return c.s, c.err
+		}
+		n.snap.mu.Unlock()
+		select {
+		case <-c.done:
+			if c.err != nil && ctx.Err() == nil &&
+				(errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
+				continue // the asker gave up before the loop answered; ask again
+			}
+			return c.s, c.err
+		case <-ctx.Done():
+			return Status{}, ctx.Err()
+		}
+	}
+}
+
+// askStatus hands the loop one request. Once the loop has taken it, the
+// answer is a copy of memory made in the same turn of the loop, so it is
+// waited for without a timeout, for the callers sharing it.
+func (n *Node) askStatus(ctx context.Context) (Status, error) {
 	reply := make(chan Status, 1)
 	select {
 	case n.statusQ <- reply:
@@ -90,12 +139,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	case <-ctx.Done():
 		return Status{}, ctx.Err()
 	}
-	select {
-	case s := <-reply:
-		return s, nil
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
-	}
+	return <-reply, nil
 }
 
 func (n *Node) status() Status {
@@ -108,12 +152,7 @@ func (n *Node) status() Status {
 			Name: ifc.name, Index: ifc.index, Up: ifc.up, Primary: ifc.primary, Dropped: ifc.unattributed,
 		})
 	}
-	present := map[int][]vip.Addr{}
 	for _, in := range n.insts {
-		idx := in.ifc.index
-		if _, ok := present[idx]; !ok {
-			present[idx], _ = n.addrs.List(idx)
-		}
 		c := in.count
 		c.Transitions = maps.Clone(in.count.Transitions)
 		is := InstanceStatus{
@@ -147,10 +186,11 @@ func (n *Node) status() Status {
 			v := in.track.fileValue[tf.Path]
 			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "file", Name: tf.Path, Value: v, Failing: tf.Weight == 0 && v != 0, Weight: tf.Weight})
 		}
-		for _, v := range in.cfg.VIPs {
+		for i, v := range in.cfg.VIPs {
+			vs := in.vs[i]
 			is.VIPs = append(is.VIPs, VIPStatus{
 				Address: v.Address, Description: v.Description, Owner: v.Owner,
-				Present: hasAddr(present[idx], v.Address.Addr()),
+				Present: vs.present, AddError: vs.addErr, AddFailures: vs.failures,
 			})
 		}
 		s.Instances = append(s.Instances, is)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,6 +73,10 @@ type apiVIP struct {
 	Description string `json:"description"`
 	Owner       string `json:"owner"`
 	Present     bool   `json:"present"`
+	// The last add's error while adding the VIP fails, and the failed
+	// adds since vipd started.
+	AddError    string `json:"add_error,omitempty"`
+	AddFailures uint64 `json:"add_failures"`
 }
 
 type apiCounters struct {
@@ -148,7 +153,8 @@ func toAPIStatus(s vrrp.Status, version string) apiStatus {
 			}
 		}
 		for _, v := range in.VIPs {
-			ai.VIPs = append(ai.VIPs, apiVIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner, Present: v.Present})
+			ai.VIPs = append(ai.VIPs, apiVIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner, Present: v.Present,
+				AddError: v.AddError, AddFailures: v.AddFailures})
 		}
 		out.Instances = append(out.Instances, ai)
 	}
@@ -210,10 +216,21 @@ func listenControl(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// startControl serves the API for node on ln until Close.
-func startControl(ln net.Listener, node *vrrp.Node, version string, log *slog.Logger) *controlServer {
+// controlNode is what the control socket needs of the *vrrp.Node.
+type controlNode interface {
+	Status(ctx context.Context) (vrrp.Status, error)
+	Subscribe(buf int) (<-chan vrrp.TransitionEvent, func())
+	SetMaintenance(ctx context.Context, instance string, on bool) error
+}
+
+// startControl serves the API for node on ln until Close. It serves at
+// most maxControlConns connections and maxEventSubscribers event streams
+// at a time; a client beyond either gets 503 with the reason.
+func startControl(ln net.Listener, node controlNode, version string, log *slog.Logger) *controlServer {
 	base, cancel := context.WithCancel(context.Background())
 	c := &controlServer{path: ln.Addr().String(), cancel: cancel}
+	ln = newLimitListener(ln, maxControlConns, "control socket", log)
+	var subscribers atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -229,6 +246,13 @@ func startControl(ln net.Listener, node *vrrp.Node, version string, log *slog.Lo
 		_ = enc.Encode(toAPIStatus(s, version))
 	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		if subscribers.Add(1) > maxEventSubscribers {
+			subscribers.Add(-1)
+			http.Error(w, fmt.Sprintf("too many event subscribers (at most %d at a time); try again later", maxEventSubscribers),
+				http.StatusServiceUnavailable)
+			return
+		}
+		defer subscribers.Add(-1)
 		events, unsubscribe := node.Subscribe(64)
 		defer unsubscribe()
 		rc := http.NewResponseController(w)
@@ -257,9 +281,13 @@ func startControl(ln net.Listener, node *vrrp.Node, version string, log *slog.Lo
 	c.srv = &http.Server{
 		Handler: mux,
 		ConnContext: func(ctx context.Context, conn net.Conn) context.Context {
+			if lc, ok := conn.(*limitConn); ok {
+				conn = lc.NetConn() // the *net.UnixConn, for peerUID
+			}
 			return context.WithValue(ctx, connKey{}, conn)
 		},
 		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// A client that stops reading is cut off; the event stream moves
 		// its own deadline before every write.
 		WriteTimeout: 10 * time.Second,

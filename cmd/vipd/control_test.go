@@ -73,6 +73,8 @@ func TestPrintStatusFits100Columns(t *testing.T) {
 		VIPs: []apiVIP{
 			{Address: "203.0.113.100", Description: "a very long description of the public service behind it", Owner: "the platform team", Present: true},
 			{Address: "203.0.113.101/24", Present: false},
+			{Address: "203.0.113.102", Present: false, AddFailures: 4,
+				AddError: "vip: add 203.0.113.102/32 on interface 7: no buffer space available and a long tail of text"},
 		},
 	}}}
 	var b bytes.Buffer
@@ -83,7 +85,8 @@ func TestPrintStatusFits100Columns(t *testing.T) {
 			t.Errorf("line of %d columns: %q", n, l)
 		}
 	}
-	for _, want := range []string{"194/254", "1h30m", "203.0.113.100 on a very", "203.0.113.101/24 off", "reload failed"} {
+	for _, want := range []string{"194/254", "1h30m", "203.0.113.100 on a very", "203.0.113.101/24 off", "reload failed",
+		"203.0.113.102 failing", "VIP 203.0.113.102 cannot be added (4 failed adds, retrying): vip: add"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -91,11 +91,15 @@ func requireRoot(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func maintenanceHandler(node *vrrp.Node) http.HandlerFunc {
+func maintenanceHandler(node controlNode) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !requireRoot(w, r) {
 			return
 		}
+		// The body is small (maxRequestBody): a client that sends it
+		// slowly is cut off. The server has no ReadTimeout, which would
+		// end the event streams.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(5 * time.Second))
 		name, on, err := decodeMaintenance(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

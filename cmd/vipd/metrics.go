@@ -92,9 +92,16 @@ func startMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(cont
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener on %s: %w", addr, err)
 	}
+	// At most maxMetricsConns connections; a request is read within
+	// 5 s and answered within 15 s (a scrape takes at most
+	// scrapeStatusTimeout to build).
+	ln = newLimitListener(ln, maxMetricsConns, "metrics listener", log)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -139,6 +146,7 @@ type vrrpCollector struct {
 	advertsSent, advertsReceived, advertsDropped               *desc
 	prioZeroSent, prioZeroReceived, lastTransition             *desc
 	vipPresent, vipInfo, vipRestored, garpSent                 *desc
+	vipAddFailures                                             *desc
 	addrMismatch, masterAddress, advertInterval, masterAdvert  *desc
 	checksumMode, reloadOK, reloadTime, reloadFailures, starts *desc
 	build                                                      *desc
@@ -181,7 +189,9 @@ func newVRRPCollector(status statusFunc, bi buildInfo, timeout time.Duration) *v
 	c.lastTransition = inst("vipd_vrrp_last_transition_timestamp_seconds",
 		"Unix time of the instance's last state change; 0 if it has not changed state yet.")
 	c.vipPresent = inst("vipd_vip_present",
-		"1 if the virtual address is on the instance's interface now, 0 if not.", "vip")
+		"1 if the virtual address is on the instance's interface now, 0 if not (never added, removed, or its add failing).", "vip")
+	c.vipAddFailures = inst("vipd_vip_add_failures_total",
+		"Adds of the virtual address to the interface that failed (each is retried with back-off while master).", "vip")
 	c.vipInfo = inst("vipd_vip_info",
 		"Documentation of a virtual address from the configuration; always 1.", "vip", "description", "owner")
 	c.vipRestored = inst("vipd_vip_restored_total",
@@ -293,6 +303,7 @@ func (c *vrrpCollector) collectInstance(in vrrp.InstanceStatus, gauge gaugeFunc,
 		addr := v.Address.Addr().String()
 		gauge(c.vipPresent, boolValue(v.Present), with(addr)...)
 		gauge(c.vipInfo, 1, with(addr, v.Description, v.Owner)...)
+		counter(c.vipAddFailures, v.AddFailures, with(addr)...)
 	}
 	counter(c.vipRestored, cnt.VIPsRestored, id...)
 	counter(c.garpSent, cnt.GARPSent, id...)

@@ -47,7 +47,8 @@ func testStatus() vrrp.Status {
 		MasterPriority: 150, LastTransition: t0.Add(3*time.Second + 500*time.Millisecond),
 		VIPs: []vrrp.VIPStatus{
 			{Address: pfx("198.18.0.100/32"), Description: "public web", Owner: "web team", Present: true},
-			{Address: pfx("198.18.0.101/32"), Description: `legacy "www" alias`, Owner: "", Present: false},
+			{Address: pfx("198.18.0.101/32"), Description: `legacy "www" alias`, Owner: "", Present: false,
+				AddError: "vip: add 198.18.0.101/32 on interface 2: no buffer space available", AddFailures: 3},
 		},
 		Counters: vrrp.Counters{
 			AdvertsSent: 1234, AdvertsReceived: 7, PriorityZeroSent: 0, PriorityZeroReceived: 1,

@@ -146,18 +146,29 @@ func printStatus(w io.Writer, s apiStatus, now time.Time) {
 		}
 		fmt.Fprintln(w, trunc(strings.TrimRight(line, " \n"), 100))
 	}
+	for _, in := range s.Instances {
+		for _, v := range in.VIPs {
+			if v.AddError != "" {
+				fmt.Fprintln(w, trunc(fmt.Sprintf("%s: VIP %s cannot be added (%d failed adds, retrying): %s",
+					in.Name, v.Address, v.AddFailures, v.AddError), 100))
+			}
+		}
+	}
 	if !s.Reload.OK {
 		fmt.Fprintf(w, "\nthe last configuration reload failed (%s); the previous configuration is running\n",
 			s.Reload.Time.Format(time.RFC3339))
 	}
 }
 
-// vipCell is "address on|off description (owner)", kept short enough for the
+// vipCell is "address on|off|failing description (owner)", kept short enough for the
 // table to fit 100 columns.
 func vipCell(v apiVIP) string {
 	on := "off"
-	if v.Present {
+	switch {
+	case v.Present:
 		on = "on"
+	case v.AddError != "":
+		on = "failing"
 	}
 	s := v.Address + " " + on
 	desc := v.Description
