@@ -32,6 +32,9 @@ type iface struct {
 	unattributed [numDropReasons]uint64 // drops for no configured VRID
 	dropLog      [numDropReasons]rateLog
 	sendLog      rateLog
+
+	direct  *RecvBatch // for the loop's own reads (drainRx), made on first use
+	readLog rateLog
 }
 
 // rateLog lets one log line through per period and counts the rest.
@@ -444,22 +447,61 @@ func (n *Node) armTimer() {
 
 // handleBatch processes one batch of received datagrams.
 func (n *Node) handleBatch(rb rxBatch) {
-	now := time.Now()
-	for i := 0; i < rb.b.N; i++ {
-		n.onDatagram(rb.ifc, rb.b.Datagram(i), rb.b.Received(i, now))
-	}
+	n.handleDatagrams(rb.ifc, rb.b)
 	rb.free <- rb.b
 }
 
-// drainRx lets the readers run, then handles every batch they have
-// passed on.
+func (n *Node) handleDatagrams(ifc *iface, b *RecvBatch) {
+	now := time.Now()
+	for i := 0; i < b.N; i++ {
+		n.onDatagram(ifc, b.Datagram(i), b.Received(i, now))
+	}
+}
+
+// drainRx handles every datagram that has reached a socket by now: the
+// batches the readers have passed on, then, read straight from each
+// socket, those still queued in the kernel. A reader alone is not enough:
+// with one P (vipd runs with GOMAXPROCS=1) a reader whose datagram arrived
+// while the loop spun in awaitTakeover is runnable only once the runtime
+// polls the network, which a Gosched does not make it do, so an advert
+// that came before the deadline would go unseen until after the takeover.
 func (n *Node) drainRx() {
 	runtime.Gosched()
 	for {
 		select {
 		case rb := <-n.rx:
 			n.handleBatch(rb)
+			continue
 		default:
+		}
+		break
+	}
+	for _, ifc := range n.ifaces {
+		n.readNow(ifc)
+	}
+}
+
+// readNowBatches bounds how many batches readNow takes in one go, so that
+// a flood cannot hold the loop there.
+const readNowBatches = 4
+
+// readNow handles the datagrams queued on ifc's socket, without waiting.
+func (n *Node) readNow(ifc *iface) {
+	if ifc.conn == nil {
+		return
+	}
+	if ifc.direct == nil {
+		ifc.direct = NewRecvBatch()
+	}
+	for range readNowBatches {
+		if err := ifc.conn.ReadNow(ifc.direct); err != nil {
+			if ok, _ := ifc.readLog.allow(time.Now(), 10*time.Second); ok {
+				n.log.Error("read failed", "interface", ifc.name, "err", err)
+			}
+			return
+		}
+		n.handleDatagrams(ifc, ifc.direct)
+		if ifc.direct.N < batchSize {
 			return
 		}
 	}
@@ -481,8 +523,9 @@ const takeoverLead = time.Millisecond
 // awaitTakeover waits, on the CPU, until the earliest Master_Down timer of
 // a backup that may take over and expires within takeoverLead of now, and
 // returns the time then; with none due it returns now at once. The receivers go on meanwhile
-// (on another CPU, or at onTimer's drainRx): an advert that arrives before
-// the deadline still counts, at its kernel receive time.
+// on another CPU, if there is one; either way onTimer's drainRx reads the
+// sockets before the takeover, so an advert that arrived before the
+// deadline still counts, at its kernel receive time.
 func (n *Node) awaitTakeover(now time.Time) time.Time {
 	var due time.Time
 	for _, in := range n.insts {
