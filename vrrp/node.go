@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type iface struct {
 	index   int
 	primary netip.Addr
 	up      bool
+	mac     net.HardwareAddr // the source of adverts and gratuitous ARP
 	conn    *Conn
 	ann     *arp.Announcer
 	byVRID  [256]*instance
@@ -65,6 +67,7 @@ type linkChange struct {
 	name  string
 	index int
 	up    bool
+	mac   net.HardwareAddr // the link's hardware address now
 }
 
 // Node runs every configured instance: one loop goroutine owns all protocol
@@ -157,7 +160,7 @@ func (n *Node) setup() error {
 				errs = append(errs, fmt.Errorf("%s: interface %s: %w", n.where(c), c.Interface, err))
 				continue
 			}
-			ifc = &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags)}
+			ifc = &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags), mac: ifi.HardwareAddr}
 			byName[c.Interface] = ifc
 			n.ifaces = append(n.ifaces, ifc)
 		}
@@ -993,10 +996,19 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 			ifc = x
 		}
 	}
-	if ifc == nil || ifc.up == lc.up {
+	if ifc == nil {
+		return
+	}
+	if ifc.up == lc.up {
+		if lc.up && len(lc.mac) > 0 && !bytes.Equal(lc.mac, ifc.mac) {
+			n.onNewMAC(ifc, lc.mac, now)
+		}
 		return
 	}
 	ifc.up = lc.up
+	if len(lc.mac) > 0 {
+		ifc.mac = lc.mac // the sockets, opened afresh below, use it
+	}
 	if !lc.up {
 		n.log.Warn("interface lost carrier", "interface", ifc.name)
 		for _, in := range ifc.insts {
@@ -1017,6 +1029,31 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 	n.updatePrimary(ifc, now)
 	for _, in := range ifc.insts {
 		n.reevaluate(in, now)
+	}
+}
+
+// onNewMAC follows a hardware address that changed while the link stayed
+// up (bonding with fail_over_mac=active does this): the gratuitous ARP and
+// advert frames, built in advance, would go on naming the old one, and
+// clients would go on sending to a MAC that this host no longer has. The
+// frames are built again for the new address, and every master on the
+// interface announces its VIPs from it at once.
+func (n *Node) onNewMAC(ifc *iface, mac net.HardwareAddr, now time.Time) {
+	n.log.Warn("interface changed its hardware address; announcing the VIPs from the new one",
+		"interface", ifc.name, "from", ifc.mac.String(), "to", mac.String())
+	ifc.mac = mac
+	if ifc.conn != nil {
+		ifc.conn.SetHardwareAddr(mac)
+	}
+	if ifc.ann != nil {
+		if err := ifc.ann.Reopen(); err != nil {
+			n.log.Error("rebuilding gratuitous ARP for the new hardware address failed", "interface", ifc.name, "err", err)
+		}
+	}
+	for _, in := range ifc.insts {
+		if in.m.State() == StateMaster {
+			n.apply(in, ActAnnounce, now)
+		}
 	}
 }
 
