@@ -652,6 +652,27 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		n.log.Info("VIPs handed over", "instance", in.cfg.Name, "to", src, "priority", a.Priority)
 	}
 	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
+	n.noteLowerMaster(in, now)
+}
+
+// noteLowerMaster logs, once each time, that a lower-ranked router starts
+// or stops being one that keeps advertising as master (Machine.LowerMaster);
+// status shows it meanwhile.
+func (n *Node) noteLowerMaster(in *instance, now time.Time) {
+	lm, ok := in.m.LowerMaster(now)
+	if ok == in.lowerMasterOn {
+		return
+	}
+	in.lowerMasterOn = ok
+	if ok {
+		in.lowerMaster = lm
+		n.log.Warn("a peer keeps advertising as master at a lower priority: it does not accept our adverts (do version, v3_checksum, auth_pass and advert_interval match?); re-announcing the VIPs with backoff",
+			"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID, "peer", lm.Addr, "peer_priority", lm.Priority,
+			"priority", in.m.Config().Priority, "since", lm.Since.Format(time.RFC3339Nano))
+		return
+	}
+	n.log.Info("the lower-priority peer no longer advertises as master",
+		"instance", in.cfg.Name, "peer", in.lowerMaster.Addr, "last_seen", in.lowerMaster.LastSeen.Format(time.RFC3339Nano))
 }
 
 // step feeds an event to an instance's machine and carries out the result;
