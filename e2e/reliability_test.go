@@ -536,7 +536,7 @@ func TestReliabilityHostileSegment(t *testing.T) {
 	t.Run("lower priority flood", func(t *testing.T) {
 		row := relRecord(t, "4a", "Hostile segment: lower-priority flood",
 			fmt.Sprintf("From a third namespace, %d well-formed VRID 51 adverts at priority 50 (TTL 255, the pair's VIP list) at %d/s to 224.0.0.18, while the client pinged the VIP every 5 ms.", floodCount, floodRate),
-			fmt.Sprintf("no transition on either node; the master keeps the VIP alone; client's longest gap ≤ 50 ms + %s; each daemon under %.1f core (utime+stime over the flood); each log grows < %d KiB; the master counts every advert (received + kernel socket drops = sent) and sends at most two adverts per interval (its own and one rate-limited re-assertion); no vipd died", dur(gapSlack), maxFloodCores, maxFloodLog>>10))
+			fmt.Sprintf("no transition on either node; the master keeps the VIP alone; client's longest gap ≤ 50 ms + %s; each daemon under %.1f core (utime+stime over the flood); each log grows < %d KiB; the master counts every advert (received + kernel socket drops = sent) and answers the flood with backoff: at most one advert per interval of its own plus 2 + ⌈log2(window/interval + 1)⌉ answers, and at most 2 gratuitous ARP per answer plus 2 per garp.interval (1 s) of repeats; no vipd died", dur(gapSlack), maxFloodCores, maxFloodLog>>10))
 		low := advertBytes(t, vrrp.Advert{Version: 3, VRID: 51, Priority: 50, Interval: interval, Addresses: vips}, evil.Addr)
 		o := flood(t, p, j, func(int) inject.Datagram { return inject.Datagram{Dst: group, Payload: low} })
 		sent := o.after[p.A].Instances[0].Counters.AdvertsSent - o.before[p.A].Instances[0].Counters.AdvertsSent
@@ -548,11 +548,17 @@ func TestReliabilityHostileSegment(t *testing.T) {
 		if drops := o.counted(p.A) - recv; recv+o.kernDrops[p.A] != floodCount || drops != 0 {
 			t.Errorf("master received %d adverts and dropped %d (+%d kernel drops), want %d received", recv, drops, o.kernDrops[p.A], floodCount)
 		}
-		// Its own advert each interval plus at most one answer to the
-		// flood (the re-assertion is rate-limited to one per interval),
-		// between the two status readings, and one more for each edge.
-		if limit := 2*uint64(o.window[p.A]/interval) + 2; sent > limit {
-			t.Errorf("master sent %d adverts in %v of flood, want at most %d (two per interval)", sent, o.window[p.A], limit)
+		// Its own advert each interval, between the two status readings,
+		// plus the answers to the flood, which back off (maxAnswers), and
+		// one more for each edge.
+		answers := maxAnswers(o.window[p.A])
+		if limit := uint64(o.window[p.A]/interval) + answers + 2; sent > limit {
+			t.Errorf("master sent %d adverts in %v of flood, want at most %d (one per interval and %d answers)", sent, o.window[p.A], limit, answers)
+		}
+		// Each answer is a gratuitous ARP request and reply, and starts a
+		// burst whose repeats come a second apart.
+		if limit := 2*answers + 2*(uint64(o.window[p.A]/time.Second)+1); garps > limit {
+			t.Errorf("master sent %d gratuitous ARP in %v of flood, want at most %d (%d answers backing off, and their repeats)", garps, o.window[p.A], limit, answers)
 		}
 		assertEnd(t, p, p.A)
 	})

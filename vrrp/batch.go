@@ -266,3 +266,35 @@ func (c *Conn) doRead(fd uintptr) bool {
 	}
 	return true
 }
+
+// ReadNow reads into b, without waiting, the datagrams the socket has
+// queued: b.N is 0 when there are none. It does not go through the
+// runtime's poller, so it sees a datagram the moment the kernel has
+// queued it, however long the poller takes to notice; and it may run while
+// another goroutine waits in ReadBatch with another batch.
+func (c *Conn) ReadNow(b *RecvBatch) error {
+	b.N = 0
+	b.resetControl()
+	var n uintptr
+	var errno unix.Errno
+	err := c.raw.Control(func(fd uintptr) {
+		for {
+			n, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd,
+				uintptr(unsafe.Pointer(&b.hdr[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
+			if errno != unix.EINTR {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("vrrp: read on %s: %w", c.ifname, err)
+	}
+	switch errno {
+	case 0:
+		b.N = int(n)
+	case unix.EAGAIN:
+	default:
+		return fmt.Errorf("vrrp: read on %s: %w", c.ifname, errno)
+	}
+	return nil
+}

@@ -277,3 +277,38 @@ func TestIPChecksum(t *testing.T) {
 		t.Errorf("checksum over a checksummed header = %#x, want 0", got)
 	}
 }
+
+// ReadNow takes what the kernel has queued at once, with its receive
+// time, and returns an empty batch rather than waiting when nothing is.
+func TestReadNow(t *testing.T) {
+	inNetns(t, func() {
+		c, msg, local := loopbackConn(t)
+		defer c.Close()
+		b := NewRecvBatch()
+		if err := c.ReadNow(b); err != nil || b.N != 0 {
+			t.Fatalf("empty socket: N %d, err %v, want 0 and none", b.N, err)
+		}
+		sent := time.Now()
+		for range 3 {
+			if err := c.SendTo(msg, local, local); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Millisecond)
+		if err := c.ReadNow(b); err != nil || b.N != 3 {
+			t.Fatalf("three queued: N %d, err %v, want 3 and none", b.N, err)
+		}
+		now := time.Now()
+		for i := range b.N {
+			if _, src, _, _, ok := ParseIPv4(b.Datagram(i)); !ok || src != local {
+				t.Errorf("datagram %d: ok %v src %v", i, ok, src)
+			}
+			if got := b.Received(i, now); got.Before(sent) || !got.Before(now) {
+				t.Errorf("datagram %d received %v after sending, %v before reading: want a stamp between", i, got.Sub(sent), now.Sub(got))
+			}
+		}
+		if err := c.ReadNow(b); err != nil || b.N != 0 {
+			t.Fatalf("drained socket: N %d, err %v, want 0 and none", b.N, err)
+		}
+	})
+}

@@ -109,6 +109,15 @@ func (c *Conn) SendTo(b []byte, src, dst netip.Addr) error {
 	return c.Flush()
 }
 
+// SetHardwareAddr makes the adverts sent as Ethernet frames name mac, the
+// interface's hardware address now, as their source. It may only be
+// called from the goroutine that sends.
+func (c *Conn) SetHardwareAddr(mac net.HardwareAddr) {
+	if c.frames != nil && len(mac) == len(c.frames.src) {
+		copy(c.frames.src[:], mac)
+	}
+}
+
 // Close closes the sockets; a blocked Read returns.
 func (c *Conn) Close() error {
 	if c.frames != nil {

@@ -54,6 +54,11 @@ type instance struct {
 
 	mismatchLogged time.Time
 
+	// lowerMasterOn: a lower-ranked router keeps advertising as master
+	// (Machine.LowerMaster), last logged as lowerMaster.
+	lowerMasterOn bool
+	lowerMaster   LowerMaster
+
 	track       trackState
 	faultReason Reason
 	maintenance bool

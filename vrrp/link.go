@@ -8,8 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// watchLinks sends carrier changes of the current network namespace's links
-// to out until ctx is done, subscribing again if the kernel subscription
+// watchLinks sends carrier and hardware address changes of the current
+// network namespace's links to out until ctx is done, subscribing again if the kernel subscription
 // breaks (and then re-reading every link, since changes may have been lost).
 func watchLinks(ctx context.Context, out chan<- linkChange) {
 	for ctx.Err() == nil {
@@ -45,7 +45,7 @@ func watchLinksOnce(ctx context.Context, out chan<- linkChange) {
 			up := u.Header.Type != unix.RTM_DELLINK &&
 				a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
 			select {
-			case out <- linkChange{name: a.Name, index: a.Index, up: up}:
+			case out <- linkChange{name: a.Name, index: a.Index, up: up, mac: a.HardwareAddr}:
 			case <-ctx.Done():
 				return
 			}

@@ -138,9 +138,10 @@ type Machine struct {
 	masterDown   time.Time // Backup: when to take over
 	adverDue     time.Time // Master: when to advertise next
 	preemptAfter time.Time // preemption is held off until then
-	lastReassert time.Time // Master: last extra advert after hearing a lower priority
 	lastChange   time.Time
 	held         bool // may not become master (maintenance, or a sync-group member in fault)
+
+	reassert reassertion // Master: answers to lower-ranked adverts (reassert.go)
 }
 
 // NewMachine returns a Machine in Init. Send it EventStartup to begin.
@@ -316,7 +317,7 @@ func (m *Machine) becomeMaster(now time.Time, r Reason) Output {
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.masterAddr = m.cfg.Addr
 	m.masterPriority = m.cfg.Priority
-	m.lastReassert = time.Time{}
+	m.reassert = reassertion{}
 	return m.transition(StateMaster, r, now, ActAddVIPs|ActSendAdvert|ActAnnounce)
 }
 
@@ -432,12 +433,12 @@ func (m *Machine) advert(ev Event, now time.Time) Output {
 		}
 		// Another node thinks it is master with a lower rank: a split
 		// brain healing. Assert ourselves at once and re-announce, because
-		// clients may point at the loser's MAC. Rate-limited to one per
-		// advert interval so a flood of such adverts cannot make us flood.
-		if !m.lastReassert.IsZero() && now.Sub(m.lastReassert) < m.cfg.AdvertInterval {
+		// clients may point at the loser's MAC. Paced (reassert.go) so that
+		// a flood of such adverts, or a peer that never accepts ours,
+		// cannot make us flood.
+		if !m.reassert.hear(ev.From, ev.Priority, now, m.cfg.AdvertInterval) {
 			return Output{}
 		}
-		m.lastReassert = now
 		m.adverDue = now.Add(m.cfg.AdvertInterval)
 		return Output{Actions: ActSendAdvert | ActAnnounce}
 	}

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type iface struct {
 	index   int
 	primary netip.Addr
 	up      bool
+	mac     net.HardwareAddr // the source of adverts and gratuitous ARP
 	conn    *Conn
 	ann     *arp.Announcer
 	byVRID  [256]*instance
@@ -32,6 +34,9 @@ type iface struct {
 	unattributed [numDropReasons]uint64 // drops for no configured VRID
 	dropLog      [numDropReasons]rateLog
 	sendLog      rateLog
+
+	direct  *RecvBatch // for the loop's own reads (drainRx), made on first use
+	readLog rateLog
 }
 
 // rateLog lets one log line through per period and counts the rest.
@@ -62,6 +67,7 @@ type linkChange struct {
 	name  string
 	index int
 	up    bool
+	mac   net.HardwareAddr // the link's hardware address now
 }
 
 // addrOps is what the Node needs of vip.Manager, an interface so that a
@@ -167,7 +173,7 @@ func (n *Node) setup() error {
 				errs = append(errs, fmt.Errorf("%s: interface %s: %w", n.where(c), c.Interface, err))
 				continue
 			}
-			ifc = &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags)}
+			ifc = &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags), mac: ifi.HardwareAddr}
 			byName[c.Interface] = ifc
 			n.ifaces = append(n.ifaces, ifc)
 		}
@@ -505,22 +511,61 @@ func (n *Node) armTimer() {
 
 // handleBatch processes one batch of received datagrams.
 func (n *Node) handleBatch(rb rxBatch) {
-	now := time.Now()
-	for i := 0; i < rb.b.N; i++ {
-		n.onDatagram(rb.ifc, rb.b.Datagram(i), rb.b.Received(i, now))
-	}
+	n.handleDatagrams(rb.ifc, rb.b)
 	rb.free <- rb.b
 }
 
-// drainRx lets the readers run, then handles every batch they have
-// passed on.
+func (n *Node) handleDatagrams(ifc *iface, b *RecvBatch) {
+	now := time.Now()
+	for i := 0; i < b.N; i++ {
+		n.onDatagram(ifc, b.Datagram(i), b.Received(i, now))
+	}
+}
+
+// drainRx handles every datagram that has reached a socket by now: the
+// batches the readers have passed on, then, read straight from each
+// socket, those still queued in the kernel. A reader alone is not enough:
+// with one P (vipd runs with GOMAXPROCS=1) a reader whose datagram arrived
+// while the loop spun in awaitTakeover is runnable only once the runtime
+// polls the network, which a Gosched does not make it do, so an advert
+// that came before the deadline would go unseen until after the takeover.
 func (n *Node) drainRx() {
 	runtime.Gosched()
 	for {
 		select {
 		case rb := <-n.rx:
 			n.handleBatch(rb)
+			continue
 		default:
+		}
+		break
+	}
+	for _, ifc := range n.ifaces {
+		n.readNow(ifc)
+	}
+}
+
+// readNowBatches bounds how many batches readNow takes in one go, so that
+// a flood cannot hold the loop there.
+const readNowBatches = 4
+
+// readNow handles the datagrams queued on ifc's socket, without waiting.
+func (n *Node) readNow(ifc *iface) {
+	if ifc.conn == nil {
+		return
+	}
+	if ifc.direct == nil {
+		ifc.direct = NewRecvBatch()
+	}
+	for range readNowBatches {
+		if err := ifc.conn.ReadNow(ifc.direct); err != nil {
+			if ok, _ := ifc.readLog.allow(time.Now(), 10*time.Second); ok {
+				n.log.Error("read failed", "interface", ifc.name, "err", err)
+			}
+			return
+		}
+		n.handleDatagrams(ifc, ifc.direct)
+		if ifc.direct.N < batchSize {
 			return
 		}
 	}
@@ -542,8 +587,9 @@ const takeoverLead = time.Millisecond
 // awaitTakeover waits, on the CPU, until the earliest Master_Down timer of
 // a backup that may take over and expires within takeoverLead of now, and
 // returns the time then; with none due it returns now at once. The receivers go on meanwhile
-// (on another CPU, or at onTimer's drainRx): an advert that arrives before
-// the deadline still counts, at its kernel receive time.
+// on another CPU, if there is one; either way onTimer's drainRx reads the
+// sockets before the takeover, so an advert that arrived before the
+// deadline still counts, at its kernel receive time.
 func (n *Node) awaitTakeover(now time.Time) time.Time {
 	var due time.Time
 	for _, in := range n.insts {
@@ -670,6 +716,27 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		n.log.Info("VIPs handed over", "instance", in.cfg.Name, "to", src, "priority", a.Priority)
 	}
 	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
+	n.noteLowerMaster(in, now)
+}
+
+// noteLowerMaster logs, once each time, that a lower-ranked router starts
+// or stops being one that keeps advertising as master (Machine.LowerMaster);
+// status shows it meanwhile.
+func (n *Node) noteLowerMaster(in *instance, now time.Time) {
+	lm, ok := in.m.LowerMaster(now)
+	if ok == in.lowerMasterOn {
+		return
+	}
+	in.lowerMasterOn = ok
+	if ok {
+		in.lowerMaster = lm
+		n.log.Warn("a peer keeps advertising as master at a lower priority: it does not accept our adverts (do version, v3_checksum, auth_pass and advert_interval match?); re-announcing the VIPs with backoff",
+			"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID, "peer", lm.Addr, "peer_priority", lm.Priority,
+			"priority", in.m.Config().Priority, "since", lm.Since.Format(time.RFC3339Nano))
+		return
+	}
+	n.log.Info("the lower-priority peer no longer advertises as master",
+		"instance", in.cfg.Name, "peer", in.lowerMaster.Addr, "last_seen", in.lowerMaster.LastSeen.Format(time.RFC3339Nano))
 }
 
 // step feeds an event to an instance's machine and carries out the result;
@@ -1108,10 +1175,19 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 			ifc = x
 		}
 	}
-	if ifc == nil || ifc.up == lc.up {
+	if ifc == nil {
+		return
+	}
+	if ifc.up == lc.up {
+		if lc.up && len(lc.mac) > 0 && !bytes.Equal(lc.mac, ifc.mac) {
+			n.onNewMAC(ifc, lc.mac, now)
+		}
 		return
 	}
 	ifc.up = lc.up
+	if len(lc.mac) > 0 {
+		ifc.mac = lc.mac // the sockets, opened afresh below, use it
+	}
 	if !lc.up {
 		n.log.Warn("interface lost carrier", "interface", ifc.name)
 		for _, in := range ifc.insts {
@@ -1132,6 +1208,31 @@ func (n *Node) onLinkChange(lc linkChange, now time.Time) {
 	n.updatePrimary(ifc, now)
 	for _, in := range ifc.insts {
 		n.reevaluate(in, now)
+	}
+}
+
+// onNewMAC follows a hardware address that changed while the link stayed
+// up (bonding with fail_over_mac=active does this): the gratuitous ARP and
+// advert frames, built in advance, would go on naming the old one, and
+// clients would go on sending to a MAC that this host no longer has. The
+// frames are built again for the new address, and every master on the
+// interface announces its VIPs from it at once.
+func (n *Node) onNewMAC(ifc *iface, mac net.HardwareAddr, now time.Time) {
+	n.log.Warn("interface changed its hardware address; announcing the VIPs from the new one",
+		"interface", ifc.name, "from", ifc.mac.String(), "to", mac.String())
+	ifc.mac = mac
+	if ifc.conn != nil {
+		ifc.conn.SetHardwareAddr(mac)
+	}
+	if ifc.ann != nil {
+		if err := ifc.ann.Reopen(); err != nil {
+			n.log.Error("rebuilding gratuitous ARP for the new hardware address failed", "interface", ifc.name, "err", err)
+		}
+	}
+	for _, in := range ifc.insts {
+		if in.m.State() == StateMaster {
+			n.apply(in, ActAnnounce, now)
+		}
 	}
 }
 

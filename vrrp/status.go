@@ -53,6 +53,9 @@ type InstanceStatus struct {
 	Held                 bool   // held out of master (maintenance, or a sync-group member in fault)
 	SyncGroup            string // "" when in none
 	Trackers             []TrackerStatus
+	// LowerMaster is a router that keeps advertising as master at a lower
+	// rank while this one is master; nil when there is none.
+	LowerMaster *LowerMaster
 }
 
 // TrackerStatus is one tracker of an instance.
@@ -175,6 +178,9 @@ func (n *Node) status() Status {
 		}
 		if in.group != nil {
 			is.SyncGroup = in.group.name
+		}
+		if lm, ok := in.m.LowerMaster(time.Now()); ok {
+			is.LowerMaster = &lm
 		}
 		for _, ti := range in.cfg.Track.Interfaces {
 			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "interface", Name: ti.Name, Failing: in.track.ifDown[ti.Name], Weight: ti.Weight})

@@ -57,6 +57,18 @@ type apiInstance struct {
 	Held                        bool              `json:"held"`
 	SyncGroup                   string            `json:"sync_group,omitempty"`
 	Trackers                    []apiTracker      `json:"trackers"`
+	LowerPriorityMaster         *apiLowerMaster   `json:"lower_priority_master,omitempty"`
+}
+
+// apiLowerMaster is a router that keeps advertising as master at a lower
+// priority than this master's: it does not accept this node's adverts.
+type apiLowerMaster struct {
+	Address  string    `json:"address"`
+	Priority uint8     `json:"priority"`
+	Since    time.Time `json:"since"`
+	LastSeen time.Time `json:"last_seen"`
+	Adverts  uint64    `json:"adverts"`
+	Answers  uint64    `json:"answers"` // adverts answered with an advert and a gratuitous ARP
 }
 
 type apiTracker struct {
@@ -140,6 +152,10 @@ func toAPIStatus(s vrrp.Status, version string) apiStatus {
 			Held:        in.Held,
 			SyncGroup:   in.SyncGroup,
 			Trackers:    []apiTracker{},
+		}
+		if lm := in.LowerMaster; lm != nil {
+			ai.LowerPriorityMaster = &apiLowerMaster{Address: addrString(lm.Addr), Priority: lm.Priority,
+				Since: lm.Since, LastSeen: lm.LastSeen, Adverts: lm.Adverts, Answers: lm.Answers}
 		}
 		for _, tr := range in.Trackers {
 			ai.Trackers = append(ai.Trackers, apiTracker{Kind: tr.Kind, Name: tr.Name, Failing: tr.Failing, Value: tr.Value, Weight: tr.Weight, Error: tr.Error})

@@ -153,6 +153,10 @@ func printStatus(w io.Writer, s apiStatus, now time.Time) {
 					in.Name, v.Address, v.AddFailures, v.AddError), 100))
 			}
 		}
+		if lm := in.LowerPriorityMaster; lm != nil {
+			fmt.Fprintf(w, "\n%s: %s keeps advertising as master at priority %d since %s (%d adverts); it does not accept ours: re-announcing with backoff\n",
+				in.Name, lm.Address, lm.Priority, lm.Since.Format(time.RFC3339), lm.Adverts)
+		}
 	}
 	if !s.Reload.OK {
 		fmt.Fprintf(w, "\nthe last configuration reload failed (%s); the previous configuration is running\n",

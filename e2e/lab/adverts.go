@@ -19,6 +19,7 @@ const protocolVRRP = 112
 type Advert struct {
 	Time     time.Time // the kernel's timestamp: arrival, or departure if Outgoing
 	Src      netip.Addr
+	MAC      net.HardwareAddr // the frame's source
 	VRID     uint8
 	Priority uint8
 	Outgoing bool // sent by this host
@@ -129,6 +130,7 @@ func (w *AdvertWatch) run() {
 			}
 			a.Time = receiveTime(oob[:oobn], now)
 			a.Outgoing = ll.Pkttype == unix.PACKET_OUTGOING
+			a.MAC = net.HardwareAddr(append([]byte(nil), ll.Addr[:min(int(ll.Halen), len(ll.Addr))]...))
 			w.mu.Lock()
 			w.adverts = append(w.adverts, a)
 			close(w.changed)
