@@ -233,10 +233,11 @@ func (r commandRun) outputAttrs() []any {
 }
 
 // runCommand runs argv (never through a shell) in a process group of its
-// own and waits for it. env nil means the daemon's environment. When the
-// timeout passes or ctx is done, the whole group is killed, so that
-// children of a hung script die with it.
-func runCommand(ctx context.Context, argv []string, env []string, timeout time.Duration) commandRun {
+// own, with no capabilities (startUnprivileged) and only childEnv(vars...)
+// for environment, and waits for it. When the timeout passes or ctx is
+// done, the whole group is killed, so that children of a hung script die
+// with it.
+func runCommand(ctx context.Context, argv []string, vars []string, timeout time.Duration) commandRun {
 	if len(argv) == 0 {
 		return commandRun{err: errors.New("empty command")}
 	}
@@ -245,7 +246,7 @@ func runCommand(ctx context.Context, argv []string, env []string, timeout time.D
 
 	var out cappedBuffer
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
-	cmd.Env = env
+	cmd.Env = childEnv(vars...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -261,7 +262,10 @@ func runCommand(ctx context.Context, argv []string, env []string, timeout time.D
 	cmd.WaitDelay = pipeGrace
 
 	start := time.Now()
-	err := cmd.Run()
+	err := startUnprivileged(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	r := commandRun{
 		output:   strings.TrimSpace(string(out.buf)),
 		dropped:  out.dropped,
