@@ -163,20 +163,23 @@ const maxTrackFile = 4096
 // readTrackFile reads the integer in a tracked file. Values are limited to
 // 32 bits so that value × weight cannot overflow the priority arithmetic.
 func readTrackFile(path string) (int, error) {
-	// A FIFO or device would block the read forever; the file is meant to
-	// be a small regular file that an operator or a health checker writes.
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s: not a regular file", path)
-	}
-	f, err := os.Open(path)
+	// The file is meant to be a small regular file that an operator or a
+	// health checker writes. Anything else is refused on what was opened,
+	// not on an earlier stat: the path may be swapped in between, and a
+	// FIFO would block open(2) until a writer came, a FIFO or device
+	// read(2) forever. O_NONBLOCK makes the open itself return at once.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTrackFile+1))
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", path, err)
@@ -200,6 +203,23 @@ func readTrackFile(path string) (int, error) {
 		return 0, fmt.Errorf("%s: %q is not an integer", path, shown)
 	}
 	return int(v), nil
+}
+
+// fileType names a non-regular file's type for an error.
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // maxOutput caps the output of one script or hook run kept for the log.
