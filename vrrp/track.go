@@ -64,6 +64,12 @@ func runScriptTracker(ctx context.Context, instance string, spec config.TrackScr
 		first   = true
 		failing bool
 		streak  int // runs in a row that disagree with the current state
+		// A failing script is warned about once per kind of failure (its
+		// error and the first line of its output), not at every run, and
+		// with that line only: a check failing every second must not fill
+		// the journal. The full output is at debug level.
+		warned     string
+		failedRuns int // in a row
 	)
 	for {
 		run := runCommand(ctx, spec.Command, nil, timeout)
@@ -73,10 +79,25 @@ func runScriptTracker(ctx context.Context, instance string, spec config.TrackScr
 		}
 		ok := run.err == nil
 		attrs := append(run.outputAttrs(), "duration", run.duration)
-		if ok {
+		switch {
+		case ok && failedRuns > 0:
+			log.Info("track script succeeded again", "failed_runs", failedRuns, "duration", run.duration)
+			failedRuns, warned = 0, ""
+		case ok:
 			log.Debug("track script succeeded", attrs...)
-		} else {
-			log.Warn("track script failed", append(attrs, "err", run.err)...)
+		default:
+			failedRuns++
+			line := firstLine(run.output, maxLoggedOutput)
+			if kind := run.err.Error() + "\n" + line; kind != warned {
+				warned = kind
+				warn := []any{"err", run.err}
+				if line != "" {
+					warn = append(warn, "output", line, "output_bytes", int64(len(run.output))+run.dropped)
+				}
+				log.Warn("track script failed", append(warn, "duration", run.duration)...)
+			} else {
+				log.Debug("track script failed again", append(attrs, "err", run.err, "failed_runs", failedRuns)...)
+			}
 		}
 
 		changed := false
@@ -238,6 +259,25 @@ type commandRun struct {
 	timedOut bool
 	err      error // nil if it exited with status 0
 	duration time.Duration
+}
+
+// maxLoggedOutput bounds the output that a failing tracker's warning
+// carries.
+const maxLoggedOutput = 200
+
+// firstLine returns the first line of s, cut to at most max bytes (on a
+// UTF-8 boundary); "..." marks that more was cut.
+func firstLine(s string, max int) string {
+	line, rest, _ := strings.Cut(s, "\n")
+	line = strings.TrimRight(line, "\r")
+	cut := rest != ""
+	if len(line) > max {
+		line, cut = strings.ToValidUTF8(line[:max], ""), true
+	}
+	if cut {
+		line += "..."
+	}
+	return line
 }
 
 // outputAttrs returns the log fields for the captured output.
