@@ -139,8 +139,11 @@ const (
 	defaultMetricsListen = "127.0.0.1:9654"
 )
 
-// Load reads the file at path and parses it with Parse. Failing to read the
-// file is reported as an Errors value too, so callers handle one error type.
+// Load reads the file at path, parses it with Parse, and then checks the
+// hook and tracker programs on the filesystem: one that a user other than
+// root or vipd's own could change is refused (see commandSecure). Failing
+// to read the file is reported as an Errors value too, so callers handle one
+// error type.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -152,7 +155,14 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, Errors{{File: path, Msg: msg}}
 	}
-	return Parse(path, data)
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if errs := checkCommands(cfg); len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
 }
 
 // Parse parses and validates a config file's contents; name is the file name

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,18 +155,18 @@ func (n *notifier) runHook(ev NotifyEvent) {
 	if instance == "" {
 		instance = n.instance
 	}
-	// Appended last, these win over any VIPD_* already in the daemon's
-	// environment.
-	env := append(os.Environ(),
-		"VIPD_INSTANCE="+instance,
-		"VIPD_STATE="+ev.State,
-		"VIPD_PREVIOUS_STATE="+ev.PreviousState,
-		"VIPD_PRIORITY="+strconv.Itoa(ev.Priority),
-		"VIPD_VIPS="+strings.Join(ev.VIPs, " "),
-	)
+	// With PATH and LANG, the hook's whole environment: nothing of the
+	// daemon's own (NOTIFY_SOCKET, WATCHDOG_*) reaches it.
+	vars := []string{
+		"VIPD_INSTANCE=" + instance,
+		"VIPD_STATE=" + ev.State,
+		"VIPD_PREVIOUS_STATE=" + ev.PreviousState,
+		"VIPD_PRIORITY=" + strconv.Itoa(ev.Priority),
+		"VIPD_VIPS=" + strings.Join(ev.VIPs, " "),
+	}
 	// Not tied to the Node's context: a hook that has started is let run
 	// to its end or its timeout even while vipd stops.
-	run := runCommand(context.Background(), n.spec.Command, env, n.spec.Timeout)
+	run := runCommand(context.Background(), n.spec.Command, vars, n.spec.Timeout)
 
 	attrs := append([]any{"state", ev.State, "previous_state", ev.PreviousState}, run.outputAttrs()...)
 	attrs = append(attrs, "duration", run.duration)

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,46 +113,47 @@ func TestNotifyOrder(t *testing.T) {
 }
 
 func TestNotifyEnvironment(t *testing.T) {
-	// The daemon's environment is passed on, and the event's variables win
-	// over any stale ones in it.
-	t.Setenv("VIPD_TEST_MARKER", "kept")
+	// The hook's whole environment is PATH, LANG and the event's
+	// variables: nothing of the daemon's reaches it, not even a stale
+	// VIPD_* of its own.
+	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+	t.Setenv("WATCHDOG_USEC", "10000000")
+	t.Setenv("VIPD_TEST_MARKER", "daemon's")
 	t.Setenv("VIPD_STATE", "stale")
 	dir := t.TempDir()
-	hook := trkScript(t, dir, "hook", `env > "@DIR@/env.$VIPD_PRIORITY"`)
+	hook := trkScript(t, dir, "hook", `tr '\0' '\n' < /proc/$$/environ > "@DIR@/env.$VIPD_PRIORITY"`)
 	log, _ := trkNewLog()
 	n := newNotifier("web", config.Notify{Command: []string{hook}, Timeout: 5 * time.Second}, log)
 	n.Notify(NotifyEvent{Instance: "web", State: "master", PreviousState: "backup", Priority: 100, VIPs: []string{"192.0.2.1", "192.0.2.2"}})
 	n.Notify(NotifyEvent{Instance: "web", State: "stopped", PreviousState: "master", Priority: 7})
 	ntfCloseWithin(t, n, true, 5*time.Second)
 
+	base := map[string]string{"PATH": childPath, "LANG": "C"}
 	for prio, want := range map[int]map[string]string{
 		100: {
 			"VIPD_INSTANCE": "web", "VIPD_STATE": "master", "VIPD_PREVIOUS_STATE": "backup",
-			"VIPD_PRIORITY": "100", "VIPD_VIPS": "192.0.2.1 192.0.2.2", "VIPD_TEST_MARKER": "kept",
+			"VIPD_PRIORITY": "100", "VIPD_VIPS": "192.0.2.1 192.0.2.2",
 		},
 		7: {
 			"VIPD_INSTANCE": "web", "VIPD_STATE": "stopped", "VIPD_PREVIOUS_STATE": "master",
-			"VIPD_PRIORITY": "7", "VIPD_VIPS": "", "VIPD_TEST_MARKER": "kept",
+			"VIPD_PRIORITY": "7", "VIPD_VIPS": "",
 		},
 	} {
+		maps.Copy(want, base)
 		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("env.%d", prio)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := map[string]string{}
-		for _, l := range strings.Split(string(b), "\n") {
-			// Only the hook's own variables and the marker: the test's
-			// environment may carry other VIPD_ settings (VIPD_LAB).
-			k, v, ok := strings.Cut(l, "=")
-			if _, expected := want[k]; ok && expected {
-				if _, dup := got[k]; dup {
-					t.Errorf("event %d: %s set twice", prio, k)
-				}
-				got[k] = v
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			k, v, _ := strings.Cut(l, "=")
+			if _, dup := got[k]; dup {
+				t.Errorf("event %d: %s set twice", prio, k)
 			}
+			got[k] = v
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("event %d: VIPD_* environment (-want +got):\n%s", prio, diff)
+			t.Errorf("event %d: hook environment (-want +got):\n%s", prio, diff)
 		}
 	}
 }

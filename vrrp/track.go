@@ -64,6 +64,12 @@ func runScriptTracker(ctx context.Context, instance string, spec config.TrackScr
 		first   = true
 		failing bool
 		streak  int // runs in a row that disagree with the current state
+		// A failing script is warned about once per kind of failure (its
+		// error and the first line of its output), not at every run, and
+		// with that line only: a check failing every second must not fill
+		// the journal. The full output is at debug level.
+		warned     string
+		failedRuns int // in a row
 	)
 	for {
 		run := runCommand(ctx, spec.Command, nil, timeout)
@@ -73,10 +79,25 @@ func runScriptTracker(ctx context.Context, instance string, spec config.TrackScr
 		}
 		ok := run.err == nil
 		attrs := append(run.outputAttrs(), "duration", run.duration)
-		if ok {
+		switch {
+		case ok && failedRuns > 0:
+			log.Info("track script succeeded again", "failed_runs", failedRuns, "duration", run.duration)
+			failedRuns, warned = 0, ""
+		case ok:
 			log.Debug("track script succeeded", attrs...)
-		} else {
-			log.Warn("track script failed", append(attrs, "err", run.err)...)
+		default:
+			failedRuns++
+			line := firstLine(run.output, maxLoggedOutput)
+			if kind := run.err.Error() + "\n" + line; kind != warned {
+				warned = kind
+				warn := []any{"err", run.err}
+				if line != "" {
+					warn = append(warn, "output", line, "output_bytes", int64(len(run.output))+run.dropped)
+				}
+				log.Warn("track script failed", append(warn, "duration", run.duration)...)
+			} else {
+				log.Debug("track script failed again", append(attrs, "err", run.err, "failed_runs", failedRuns)...)
+			}
 		}
 
 		changed := false
@@ -163,20 +184,23 @@ const maxTrackFile = 4096
 // readTrackFile reads the integer in a tracked file. Values are limited to
 // 32 bits so that value × weight cannot overflow the priority arithmetic.
 func readTrackFile(path string) (int, error) {
-	// A FIFO or device would block the read forever; the file is meant to
-	// be a small regular file that an operator or a health checker writes.
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s: not a regular file", path)
-	}
-	f, err := os.Open(path)
+	// The file is meant to be a small regular file that an operator or a
+	// health checker writes. Anything else is refused on what was opened,
+	// not on an earlier stat: the path may be swapped in between, and a
+	// FIFO would block open(2) until a writer came, a FIFO or device
+	// read(2) forever. O_NONBLOCK makes the open itself return at once.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s: not a regular file (%s)", path, fileType(fi.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxTrackFile+1))
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", path, err)
@@ -202,6 +226,23 @@ func readTrackFile(path string) (int, error) {
 	return int(v), nil
 }
 
+// fileType names a non-regular file's type for an error.
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
+}
+
 // maxOutput caps the output of one script or hook run kept for the log.
 const maxOutput = 4096
 
@@ -220,6 +261,25 @@ type commandRun struct {
 	duration time.Duration
 }
 
+// maxLoggedOutput bounds the output that a failing tracker's warning
+// carries.
+const maxLoggedOutput = 200
+
+// firstLine returns the first line of s, cut to at most max bytes (on a
+// UTF-8 boundary); "..." marks that more was cut.
+func firstLine(s string, max int) string {
+	line, rest, _ := strings.Cut(s, "\n")
+	line = strings.TrimRight(line, "\r")
+	cut := rest != ""
+	if len(line) > max {
+		line, cut = strings.ToValidUTF8(line[:max], ""), true
+	}
+	if cut {
+		line += "..."
+	}
+	return line
+}
+
 // outputAttrs returns the log fields for the captured output.
 func (r commandRun) outputAttrs() []any {
 	var attrs []any
@@ -233,10 +293,11 @@ func (r commandRun) outputAttrs() []any {
 }
 
 // runCommand runs argv (never through a shell) in a process group of its
-// own and waits for it. env nil means the daemon's environment. When the
-// timeout passes or ctx is done, the whole group is killed, so that
-// children of a hung script die with it.
-func runCommand(ctx context.Context, argv []string, env []string, timeout time.Duration) commandRun {
+// own, with no capabilities (startUnprivileged) and only childEnv(vars...)
+// for environment, and waits for it. When the timeout passes or ctx is
+// done, the whole group is killed, so that children of a hung script die
+// with it.
+func runCommand(ctx context.Context, argv []string, vars []string, timeout time.Duration) commandRun {
 	if len(argv) == 0 {
 		return commandRun{err: errors.New("empty command")}
 	}
@@ -245,7 +306,7 @@ func runCommand(ctx context.Context, argv []string, env []string, timeout time.D
 
 	var out cappedBuffer
 	cmd := exec.CommandContext(runCtx, argv[0], argv[1:]...)
-	cmd.Env = env
+	cmd.Env = childEnv(vars...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -261,7 +322,10 @@ func runCommand(ctx context.Context, argv []string, env []string, timeout time.D
 	cmd.WaitDelay = pipeGrace
 
 	start := time.Now()
-	err := cmd.Run()
+	err := startUnprivileged(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	r := commandRun{
 		output:   strings.TrimSpace(string(out.buf)),
 		dropped:  out.dropped,

@@ -38,6 +38,23 @@ func TestCheck(t *testing.T) {
 	if code, _, errOut := runCLI("check", "--config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errOut, "missing.yaml") {
 		t.Errorf("check missing file: exit %d, stderr %q", code, errOut)
 	}
+
+	// A hook that others can change is refused, with its line.
+	hook := filepath.Join(dir, "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(hook, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	unsafe := filepath.Join(dir, "unsafe.yaml")
+	if err := os.WriteFile(unsafe, []byte("instances:\n  - name: web\n    interface: eth0\n    vrid: 51\n    vips: [198.18.0.100]\n    notify:\n      command: [\""+hook+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI("check", "--config", unsafe)
+	if want := unsafe + ":7: notify hook of web: refusing " + hook + ": " + hook + " is writable by its group and others"; code != 1 || !strings.HasPrefix(errOut, want) {
+		t.Errorf("check unsafe hook: exit %d, stderr %q; want exit 1 and %q", code, errOut, want)
+	}
 }
 
 func TestFlagsAfterArguments(t *testing.T) {
