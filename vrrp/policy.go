@@ -152,13 +152,15 @@ func (n *Node) propagate(in *instance, out Output, now time.Time) {
 }
 
 // updateHolds holds out of master every instance in maintenance, and every
-// member of a sync group with a member in fault.
+// member of a sync group with a member in fault or in maintenance: a group
+// moves as one, so a member held back alone would have the peer's group
+// pull the others over and push them back without end.
 func (n *Node) updateHolds(insts []*instance, now time.Time) {
 	for _, in := range insts {
 		want, r := in.maintenance, ReasonMaintenance
 		if !want && in.group != nil {
 			for _, o := range in.group.members {
-				if o != in && o.m.State() == StateFault {
+				if o != in && (o.m.State() == StateFault || o.maintenance) {
 					want, r = true, ReasonSyncGroup
 				}
 			}
@@ -271,7 +273,11 @@ func (n *Node) setMaintenance(req maintReq, now time.Time) error {
 	if in.maintenance != req.on {
 		in.maintenance = req.on
 		n.log.Info("maintenance", "instance", in.cfg.Name, "on", req.on)
-		n.updateHolds([]*instance{in}, now)
+		if in.group != nil {
+			n.updateHolds(in.group.members, now)
+		} else {
+			n.updateHolds([]*instance{in}, now)
+		}
 	}
 	if err := n.saveMaintenance(); err != nil {
 		n.log.Error("maintenance state not saved", "err", err)
