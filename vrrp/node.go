@@ -96,6 +96,10 @@ type Node struct {
 	armed time.Time // what the loop's timer is set for
 	// loopDone is closed when Run's loop has exited, or by Abort.
 	loopDone chan struct{}
+	// retired are notifiers the loop stopped without waiting (reload,
+	// shutdown) that may still be running their queued hooks; Run waits
+	// for them, bounded, once the protocol work is done.
+	retired []*notifier
 
 	started      time.Time
 	reloadOK     bool
@@ -293,6 +297,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		n.closeIfaces()
 		n.wg.Wait()
 		n.addrs.Close()
+		n.awaitHooks(hookDrainMax)
 	}()
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); _ = vip.Watch(inner, n.addrCh) }()
@@ -338,9 +343,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.flush()
 			n.awaitSuccessors(now)
 			for _, in := range n.insts {
-				if in.notify != nil {
-					in.notify.Close(true)
-				}
+				n.retireNotifier(in.notify)
 			}
 			return nil
 		case <-n.timer.C:
