@@ -100,6 +100,9 @@ type Node struct {
 	// shutdown) that may still be running their queued hooks; Run waits
 	// for them, bounded, once the protocol work is done.
 	retired []*notifier
+	// maint saves the maintenance state off the loop; its goroutine runs
+	// with Run.
+	maint *maintWriter
 
 	started      time.Time
 	reloadOK     bool
@@ -126,6 +129,7 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 		loopDone: make(chan struct{}),
 	}
+	n.maint = newMaintWriter(log)
 	var err error
 	if n.addrs, err = vip.NewManager(); err != nil {
 		return nil, err
@@ -299,7 +303,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		n.addrs.Close()
 		n.awaitHooks(hookDrainMax)
 	}()
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.maint.run(inner) }()
 	go func() { defer n.wg.Done(); _ = vip.Watch(inner, n.addrCh) }()
 	go func() { defer n.wg.Done(); watchLinks(inner, n.linkCh) }()
 	for _, ifc := range n.ifaces {

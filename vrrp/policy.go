@@ -209,41 +209,28 @@ func (n *Node) loadMaintenance() error {
 	return nil
 }
 
-// saveMaintenance writes the state file atomically.
-func (n *Node) saveMaintenance() error {
-	f := maintenanceFile{Maintenance: []string{}}
+// maintenanceNames lists the instances in maintenance, for the state file.
+func (n *Node) maintenanceNames() []string {
+	names := []string{}
 	for _, in := range n.insts {
 		if in.maintenance {
-			f.Maintenance = append(f.Maintenance, in.cfg.Name)
+			names = append(names, in.cfg.Name)
 		}
 	}
-	b, _ := json.Marshal(f)
-	path := n.stateFile()
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("saving maintenance state: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".maintenance-*")
-	if err != nil {
-		return fmt.Errorf("saving maintenance state: %w", err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("saving maintenance state to %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("saving maintenance state to %s: %w", path, err)
-	}
-	return nil
+	return names
 }
 
 type maintReq struct {
 	instance string
 	on       bool
-	done     chan error
+	done     chan maintReply
+}
+
+// maintReply is the loop's answer: the change is in force (err nil) and
+// the state to save is queued as seq.
+type maintReply struct {
+	err error
+	seq uint64
 }
 
 // ErrNoInstance is returned for a name no instance has.
@@ -255,13 +242,40 @@ var ErrNotSaved = errors.New("in force, but not saved")
 
 // SetMaintenance turns maintenance on (resign at once, stay backup) or off
 // for one instance, and records it in the state directory so that it
-// survives a restart.
+// survives a restart. The loop puts the change in force; the file is
+// written by the Node's writer, never on the loop, and SetMaintenance
+// waits for that write: an error wrapping ErrNotSaved means the change is
+// in force but the write failed.
 func (n *Node) SetMaintenance(ctx context.Context, instance string, on bool) error {
-	req := maintReq{instance: instance, on: on, done: make(chan error, 1)}
-	return ask(ctx, n, n.maintQ, req, req.done)
+	req := maintReq{instance: instance, on: on, done: make(chan maintReply, 1)}
+	select {
+	case n.maintQ <- req:
+	case <-n.loopDone:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var r maintReply
+	select {
+	case r = <-req.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if err := n.maint.wait(ctx, r.seq); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w yet: the state file is still being written: %v", ErrNotSaved, err)
+		}
+		return fmt.Errorf("%w: %v", ErrNotSaved, err)
+	}
+	return nil
 }
 
-func (n *Node) setMaintenance(req maintReq, now time.Time) error {
+// setMaintenance is the loop's part of SetMaintenance: it puts the change
+// in force and queues the state for the writer, never touching the disk.
+func (n *Node) setMaintenance(req maintReq, now time.Time) maintReply {
 	var in *instance
 	for _, x := range n.insts {
 		if x.cfg.Name == req.instance {
@@ -269,7 +283,7 @@ func (n *Node) setMaintenance(req maintReq, now time.Time) error {
 		}
 	}
 	if in == nil {
-		return fmt.Errorf("%w %q", ErrNoInstance, req.instance)
+		return maintReply{err: fmt.Errorf("%w %q", ErrNoInstance, req.instance)}
 	}
 	if in.maintenance != req.on {
 		in.maintenance = req.on
@@ -280,11 +294,10 @@ func (n *Node) setMaintenance(req maintReq, now time.Time) error {
 			n.updateHolds([]*instance{in}, now)
 		}
 	}
-	if err := n.saveMaintenance(); err != nil {
-		n.log.Error("maintenance state not saved", "err", err)
-		return fmt.Errorf("%w: %v", ErrNotSaved, err)
+	if n.maint == nil {
+		n.maint = newMaintWriter(n.log)
 	}
-	return nil
+	return maintReply{seq: n.maint.queue(n.stateFile(), n.maintenanceNames())}
 }
 
 // startTrackers starts the script and file trackers of an instance; they

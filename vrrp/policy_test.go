@@ -91,8 +91,8 @@ func polGroupNode(t *testing.T) (*Node, *instance, *instance) {
 func TestMaintenanceHoldsSyncGroup(t *testing.T) {
 	n, vi1, vi2 := polGroupNode(t)
 	now := time.Now()
-	if err := n.setMaintenance(maintReq{instance: "vi1", on: true}, now); err != nil {
-		t.Fatalf("maintenance on: %v", err)
+	if r := n.setMaintenance(maintReq{instance: "vi1", on: true}, now); r.err != nil {
+		t.Fatalf("maintenance on: %v", r.err)
 	}
 	if !vi1.m.Held() || !vi2.m.Held() {
 		t.Fatalf("maintenance on vi1: held vi1 %v vi2 %v, want both held", vi1.m.Held(), vi2.m.Held())
@@ -105,8 +105,8 @@ func TestMaintenanceHoldsSyncGroup(t *testing.T) {
 			t.Errorf("%s: %v after its timer while the group is held, want backup", in.cfg.Name, in.m.State())
 		}
 	}
-	if err := n.setMaintenance(maintReq{instance: "vi1", on: false}, later); err != nil {
-		t.Fatalf("maintenance off: %v", err)
+	if r := n.setMaintenance(maintReq{instance: "vi1", on: false}, later); r.err != nil {
+		t.Fatalf("maintenance off: %v", r.err)
 	}
 	if vi1.m.Held() || vi2.m.Held() {
 		t.Errorf("maintenance off: held vi1 %v vi2 %v, want neither", vi1.m.Held(), vi2.m.Held())
