@@ -1,11 +1,13 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -19,6 +21,9 @@ type Config struct {
 	StateDir   string
 	Instances  []Instance
 	SyncGroups []SyncGroup
+	// Warnings are settings that load but do not do what they say
+	// (vipd check prints them, the daemon logs them), in line order.
+	Warnings []Error
 }
 
 // Instance is one VRRP virtual router: a VRID on an interface and the
@@ -174,6 +179,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	cfg := p.parse(data)
 	if len(p.errs) > 0 {
 		return nil, p.sorted()
+	}
+	if len(p.warns) > 0 {
+		slices.SortStableFunc(p.warns, func(a, b Error) int { return cmp.Compare(a.Line, b.Line) })
+		cfg.Warnings = p.warns
 	}
 	return cfg, nil
 }

@@ -60,7 +60,7 @@ func TestLoadValid(t *testing.T) {
 				Priority:       255,
 				Version:        2,
 				AdvertInterval: 2 * time.Second,
-				Preempt:        false,
+				Preempt:        true, // preempt: false is overridden for the owner
 				AuthPass:       "s3cret",
 				VIPs: []VIP{
 					{Address: mustPrefix("203.0.113.5/32"), Line: 35},
@@ -70,6 +70,7 @@ func TestLoadValid(t *testing.T) {
 				Line: 26,
 			},
 		},
+		Warnings: []Error{{File: "testdata/valid.yaml", Line: 32, Msg: "preempt: false has no effect with priority 255: the address owner always preempts"}},
 	}
 	got, err := Load("testdata/valid.yaml")
 	if err != nil {
@@ -306,6 +307,23 @@ func TestParseAccepts(t *testing.T) {
 			name:   "priority 255 owns the address",
 			in:     one("priority: 255"),
 			modify: func(c *Config) { c.Instances[0].Priority = 255 },
+		},
+		{
+			// RFC 5798: the address owner always preempts. An owner with
+			// preempt: false would never take its address back after
+			// maintenance; the setting is overridden, with a warning.
+			name: "priority 255 with preempt false preempts anyway, with a warning",
+			in:   one("priority: 255", "preempt: false"),
+			modify: func(c *Config) {
+				c.Instances[0].Priority = 255
+				c.Instances[0].Preempt = true
+				c.Warnings = []Error{{File: "t.yaml", Line: 7, Msg: "preempt: false has no effect with priority 255: the address owner always preempts"}}
+			},
+		},
+		{
+			name:   "preempt false below 255 stays off, without a warning",
+			in:     one("priority: 254", "preempt: false"),
+			modify: func(c *Config) { c.Instances[0].Priority = 254; c.Instances[0].Preempt = false },
 		},
 		{
 			name:   "priority 1",

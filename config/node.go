@@ -17,9 +17,18 @@ import (
 // parser walks a YAML node tree and collects every problem it finds, so that
 // one run reports them all.
 type parser struct {
-	file string
-	errs Errors
-	seen map[Error]bool // an aliased node is walked once per use; report it once
+	file  string
+	errs  Errors
+	warns []Error
+	seen  map[Error]bool // an aliased node is walked once per use; report it once
+}
+
+// warnf records a setting that loads but is overridden.
+func (p *parser) warnf(line int, format string, args ...any) {
+	w := Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+	if !slices.Contains(p.warns, w) {
+		p.warns = append(p.warns, w)
+	}
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {

@@ -282,6 +282,14 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	if f, ok := fs["preempt"]; ok {
 		if b, ok := p.boolean(f); ok {
 			in.Preempt = b
+			if !b && in.Priority == 255 {
+				// RFC 5798 §6.4.2: the address owner always preempts;
+				// without it an owner back from maintenance would stay
+				// backup for good. keepalived resets nopreempt likewise.
+				// A warning, not an error: such files loaded before.
+				p.warnf(f.line, "preempt: false has no effect with priority 255: the address owner always preempts")
+				in.Preempt = true
+			}
 		}
 	}
 	if f, ok := fs["preempt_delay"]; ok {

@@ -52,7 +52,7 @@ func ownershipConfig(t *testing.T, p *pair.Pair, vips ...string) {
 // stale VIP and deleted it, and with it the secondary in its subnet.)
 func TestReliabilityHostAddressAsVIP(t *testing.T) {
 	p := newPair(t, "rho")
-	row := relRecord(t, "12.3", "A VIP that is one of the host's own addresses",
+	row := relRecord(t, "8c", "A VIP that is one of the host's own addresses",
 		"A's eth0 has 198.18.0.11/24 and 198.18.0.13/24 (a secondary, which the kernel flushes with the primary). "+
 			"vipd started with the VIP 198.18.0.11/24; then vipd started with the VIP 198.18.0.100 and, as master, reloaded (SIGHUP) with 198.18.0.13/24 added.",
 		"the start is refused (exit 1) with one error naming file:line, the VIP, eth0 and why; the reload is refused and changes nothing (no transition, the VIP stays on A); "+
@@ -117,7 +117,7 @@ func TestReliabilityHostAddressAsVIP(t *testing.T) {
 // PID, and the running master keeps its VIP without a transition.
 func TestReliabilitySecondVipdRefused(t *testing.T) {
 	p := newPair(t, "r2v")
-	row := relRecord(t, "12.8", "A second vipd on the same host",
+	row := relRecord(t, "8e", "A second vipd on the same host",
 		"With A master, a second `vipd run` was started on A with A's configuration (metrics off) and another --socket.",
 		"it exits non-zero within 5 s with a one-line error naming the running vipd's PID; the VIP stays on A; no transition on either node; no vipd died but the refused one")
 	startPair(t, p, pair.NodeConfig{}, pair.NodeConfig{})

@@ -1,10 +1,9 @@
 package e2e
 
-// Reliability cases of issue 12 about what a node sees of its segment and
-// its peers: a hardware address that changes under a running master (12e),
-// a lower-priority router that keeps advertising as master (12m), and an
-// advert that reaches a backup in the last moment before its takeover
-// (12n). The ids are the issue's number and the fault's letter (e = 5).
+// Reliability cases about what a node sees of its segment and its peers: a
+// hardware address that changes under a running master (8d), a
+// lower-priority router that keeps advertising as master (8f), and an
+// advert that reaches a backup in the last moment before its takeover (8g).
 
 import (
 	"fmt"
@@ -24,7 +23,7 @@ import (
 
 func TestReliabilityMACChange(t *testing.T) {
 	p := newPair(t, "rmc")
-	row := relRecord(t, "12e", "MAC changed with the link up",
+	row := relRecord(t, "8d", "MAC changed with the link up",
 		"`ip link set dev eth0 address 02:18:00:00:12:05` in the master's namespace, its link up throughout (as bonding with fail_over_mac=active does), with the kernel's own announcement of a new address (arp_notify) off, as by default, while the client pinged the VIP every 5 ms.",
 		"the client's ARP entry for the VIP on the new MAC within 1 s; every advert the client receives from the master from 20 ms after the change on has the new source MAC (at least three within 500 ms); no state transition on either node; no vipd died")
 	startPair(t, p, pair.NodeConfig{}, pair.NodeConfig{})
@@ -83,7 +82,7 @@ func maxAnswers(window time.Duration) uint64 {
 	return 2 + uint64(math.Ceil(math.Log2(float64(window)/float64(interval)+1)))
 }
 
-// lowerMasterStatus is the part of `vipd status --json` case 12m reads.
+// lowerMasterStatus is the part of `vipd status --json` case 8f reads.
 type lowerMasterStatus struct {
 	Instances []struct {
 		LowerPriorityMaster *struct {
@@ -97,7 +96,7 @@ type lowerMasterStatus struct {
 func TestReliabilityLowerMasterPersists(t *testing.T) {
 	p := newPair(t, "rlm")
 	const lasting = 3 * time.Second
-	row := relRecord(t, "12m", "A lower-priority router stays master",
+	row := relRecord(t, "8f", "A lower-priority router stays master",
 		fmt.Sprintf("From a third namespace, valid VRID 51 adverts at priority 50 every %s for %s, as a peer that does not accept the master's adverts (FRR with another v3_checksum) sends them; garp.repeat 0, so that every gratuitous ARP counted is an answer to it.", dur(interval), dur(lasting)),
 		"the master answers with backoff: at most 2 + ⌈log2(window/interval + 1)⌉ answers (2 gratuitous ARP each) instead of one per interval; status names the peer (lower_priority_master: its address and priority 50) while it advertises and not once it has been quiet for a second; the log says so once; no state transition; the master keeps the VIP alone; no vipd died")
 	noRepeat := pair.NodeConfig{Extra: "    garp:\n      repeat: 0\n"}
@@ -155,7 +154,7 @@ func TestReliabilityAdvertInTakeoverSpin(t *testing.T) {
 		lead   = 400 * time.Microsecond
 	)
 	mdi := pair.MasterDownInterval(100, interval)
-	row := relRecord(t, "12n", "Advert in the last moment before a takeover",
+	row := relRecord(t, "8g", "Advert in the last moment before a takeover",
 		fmt.Sprintf("A lone vipd backup (priority 100, GOMAXPROCS=1 as vipd sets it) and, from another namespace, a master's valid priority-200 adverts, %d of them each sent to reach the backup %s before its Master_Down timer (%s after the previous one's arrival, as the backup's eth0 stamps it) runs out: inside the last millisecond, when the backup's loop waits on the CPU for the deadline.", rounds, dur(lead), dur(mdi)),
 		"the backup takes over no more often than the rounds in which an advert in fact arrived after the deadline (by the kernel's stamps on the backup), and such rounds are at most half; no vipd died")
 	must(t, p.Configure(p.B, pair.NodeConfig{Priority: 100, AdvertInterval: interval}))

@@ -181,24 +181,32 @@ func (m *Machine) Deadline() time.Time {
 	return time.Time{}
 }
 
-// SkewTime is (256 − Priority) × Master_Adver_Interval / 256.
+// SkewTime is Skew_Time for our priority and version (see SkewTime).
 func (m *Machine) SkewTime() time.Duration {
-	return SkewTime(m.cfg.Priority, m.masterAdverInterval)
+	return SkewTime(m.cfg.Version, m.cfg.Priority, m.masterAdverInterval)
 }
 
 // MasterDownInterval is 3 × Master_Adver_Interval + Skew_Time.
 func (m *Machine) MasterDownInterval() time.Duration {
-	return MasterDownInterval(m.cfg.Priority, m.masterAdverInterval)
+	return MasterDownInterval(m.cfg.Version, m.cfg.Priority, m.masterAdverInterval)
 }
 
-// SkewTime is (256 − priority) × interval / 256 (RFC 5798 §6.1).
-func SkewTime(priority uint8, interval time.Duration) time.Duration {
+// SkewTime is how long a backup with this priority waits after a master
+// resigns. VRRPv3 scales it by the advert interval: (256 − priority) ×
+// interval / 256 (RFC 5798 §6.1). VRRPv2 does not: it is (256 − priority)
+// / 256 seconds whatever the interval (RFC 3768 §6.1, and keepalived), so
+// a v2 peer with a 3 s interval and a vipd backup agree on who goes first.
+func SkewTime(version int, priority uint8, interval time.Duration) time.Duration {
+	if version == 2 {
+		interval = time.Second
+	}
 	return time.Duration(256-int64(priority)) * interval / 256
 }
 
-// MasterDownInterval is 3 × interval + SkewTime (RFC 5798 §6.1).
-func MasterDownInterval(priority uint8, interval time.Duration) time.Duration {
-	return 3*interval + SkewTime(priority, interval)
+// MasterDownInterval is 3 × interval + SkewTime (RFC 5798 §6.1, RFC 3768
+// §6.1).
+func MasterDownInterval(version int, priority uint8, interval time.Duration) time.Duration {
+	return 3*interval + SkewTime(version, priority, interval)
 }
 
 // Step feeds one event to the Machine at time now.

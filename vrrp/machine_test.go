@@ -46,30 +46,54 @@ func master(t *testing.T, c MachineConfig) *Machine {
 
 func TestTimers(t *testing.T) {
 	for _, tc := range []struct {
+		version  int
 		prio     uint8
 		interval time.Duration
 		skew     time.Duration
 		down     time.Duration
 	}{
-		{100, time.Second, 609375 * time.Microsecond, 3609375 * time.Microsecond},
-		{100, 100 * time.Millisecond, 60937500 * time.Nanosecond, 360937500 * time.Nanosecond},
-		{200, 100 * time.Millisecond, 21875 * time.Microsecond, 321875 * time.Microsecond},
-		{255, time.Second, 3906250 * time.Nanosecond, 3003906250 * time.Nanosecond},
-		{1, time.Second, 996093750 * time.Nanosecond, 3996093750 * time.Nanosecond},
+		{3, 100, time.Second, 609375 * time.Microsecond, 3609375 * time.Microsecond},
+		{3, 100, 100 * time.Millisecond, 60937500 * time.Nanosecond, 360937500 * time.Nanosecond},
+		{3, 200, 100 * time.Millisecond, 21875 * time.Microsecond, 321875 * time.Microsecond},
+		{3, 255, time.Second, 3906250 * time.Nanosecond, 3003906250 * time.Nanosecond},
+		{3, 1, time.Second, 996093750 * time.Nanosecond, 3996093750 * time.Nanosecond},
+		{3, 100, 3 * time.Second, 1828125 * time.Microsecond, 10828125 * time.Microsecond},
+		// RFC 3768 §6.1: v2 Skew_Time is (256 − priority)/256 seconds
+		// whatever the advert interval; only Master_Down scales with it.
+		{2, 100, time.Second, 609375 * time.Microsecond, 3609375 * time.Microsecond},
+		{2, 100, 3 * time.Second, 609375 * time.Microsecond, 9609375 * time.Microsecond},
+		{2, 200, 10 * time.Second, 218750 * time.Microsecond, 30218750 * time.Microsecond},
+		{2, 1, 255 * time.Second, 996093750 * time.Nanosecond, 765996093750 * time.Nanosecond},
 	} {
-		if got := SkewTime(tc.prio, tc.interval); got != tc.skew {
-			t.Errorf("SkewTime(%d, %v) = %v, want %v", tc.prio, tc.interval, got, tc.skew)
+		if got := SkewTime(tc.version, tc.prio, tc.interval); got != tc.skew {
+			t.Errorf("SkewTime(v%d, %d, %v) = %v, want %v", tc.version, tc.prio, tc.interval, got, tc.skew)
 		}
-		if got := MasterDownInterval(tc.prio, tc.interval); got != tc.down {
-			t.Errorf("MasterDownInterval(%d, %v) = %v, want %v", tc.prio, tc.interval, got, tc.down)
+		if got := MasterDownInterval(tc.version, tc.prio, tc.interval); got != tc.down {
+			t.Errorf("MasterDownInterval(v%d, %d, %v) = %v, want %v", tc.version, tc.prio, tc.interval, got, tc.down)
 		}
+	}
+}
+
+// A v2 backup that hears its master resign takes over after (256 −
+// priority)/256 s, not after that fraction of a 3 s advert interval; and
+// its Master_Down timer is 3 intervals plus that same skew.
+func TestV2SkewTimeIgnoresInterval(t *testing.T) {
+	c := cfg(100)
+	c.Version, c.AdvertInterval = 2, 3*time.Second
+	m := backup(t, c)
+	if want := at(0).Add(9*time.Second + 609375*time.Microsecond); !m.Deadline().Equal(want) {
+		t.Errorf("Master_Down deadline %v after start, want %v", m.Deadline().Sub(at(0)), want.Sub(at(0)))
+	}
+	m.Step(advert(highIP, 0, 3*time.Second), at(500))
+	if want := at(500).Add(609375 * time.Microsecond); !m.Deadline().Equal(want) {
+		t.Errorf("after a priority-0 advert the deadline is %v later, want Skew_Time %v", m.Deadline().Sub(at(500)), want.Sub(at(500)))
 	}
 }
 
 // RFC 5798 §6.4.1: Initialize.
 func TestStartupBackup(t *testing.T) {
 	m := backup(t, cfg(100))
-	if want := at(0).Add(MasterDownInterval(100, 100*time.Millisecond)); !m.Deadline().Equal(want) {
+	if want := at(0).Add(MasterDownInterval(3, 100, 100*time.Millisecond)); !m.Deadline().Equal(want) {
 		t.Errorf("deadline %v, want Master_Down_Interval after start %v", m.Deadline(), want)
 	}
 	if m.MasterAddr().IsValid() {
@@ -120,7 +144,7 @@ func TestBackupPriorityZeroSetsSkew(t *testing.T) {
 	if out.Actions != 0 || m.State() != StateBackup {
 		t.Fatalf("priority 0 in backup: %+v", out)
 	}
-	if want := at(80).Add(SkewTime(100, 100*time.Millisecond)); !m.Deadline().Equal(want) {
+	if want := at(80).Add(SkewTime(3, 100, 100*time.Millisecond)); !m.Deadline().Equal(want) {
 		t.Errorf("Master_Down_Timer %v, want Skew_Time after the resignation %v", m.Deadline(), want)
 	}
 }
@@ -133,7 +157,7 @@ func TestBackupAcceptsHigherOrEqualPriority(t *testing.T) {
 		if m.MasterAdverInterval() != 200*time.Millisecond {
 			t.Errorf("prio %d: learned interval %v, want 200ms", prio, m.MasterAdverInterval())
 		}
-		if want := at(300).Add(MasterDownInterval(100, 200*time.Millisecond)); !m.Deadline().Equal(want) {
+		if want := at(300).Add(MasterDownInterval(3, 100, 200*time.Millisecond)); !m.Deadline().Equal(want) {
 			t.Errorf("prio %d: Master_Down_Timer %v, want %v", prio, m.Deadline(), want)
 		}
 		if m.MasterAddr() != highIP || m.MasterPriority() != prio {
@@ -255,7 +279,7 @@ func TestMasterYieldsToPreferredPeer(t *testing.T) {
 			if m.MasterAdverInterval() != 300*time.Millisecond {
 				t.Errorf("learned interval %v, want 300ms", m.MasterAdverInterval())
 			}
-			if want := now.Add(MasterDownInterval(100, 300*time.Millisecond)); !m.Deadline().Equal(want) {
+			if want := now.Add(MasterDownInterval(3, 100, 300*time.Millisecond)); !m.Deadline().Equal(want) {
 				t.Errorf("Master_Down_Timer %v, want %v", m.Deadline(), want)
 			}
 		})

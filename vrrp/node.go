@@ -114,6 +114,13 @@ type Node struct {
 	armed time.Time // what the loop's timer is set for
 	// loopDone is closed when Run's loop has exited, or by Abort.
 	loopDone chan struct{}
+	// retired are notifiers the loop stopped without waiting (reload,
+	// shutdown) that may still be running their queued hooks; Run waits
+	// for them, bounded, once the protocol work is done.
+	retired []*notifier
+	// maint saves the maintenance state off the loop; its goroutine runs
+	// with Run.
+	maint *maintWriter
 
 	started      time.Time
 	reloadOK     bool
@@ -140,6 +147,7 @@ func NewNode(cfg *config.Config, log *slog.Logger) (*Node, error) {
 
 		loopDone: make(chan struct{}),
 	}
+	n.maint = newMaintWriter(log)
 	addrs, err := vip.NewManager()
 	if err != nil {
 		return nil, err
@@ -360,8 +368,10 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		n.closeIfaces()
 		n.wg.Wait()
 		n.addrs.Close()
+		n.awaitHooks(hookDrainMax)
 	}()
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go func() { defer n.wg.Done(); n.maint.run(inner) }()
 	go func() { defer n.wg.Done(); _ = vip.Watch(inner, n.addrCh) }()
 	go func() { defer n.wg.Done(); watchLinks(inner, n.linkCh) }()
 	for _, ifc := range n.ifaces {
@@ -405,9 +415,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.flush()
 			n.awaitSuccessors(now)
 			for _, in := range n.insts {
-				if in.notify != nil {
-					in.notify.Close(true)
-				}
+				n.retireNotifier(in.notify)
 			}
 			return nil
 		case <-n.timer.C:

@@ -34,6 +34,10 @@ type notifier struct {
 	log      *slog.Logger
 	wake     chan struct{} // capacity 1: "the queue or closed changed"
 	done     chan struct{} // closed when the goroutine has returned
+	// after, if not nil, is a predecessor's done: no hook runs before it
+	// is closed, so that a hook replaced by a reload and the new one
+	// never overlap or run out of order.
+	after <-chan struct{}
 
 	mu      sync.Mutex
 	queue   []NotifyEvent
@@ -45,6 +49,12 @@ type notifier struct {
 // newNotifier starts the goroutine that runs spec.Command for each event;
 // Close stops it.
 func newNotifier(instance string, spec config.Notify, log *slog.Logger) *notifier {
+	return newNotifierAfter(instance, spec, log, nil)
+}
+
+// newNotifierAfter is newNotifier whose first hook waits until after is
+// closed (nil: no wait).
+func newNotifierAfter(instance string, spec config.Notify, log *slog.Logger, after <-chan struct{}) *notifier {
 	if spec.Timeout <= 0 {
 		spec.Timeout = defaultNotifyTimeout
 	}
@@ -54,6 +64,7 @@ func newNotifier(instance string, spec config.Notify, log *slog.Logger) *notifie
 		log:      log.With("instance", instance),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		after:    after,
 	}
 	go n.run()
 	return n
@@ -85,14 +96,24 @@ func (n *notifier) Notify(ev NotifyEvent) {
 // run (each bounded by the timeout) only if drain is true. Later calls only
 // wait.
 func (n *notifier) Close(drain bool) {
+	n.Stop(drain)
+	<-n.done
+}
+
+// Stop is Close without the wait: it returns at once, and the goroutine
+// goes on with what Close would do; Done is closed when it has. The
+// protocol loop stops notifiers this way, never waiting on a hook.
+func (n *notifier) Stop(drain bool) {
 	n.mu.Lock()
 	if !n.closed {
 		n.closed, n.drain = true, drain
 	}
 	n.mu.Unlock()
 	n.signal()
-	<-n.done
 }
+
+// Done is closed when the notifier's goroutine has returned.
+func (n *notifier) Done() <-chan struct{} { return n.done }
 
 func (n *notifier) signal() {
 	select {
@@ -103,6 +124,9 @@ func (n *notifier) signal() {
 
 func (n *notifier) run() {
 	defer close(n.done)
+	if n.after != nil {
+		<-n.after
+	}
 	for {
 		ev, ok := n.next()
 		if !ok {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vipd/vipd/config"
@@ -152,13 +153,15 @@ func (n *Node) propagate(in *instance, out Output, now time.Time) {
 }
 
 // updateHolds holds out of master every instance in maintenance, and every
-// member of a sync group with a member in fault.
+// member of a sync group with a member in fault or in maintenance: a group
+// moves as one, so a member held back alone would have the peer's group
+// pull the others over and push them back without end.
 func (n *Node) updateHolds(insts []*instance, now time.Time) {
 	for _, in := range insts {
 		want, r := in.maintenance, ReasonMaintenance
 		if !want && in.group != nil {
 			for _, o := range in.group.members {
-				if o != in && o.m.State() == StateFault {
+				if o != in && (o.m.State() == StateFault || o.maintenance) {
 					want, r = true, ReasonSyncGroup
 				}
 			}
@@ -206,41 +209,28 @@ func (n *Node) loadMaintenance() error {
 	return nil
 }
 
-// saveMaintenance writes the state file atomically.
-func (n *Node) saveMaintenance() error {
-	f := maintenanceFile{Maintenance: []string{}}
+// maintenanceNames lists the instances in maintenance, for the state file.
+func (n *Node) maintenanceNames() []string {
+	names := []string{}
 	for _, in := range n.insts {
 		if in.maintenance {
-			f.Maintenance = append(f.Maintenance, in.cfg.Name)
+			names = append(names, in.cfg.Name)
 		}
 	}
-	b, _ := json.Marshal(f)
-	path := n.stateFile()
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("saving maintenance state: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".maintenance-*")
-	if err != nil {
-		return fmt.Errorf("saving maintenance state: %w", err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("saving maintenance state to %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("saving maintenance state to %s: %w", path, err)
-	}
-	return nil
+	return names
 }
 
 type maintReq struct {
 	instance string
 	on       bool
-	done     chan error
+	done     chan maintReply
+}
+
+// maintReply is the loop's answer: the change is in force (err nil) and
+// the state to save is queued as seq.
+type maintReply struct {
+	err error
+	seq uint64
 }
 
 // ErrNoInstance is returned for a name no instance has.
@@ -252,13 +242,40 @@ var ErrNotSaved = errors.New("in force, but not saved")
 
 // SetMaintenance turns maintenance on (resign at once, stay backup) or off
 // for one instance, and records it in the state directory so that it
-// survives a restart.
+// survives a restart. The loop puts the change in force; the file is
+// written by the Node's writer, never on the loop, and SetMaintenance
+// waits for that write: an error wrapping ErrNotSaved means the change is
+// in force but the write failed.
 func (n *Node) SetMaintenance(ctx context.Context, instance string, on bool) error {
-	req := maintReq{instance: instance, on: on, done: make(chan error, 1)}
-	return ask(ctx, n, n.maintQ, req, req.done)
+	req := maintReq{instance: instance, on: on, done: make(chan maintReply, 1)}
+	select {
+	case n.maintQ <- req:
+	case <-n.loopDone:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var r maintReply
+	select {
+	case r = <-req.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if err := n.maint.wait(ctx, r.seq); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w yet: the state file is still being written: %v", ErrNotSaved, err)
+		}
+		return fmt.Errorf("%w: %v", ErrNotSaved, err)
+	}
+	return nil
 }
 
-func (n *Node) setMaintenance(req maintReq, now time.Time) error {
+// setMaintenance is the loop's part of SetMaintenance: it puts the change
+// in force and queues the state for the writer, never touching the disk.
+func (n *Node) setMaintenance(req maintReq, now time.Time) maintReply {
 	var in *instance
 	for _, x := range n.insts {
 		if x.cfg.Name == req.instance {
@@ -266,18 +283,21 @@ func (n *Node) setMaintenance(req maintReq, now time.Time) error {
 		}
 	}
 	if in == nil {
-		return fmt.Errorf("%w %q", ErrNoInstance, req.instance)
+		return maintReply{err: fmt.Errorf("%w %q", ErrNoInstance, req.instance)}
 	}
 	if in.maintenance != req.on {
 		in.maintenance = req.on
 		n.log.Info("maintenance", "instance", in.cfg.Name, "on", req.on)
-		n.updateHolds([]*instance{in}, now)
+		if in.group != nil {
+			n.updateHolds(in.group.members, now)
+		} else {
+			n.updateHolds([]*instance{in}, now)
+		}
 	}
-	if err := n.saveMaintenance(); err != nil {
-		n.log.Error("maintenance state not saved", "err", err)
-		return fmt.Errorf("%w: %v", ErrNotSaved, err)
+	if n.maint == nil {
+		n.maint = newMaintWriter(n.log)
 	}
-	return nil
+	return maintReply{seq: n.maint.queue(n.stateFile(), n.maintenanceNames())}
 }
 
 // startTrackers starts the script and file trackers of an instance; they
@@ -347,10 +367,66 @@ func (n *Node) notifyHook(in *instance, out Output) {
 	})
 }
 
-// newNotifierFor starts an instance's hook runner, if it has a hook.
+// newNotifierFor starts an instance's hook runner, if it has a hook. Its
+// first hook waits for any hook a reload retired for the same instance,
+// so that an instance's hooks still run one at a time and in order.
 func (n *Node) newNotifierFor(c config.Instance) *notifier {
 	if c.Notify == nil {
 		return nil
 	}
-	return newNotifier(c.Name, *c.Notify, n.log)
+	var after <-chan struct{}
+	for _, r := range n.retired {
+		if r.instance == c.Name {
+			after = r.Done() // the latest; it waits for any earlier one
+		}
+	}
+	return newNotifierAfter(c.Name, *c.Notify, n.log, after)
+}
+
+// hookDrainMax bounds how long a stopping Node waits for the hooks still
+// queued (the "stopped" events among them) once the protocol work is
+// done: with handoverMax it stays within systemd's TimeoutStopSec (10 s
+// in deploy/vipd.service).
+const hookDrainMax = 5 * time.Second
+
+// retireNotifier stops nt (nil: none) without waiting: the hooks already
+// queued, such as a removed instance's "stopped", still run on its own
+// goroutine while the loop goes on; awaitHooks waits for them at the end.
+func (n *Node) retireNotifier(nt *notifier) {
+	if nt == nil {
+		return
+	}
+	nt.Stop(true)
+	n.retired = slices.DeleteFunc(n.retired, func(r *notifier) bool {
+		select {
+		case <-r.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	n.retired = append(n.retired, nt)
+}
+
+// awaitHooks waits up to limit for every retired notifier to finish its
+// queued hooks, and logs the instances whose hooks it left running.
+func (n *Node) awaitHooks(limit time.Duration) {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for i, r := range n.retired {
+		select {
+		case <-r.Done():
+		case <-deadline.C:
+			var left []string
+			for _, r := range n.retired[i:] {
+				select {
+				case <-r.Done():
+				default:
+					left = append(left, r.instance)
+				}
+			}
+			n.log.Warn("notify hooks still running at shutdown; not waiting for them", "waited", limit.String(), "instances", strings.Join(left, ","))
+			return
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package vrrp
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/vipd/vipd/config"
 )
@@ -48,4 +50,65 @@ func TestWeights(t *testing.T) {
 	in.track.fileValue["/run/f"] = 0
 	in.track.ifDown["eth2"] = true
 	check("and a weight-0 interface down", -70, true)
+}
+
+// polGroupNode returns a Node with instances vi1 and vi2 in sync group sg,
+// both started as backups on an interface with carrier, with its state
+// directory in a temporary directory. Nothing in it touches the host.
+func polGroupNode(t *testing.T) (*Node, *instance, *instance) {
+	t.Helper()
+	log, _ := trkNewLog()
+	ifc := &iface{name: "eth0", index: 2, primary: netip.MustParseAddr("198.18.0.11"), up: true}
+	cfg := &config.Config{File: "t.yaml", StateDir: t.TempDir(),
+		SyncGroups: []config.SyncGroup{{Name: "sg", Instances: []string{"vi1", "vi2"}}}}
+	n := &Node{log: log, cfg: cfg}
+	for i, name := range []string{"vi1", "vi2"} {
+		c := config.Instance{Name: name, Interface: "eth0", VRID: uint8(51 + i), Priority: 150, Version: 3,
+			AdvertInterval: 100 * time.Millisecond, Preempt: true,
+			VIPs: []config.VIP{{Address: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(100 + i)}), 32)}}}
+		cfg.Instances = append(cfg.Instances, c)
+		in := newInstance(c, ifc)
+		ifc.byVRID[c.VRID] = in
+		ifc.insts = append(ifc.insts, in)
+		n.insts = append(n.insts, in)
+	}
+	n.ifaces = []*iface{ifc}
+	n.buildGroups()
+	now := time.Now()
+	for _, in := range n.insts {
+		n.step(in, Event{Kind: EventStartup}, now)
+		if in.m.State() != StateBackup {
+			t.Fatalf("%s: state %v after start-up, want backup", in.cfg.Name, in.m.State())
+		}
+	}
+	return n, n.insts[0], n.insts[1]
+}
+
+// A member of a sync group in maintenance holds the whole group out of
+// master, as a member in fault does: otherwise the peer's group pulls the
+// other members over and pushes them back without end. Maintenance off
+// releases them all.
+func TestMaintenanceHoldsSyncGroup(t *testing.T) {
+	n, vi1, vi2 := polGroupNode(t)
+	now := time.Now()
+	if r := n.setMaintenance(maintReq{instance: "vi1", on: true}, now); r.err != nil {
+		t.Fatalf("maintenance on: %v", r.err)
+	}
+	if !vi1.m.Held() || !vi2.m.Held() {
+		t.Fatalf("maintenance on vi1: held vi1 %v vi2 %v, want both held", vi1.m.Held(), vi2.m.Held())
+	}
+	// Neither takes over on its Master_Down timer while held.
+	later := now.Add(time.Second)
+	for _, in := range n.insts {
+		n.step(in, Event{Kind: EventTimer}, later)
+		if in.m.State() != StateBackup {
+			t.Errorf("%s: %v after its timer while the group is held, want backup", in.cfg.Name, in.m.State())
+		}
+	}
+	if r := n.setMaintenance(maintReq{instance: "vi1", on: false}, later); r.err != nil {
+		t.Fatalf("maintenance off: %v", r.err)
+	}
+	if vi1.m.Held() || vi2.m.Held() {
+		t.Errorf("maintenance off: held vi1 %v vi2 %v, want neither", vi1.m.Held(), vi2.m.Held())
+	}
 }

@@ -73,7 +73,7 @@ func TestReassertAtOnceAfterQuiet(t *testing.T) {
 	}
 	// A heal: the loser's Master_Down_Timer ran out without our adverts,
 	// more than three intervals after its last advert.
-	healed := last.Add(300*time.Millisecond + MasterDownInterval(50, 100*time.Millisecond))
+	healed := last.Add(300*time.Millisecond + MasterDownInterval(3, 50, 100*time.Millisecond))
 	if out := m.Step(advert(highIP, 50, 100*time.Millisecond), healed); out.Actions != ActSendAdvert|ActAnnounce {
 		t.Errorf("first lower-priority advert after a quiet spell: %+v, want advert and announce at once", out)
 	}

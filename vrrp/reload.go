@@ -164,9 +164,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 			n.log.Info("instance removed by reload", "instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID)
 			in.stopTrackers()
 			n.stepForced(in, Event{Kind: EventShutdown}, now)
-			if in.notify != nil {
-				in.notify.Close(true)
-			}
+			n.retireNotifier(in.notify)
 			in.ifc.byVRID[in.cfg.VRID] = nil
 			in.ifc.insts = slices.DeleteFunc(in.ifc.insts, func(x *instance) bool { return x == in })
 		}
@@ -308,9 +306,7 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 		n.startTrackers(in)
 	}
 	if !reflect.DeepEqual(oldCfg.Notify, c.Notify) {
-		if in.notify != nil {
-			in.notify.Close(true)
-		}
+		n.retireNotifier(in.notify)
 		in.notify = n.newNotifierFor(c)
 	}
 	in.setVIPs()

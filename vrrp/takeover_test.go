@@ -19,7 +19,7 @@ func TestAwaitTakeover(t *testing.T) {
 	ifc := &iface{name: "eth0", index: 2, primary: netip.MustParseAddr("198.18.0.12"), up: true}
 	backup := func(downIn time.Duration) *instance {
 		in := newInstance(c, ifc)
-		in.m.Step(Event{Kind: EventStartup}, time.Now().Add(downIn-MasterDownInterval(c.Priority, iv)))
+		in.m.Step(Event{Kind: EventStartup}, time.Now().Add(downIn-MasterDownInterval(c.Version, c.Priority, iv)))
 		if in.m.State() != StateBackup {
 			t.Fatalf("state %v after start-up, want backup", in.m.State())
 		}

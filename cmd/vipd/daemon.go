@@ -92,6 +92,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		cfg.ControlSocket = *socket
 	}
 	warnReadableSecrets(*path, cfg, log)
+	logConfigWarnings(log, cfg)
 	ln, err := listenControl(cfg.ControlSocket)
 	if err != nil {
 		return err
@@ -198,6 +199,7 @@ func reload(ctx context.Context, node *vrrp.Node, path, socketFlag string, runni
 		cfg.ControlSocket, cfg.MetricsListen = running.ControlSocket, running.MetricsListen
 	}
 	warnReadableSecrets(path, cfg, log)
+	logConfigWarnings(log, cfg)
 	if err := node.Reload(ctx, cfg); err != nil {
 		log.Error("reload refused; keeping the running configuration", "err", err)
 		return

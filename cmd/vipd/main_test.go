@@ -57,6 +57,22 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// An owner with preempt: false loads, preempting anyway, and check says so
+// on stderr with the file and line.
+func TestCheckWarnsOwnerWithoutPreempt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "owner.yaml")
+	if err := os.WriteFile(path, []byte("instances:\n  - name: web\n    interface: eth0\n    vrid: 51\n    priority: 255\n    preempt: false\n    vips: [198.18.0.100]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("check", "--config", path)
+	if code != 0 || !strings.Contains(out, "ok, 1 instance") {
+		t.Errorf("check: exit %d, stdout %q, stderr %q; want ok", code, out, errOut)
+	}
+	if want := path + ":6: warning: preempt: false has no effect with priority 255"; !strings.HasPrefix(errOut, want) {
+		t.Errorf("check: stderr %q, want a line starting %q", errOut, want)
+	}
+}
+
 func TestFlagsAfterArguments(t *testing.T) {
 	fs := newFlagSet("x", &bytes.Buffer{})
 	cfg := fs.String("config", "", "")

@@ -243,12 +243,14 @@ func (p *Pair) ClientNeighbour(addr netip.Addr) (string, error) {
 	return "", nil
 }
 
-// SkewTime and MasterDownInterval for a node's priority at interval.
+// SkewTime and MasterDownInterval for a node's priority at interval, with
+// VRRPv3 (the pair's default). A v2 pair at a 1 s interval has the same
+// timers.
 func SkewTime(prio uint8, interval time.Duration) time.Duration {
-	return vrrp.SkewTime(prio, interval)
+	return vrrp.SkewTime(3, prio, interval)
 }
 
 // MasterDownInterval is 3 × interval + SkewTime.
 func MasterDownInterval(prio uint8, interval time.Duration) time.Duration {
-	return vrrp.MasterDownInterval(prio, interval)
+	return vrrp.MasterDownInterval(3, prio, interval)
 }
