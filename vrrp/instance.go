@@ -30,7 +30,6 @@ type instance struct {
 	m     *Machine
 	ifc   *iface
 	vips  []netip.Addr // addresses advertised and announced
-	pfx   []netip.Prefix
 	auth  [8]byte
 	buf   []byte // marshal buffer, reused
 	count Counters
@@ -38,19 +37,19 @@ type instance struct {
 	garpLeft int
 	garpNext time.Time
 
-	// vs is what vipd believes of each VIP (parallel to vips and pfx),
-	// kept from its own add and remove results and the address events,
-	// so that status costs no netlink dump.
+	// vs is each VIP's place (family and link) and what vipd believes of
+	// it (parallel to vips), kept by the reconciler from its own add and
+	// remove results and the address events, so that status costs no
+	// netlink dump.
 	vs []vipState
+	// orphans are VIPs a reload took out of the configuration while the
+	// instance held them: the reconciler removes them.
+	orphans []netip.Prefix
 	// retryAt is when to try again to add the VIPs a master lacks;
 	// retryWait the back-off, doubling from vipRetryMin to vipRetryMax.
 	retryAt   time.Time
 	retryWait time.Duration
 	annBuf    []netip.Addr // the present VIPs, for announce
-
-	// handover: resigned on shutdown, holding the VIPs until a
-	// successor advertises.
-	handover bool
 
 	mismatchLogged time.Time
 
@@ -77,8 +76,12 @@ func newInstance(c config.Instance, ifc *iface) *instance {
 	return in
 }
 
-// vipState is one VIP's presence on the interface as vipd knows it.
+// vipState is one VIP: where it goes (its family and link; the
+// instance's own by default) and its presence there as vipd knows it.
 type vipState struct {
+	prefix   netip.Prefix
+	family   Family
+	link     *iface
 	present  bool
 	addErr   string // the last add's error; "" once an add succeeded
 	failures uint64 // adds that failed
@@ -87,19 +90,25 @@ type vipState struct {
 // setVIPs takes the VIP lists from the configuration; a VIP that stays
 // keeps its state.
 func (in *instance) setVIPs() {
-	oldPfx, oldVS := slices.Clone(in.pfx), in.vs
+	oldVS := in.vs
 	in.vips = in.vips[:0]
-	in.pfx = in.pfx[:0]
-	for _, v := range in.cfg.VIPs {
+	in.vs = make([]vipState, len(in.cfg.VIPs))
+	for i, v := range in.cfg.VIPs {
 		in.vips = append(in.vips, v.Address.Addr())
-		in.pfx = append(in.pfx, v.Address)
-	}
-	in.vs = make([]vipState, len(in.pfx))
-	for i, p := range in.pfx {
-		if j := slices.Index(oldPfx, p); j >= 0 {
+		in.vs[i] = vipState{prefix: v.Address, family: familyOf(v.Address.Addr()), link: in.ifc}
+		if j := slices.IndexFunc(oldVS, func(o vipState) bool { return o.prefix == v.Address }); j >= 0 {
 			in.vs[i] = oldVS[j]
 		}
 	}
+}
+
+// prefixes lists the instance's VIPs.
+func (in *instance) prefixes() []netip.Prefix {
+	ps := make([]netip.Prefix, len(in.vs))
+	for i, v := range in.vs {
+		ps[i] = v.prefix
+	}
+	return ps
 }
 
 func (in *instance) machineConfig() MachineConfig {

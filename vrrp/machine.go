@@ -42,7 +42,12 @@ const (
 	EventLinkUp                       // the fault is over
 	EventForceMaster                  // a sync-group peer became master: follow it
 	EventForceBackup                  // a sync-group peer left master: follow it
+	EventHold                         // hold out of master (Hold true) or release (Reason says why)
+	EventReconfigure                  // apply Config in place, keeping the state
 )
+
+// numEventKinds is how many event kinds there are, for tables over them.
+const numEventKinds = int(EventReconfigure) + 1
 
 // Event is one input to Machine.Step. From, Priority and Interval describe
 // the advertisement for EventAdvert and are ignored otherwise.
@@ -52,6 +57,13 @@ type Event struct {
 	From     netip.Addr    // source (the sender's primary address)
 	Priority uint8         // advertised priority; 0 means the master resigns
 	Interval time.Duration // advertised interval
+	// HandOver, with EventShutdown, makes a master hand over rather than
+	// drop its VIPs: make before break (see Machine.HandingOver).
+	HandOver bool
+	// Hold, with EventHold: hold (true) or release (false).
+	Hold bool
+	// Config, with EventReconfigure: the configuration to apply.
+	Config MachineConfig
 }
 
 // Action is a set of things the caller must do after a Step.
@@ -65,6 +77,7 @@ const (
 	ActResign                          // send an advertisement with priority 0
 	ActAnnounce                        // start a gratuitous ARP burst for every VIP
 	ActStopAnnounce                    // cancel any pending gratuitous ARP repeats
+	ActHandOver                        // keep the VIPs until a successor advertises (or the hand-over times out)
 )
 
 // Has reports whether every action in b is in a.
@@ -141,6 +154,10 @@ type Machine struct {
 	lastChange   time.Time
 	held         bool // may not become master (maintenance, or a sync-group member in fault)
 
+	// handOverUntil: resigned on shutdown, holding the VIPs until a
+	// successor advertises or until then; zero when not handing over.
+	handOverUntil time.Time
+
 	reassert reassertion // Master: answers to lower-ranked adverts (reassert.go)
 }
 
@@ -177,9 +194,25 @@ func (m *Machine) Deadline() time.Time {
 		return m.adverDue
 	case StateBackup:
 		return m.masterDown
+	case StateInit:
+		return m.handOverUntil
 	}
 	return time.Time{}
 }
+
+// HandingOver reports whether the Machine resigned on shutdown and keeps
+// its VIPs until a successor advertises (make before break).
+func (m *Machine) HandingOver() bool { return !m.handOverUntil.IsZero() }
+
+// The hand-over on shutdown waits for a successor for the advert interval
+// and handoverMargin, at most handoverMax, so that a long interval (v3
+// allows 40.95 s, v2 255 s) cannot hold a stop past systemd's
+// TimeoutStopSec (10 s in deploy/vipd.service) and get vipd killed with
+// its VIPs still on the interface.
+const (
+	handoverMargin = 10 * time.Millisecond
+	handoverMax    = 3 * time.Second
+)
 
 // SkewTime is Skew_Time for our priority and version (see SkewTime).
 func (m *Machine) SkewTime() time.Duration {
@@ -215,7 +248,7 @@ func (m *Machine) Step(ev Event, now time.Time) Output {
 	case EventStartup:
 		return m.startup(now, ReasonStartup)
 	case EventShutdown:
-		return m.shutdown(now)
+		return m.shutdown(now, ev.HandOver)
 	case EventAdvert:
 		return m.advert(ev, now)
 	case EventTimer:
@@ -245,6 +278,10 @@ func (m *Machine) Step(ev Event, now time.Time) Output {
 			return Output{}
 		}
 		return m.resign(now, ReasonSyncGroup)
+	case EventHold:
+		return m.setHold(ev.Hold, ev.Reason, now)
+	case EventReconfigure:
+		return m.reconfigure(ev.Config, now)
 	}
 	return Output{}
 }
@@ -257,6 +294,10 @@ func (m *Machine) Held() bool { return m.held }
 // backup takes over after Skew_Time, and gives up its VIPs. A held backup
 // keeps following adverts but never takes over on its timer.
 func (m *Machine) SetHold(hold bool, r Reason, now time.Time) Output {
+	return m.Step(Event{Kind: EventHold, Hold: hold, Reason: r}, now)
+}
+
+func (m *Machine) setHold(hold bool, r Reason, now time.Time) Output {
 	m.held = hold
 	if hold && m.state == StateMaster {
 		return m.resign(now, r)
@@ -276,6 +317,10 @@ func (m *Machine) resign(now time.Time, r Reason) Output {
 // master advertises the change at once; a backup's timer uses the new
 // priority from the next advert on.
 func (m *Machine) Reconfigure(cfg MachineConfig, now time.Time) Output {
+	return m.Step(Event{Kind: EventReconfigure, Config: cfg}, now)
+}
+
+func (m *Machine) reconfigure(cfg MachineConfig, now time.Time) Output {
 	old := m.cfg
 	m.cfg = cfg
 	if cfg.PreemptDelay != old.PreemptDelay {
@@ -308,6 +353,13 @@ func (m *Machine) startup(now time.Time, r Reason) Output {
 	}
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.preemptAfter = now.Add(m.cfg.PreemptDelay)
+	var acts Action
+	if m.HandingOver() {
+		// Started again while handing over: the VIPs go, as after a
+		// stop, unless the owner takes them back.
+		m.handOverUntil = time.Time{}
+		acts = ActRemoveVIPs
+	}
 	if m.cfg.Priority == 255 && !m.held {
 		if r == ReasonStartup {
 			r = ReasonOwner
@@ -317,7 +369,7 @@ func (m *Machine) startup(now time.Time, r Reason) Output {
 	m.masterAddr = netip.Addr{}
 	m.masterPriority = 0
 	m.masterDown = now.Add(m.MasterDownInterval())
-	return m.transition(StateBackup, r, now, 0)
+	return m.transition(StateBackup, r, now, acts)
 }
 
 func (m *Machine) becomeMaster(now time.Time, r Reason) Output {
@@ -349,9 +401,18 @@ func (m *Machine) learn(ev Event) {
 	m.masterPriority = ev.Priority
 }
 
-func (m *Machine) shutdown(now time.Time) Output {
+// shutdown stops the instance. A master resigns (priority-0 advert); with
+// handOver it keeps its VIPs until another router advertises the VRID with
+// a priority above 0 (the backup taking over after its Skew_Time), or
+// until the hand-over times out: a planned stop then costs the clients
+// only the gratuitous ARP's trip instead of Skew_Time without an answer.
+func (m *Machine) shutdown(now time.Time, handOver bool) Output {
 	switch m.state {
 	case StateMaster:
+		if handOver {
+			m.handOverUntil = now.Add(min(m.cfg.AdvertInterval+handoverMargin, handoverMax))
+			return m.transition(StateInit, ReasonShutdown, now, ActStopAnnounce|ActResign|ActHandOver)
+		}
 		return m.transition(StateInit, ReasonShutdown, now, ActStopAnnounce|ActResign|ActRemoveVIPs)
 	case StateBackup, StateFault:
 		return m.transition(StateInit, ReasonShutdown, now, 0)
@@ -362,8 +423,14 @@ func (m *Machine) shutdown(now time.Time) Output {
 func (m *Machine) linkDown(now time.Time, r Reason) Output {
 	switch m.state {
 	case StateInit:
-		// Started on an interface without carrier: wait in Fault.
-		return m.transition(StateFault, r, now, 0)
+		// Started on an interface without carrier: wait in Fault. A
+		// hand-over ends: no successor can be heard.
+		var acts Action
+		if m.HandingOver() {
+			m.handOverUntil = time.Time{}
+			acts = ActRemoveVIPs
+		}
+		return m.transition(StateFault, r, now, acts)
 	case StateMaster:
 		m.masterAddr = netip.Addr{}
 		acts := ActStopAnnounce | ActRemoveVIPs
@@ -382,6 +449,12 @@ func (m *Machine) linkDown(now time.Time, r Reason) Output {
 
 func (m *Machine) timer(now time.Time) Output {
 	switch m.state {
+	case StateInit:
+		if m.HandingOver() && !now.Before(m.handOverUntil) {
+			// No successor spoke: the VIPs go anyway.
+			m.handOverUntil = time.Time{}
+			return Output{Actions: ActRemoveVIPs}
+		}
 	case StateBackup:
 		if now.Before(m.masterDown) {
 			return Output{}
@@ -417,6 +490,12 @@ func (m *Machine) outranks(p uint8, from netip.Addr) bool {
 
 func (m *Machine) advert(ev Event, now time.Time) Output {
 	switch m.state {
+	case StateInit:
+		if m.HandingOver() && ev.Priority > 0 {
+			// Our successor has taken over: the VIPs are its now.
+			m.handOverUntil = time.Time{}
+			return Output{Actions: ActRemoveVIPs}
+		}
 	case StateBackup:
 		if ev.Priority == 0 {
 			// The master resigned: take over after Skew_Time only.

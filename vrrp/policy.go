@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,7 +98,7 @@ func (n *Node) reevaluate(in *instance, now time.Time) {
 		if mc.Priority != in.m.Config().Priority {
 			n.log.Info("effective priority changed", "instance", in.cfg.Name, "from", in.m.Config().Priority, "to", mc.Priority)
 		}
-		n.apply(in, in.m.Reconfigure(mc, now).Actions, now)
+		n.handle(in, in.m.Step(Event{Kind: EventReconfigure, Config: mc}, now), Event{Kind: EventReconfigure}, now, false)
 	}
 }
 
@@ -167,7 +166,7 @@ func (n *Node) updateHolds(insts []*instance, now time.Time) {
 			}
 		}
 		if want != in.m.Held() {
-			n.handle(in, in.m.SetHold(want, r, now), Event{}, now, false)
+			n.stepForced(in, Event{Kind: EventHold, Hold: want, Reason: r}, now)
 		}
 	}
 }
@@ -314,8 +313,8 @@ func (n *Node) startTrackers(in *instance) {
 		go func() { defer n.wg.Done(); runFileTracker(ctx, in.cfg.Name, tf, time.Second, n.trackCh, n.log) }()
 	}
 	for _, ti := range in.cfg.Track.Interfaces {
-		ifi, err := net.InterfaceByName(ti.Name)
-		in.track.ifDown[ti.Name] = err != nil || !linkUp(ifi.Flags)
+		li, err := n.dp.LookupLink(ti.Name)
+		in.track.ifDown[ti.Name] = err != nil || !li.Up
 	}
 }
 
