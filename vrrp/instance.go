@@ -122,12 +122,7 @@ func (in *instance) machineConfig() MachineConfig {
 	}
 }
 
-func (in *instance) checksumMode() ChecksumMode {
-	if in.cfg.V3Checksum == config.ChecksumMessageOnly {
-		return ChecksumMessageOnly
-	}
-	return ChecksumPseudoHeader
-}
+func (in *instance) checksumMode() ChecksumMode { return in.cfg.V3Checksum }
 
 // advert builds our advertisement with the given priority into in.buf.
 func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {

@@ -33,6 +33,7 @@ func TestMachineStateEventTable(t *testing.T) {
 			return m
 		},
 	}
+	c120 := cfg(120)
 	events := map[EventKind]Event{
 		EventStartup:     {Kind: EventStartup},
 		EventShutdown:    {Kind: EventShutdown},
@@ -43,7 +44,7 @@ func TestMachineStateEventTable(t *testing.T) {
 		EventForceMaster: {Kind: EventForceMaster},
 		EventForceBackup: {Kind: EventForceBackup},
 		EventHold:        {Kind: EventHold, Hold: true, Reason: ReasonMaintenance},
-		EventReconfigure: {Kind: EventReconfigure, Config: cfg(120)},
+		EventReconfigure: {Kind: EventReconfigure, Config: &c120},
 	}
 	type want struct {
 		to   State
