@@ -58,9 +58,6 @@ func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propaga
 func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	defer n.noteDeadline(in)
 	ifc := in.ifc
-	if acts.Has(ActStopAnnounce) {
-		in.garpLeft, in.garpNext = 0, time.Time{}
-	}
 	if acts.Has(ActResign) {
 		// Resigning: the priority-0 advert leaves first and the VIPs go
 		// after it, so the backup's Skew_Time starts before the clients
@@ -79,42 +76,11 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 		_ = n.reconcile(in, reconcileTransition, now)
 	}
 	if acts.Has(ActAnnounce) {
-		n.announceBurst(in, now)
+		n.announce(in)
 	}
 	if acts.Has(ActSendAdvert) {
 		n.send(in, in.m.Config().Priority)
 	}
-}
-
-// announceBurst sends the first gratuitous ARP of a takeover and schedules
-// the repeats.
-func (n *Node) announceBurst(in *instance, now time.Time) {
-	n.announce(in)
-	in.garpLeft = in.cfg.GARP.Repeat
-	in.scheduleAnnounce(now)
-}
-
-func (in *instance) scheduleAnnounce(now time.Time) {
-	switch {
-	case in.garpLeft > 0:
-		in.garpNext = now.Add(in.cfg.GARP.Interval)
-	case in.cfg.GARP.Refresh > 0:
-		in.garpNext = now.Add(in.cfg.GARP.Refresh)
-	default:
-		in.garpNext = time.Time{}
-	}
-}
-
-func (n *Node) repeatAnnounce(in *instance, now time.Time) {
-	if in.m.State() != StateMaster {
-		in.garpLeft, in.garpNext = 0, time.Time{}
-		return
-	}
-	n.announce(in)
-	if in.garpLeft > 0 {
-		in.garpLeft--
-	}
-	in.scheduleAnnounce(now)
 }
 
 // announce sends gratuitous ARP for the VIPs that are on the interface:

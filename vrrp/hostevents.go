@@ -126,7 +126,7 @@ func (n *Node) onNewMAC(ifc *iface, mac net.HardwareAddr, now time.Time) {
 	}
 	for _, in := range ifc.insts {
 		if in.m.State() == StateMaster {
-			n.apply(in, ActAnnounce, now)
+			n.step(in, Event{Kind: EventAnnounce}, now)
 		}
 	}
 }

@@ -34,9 +34,6 @@ type instance struct {
 	buf   []byte // marshal buffer, reused
 	count Counters
 
-	garpLeft int
-	garpNext time.Time
-
 	// vs is each VIP's place (family and link) and what vipd believes of
 	// it (parallel to vips), kept by the reconciler from its own add and
 	// remove results and the address events, so that status costs no
@@ -119,6 +116,10 @@ func (in *instance) machineConfig() MachineConfig {
 		Preempt:        in.cfg.Preempt,
 		PreemptDelay:   in.cfg.PreemptDelay,
 		Addr:           in.ifc.primary,
+
+		AnnounceRepeat:   in.cfg.GARP.Repeat,
+		AnnounceInterval: in.cfg.GARP.Interval,
+		AnnounceRefresh:  in.cfg.GARP.Refresh,
 	}
 }
 
@@ -191,8 +192,8 @@ func (in *instance) deadline() time.Time {
 	if !d.IsZero() && in.mayTakeOver() {
 		d = d.Add(-takeoverLead)
 	}
-	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
-		d = in.garpNext
+	if a := in.m.AnnounceDue(); !a.IsZero() && (d.IsZero() || a.Before(d)) {
+		d = a
 	}
 	if !in.retryAt.IsZero() && (d.IsZero() || in.retryAt.Before(d)) {
 		d = in.retryAt

@@ -243,29 +243,44 @@ func (n *Node) onTimer(now time.Time) {
 	now = n.awaitTakeover(now)
 	drained := false
 	for _, in := range n.insts {
-		d := in.m.Deadline()
-		switch {
-		case d.IsZero():
-		case !now.Before(d):
-			if in.m.State() != StateMaster && !drained && n.rcv != nil {
+		if in.m.State() == StateMaster {
+			n.masterTimers(in, now)
+		} else if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+			if !drained && n.rcv != nil {
 				// A backup about to take over: an advert that arrived
 				// before the deadline, and is on its way through the
 				// receive path, must count first.
 				n.rcv.drain(n)
 				drained = true
-				if d = in.m.Deadline(); d.IsZero() || now.Before(d) {
-					break
-				}
 			}
-			n.step(in, Event{Kind: EventTimer}, now)
-		case in.m.State() == StateMaster && d.Sub(now) <= advertSlack:
-			n.step(in, Event{Kind: EventTimer}, d)
-		}
-		if !in.garpNext.IsZero() && in.garpNext.Sub(now) <= advertSlack {
-			n.repeatAnnounce(in, now)
+			if d = in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+				n.step(in, Event{Kind: EventTimer}, now)
+			}
 		}
 		if !in.retryAt.IsZero() && in.retryAt.Sub(now) <= advertSlack {
 			n.retryVIPs(in, now)
+		}
+	}
+}
+
+// masterTimers steps a master through its timers (adverts, announcement
+// repeats) that are due, or due within advertSlack: those go out now, at
+// their own time as far as the machine is concerned.
+func (n *Node) masterTimers(in *instance, now time.Time) {
+	for range 3 { // an advert and an announcement at most; bounded anyway
+		d := in.m.Deadline()
+		if a := in.m.AnnounceDue(); !a.IsZero() && (d.IsZero() || a.Before(d)) {
+			d = a
+		}
+		if d.IsZero() || d.Sub(now) > advertSlack {
+			return
+		}
+		if now.After(d) {
+			d = now
+		}
+		n.step(in, Event{Kind: EventTimer}, d)
+		if in.m.State() != StateMaster {
+			return
 		}
 	}
 }

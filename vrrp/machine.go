@@ -27,6 +27,9 @@ type Machine struct {
 	handOverUntil time.Time
 
 	reassert reassertion // Master: answers to lower-ranked adverts (reassert.go)
+
+	announceLeft int       // Master: repeats of the burst still to send
+	announceNext time.Time // Master: when to announce next; zero: never
 }
 
 // NewMachine returns a Machine in Init. Send it EventStartup to begin.
@@ -66,6 +69,28 @@ func (m *Machine) Deadline() time.Time {
 		return m.handOverUntil
 	}
 	return time.Time{}
+}
+
+// AnnounceDue is when a master next sends gratuitous ARP (a repeat of its
+// burst, or a refresh); zero when it does not.
+func (m *Machine) AnnounceDue() time.Time { return m.announceNext }
+
+// startAnnounce begins a burst at now: the caller announces, and the
+// repeats follow on the machine's schedule.
+func (m *Machine) startAnnounce(now time.Time) {
+	m.announceLeft = m.cfg.AnnounceRepeat
+	m.scheduleAnnounce(now)
+}
+
+func (m *Machine) scheduleAnnounce(now time.Time) {
+	switch {
+	case m.announceLeft > 0:
+		m.announceNext = now.Add(m.cfg.AnnounceInterval)
+	case m.cfg.AnnounceRefresh > 0:
+		m.announceNext = now.Add(m.cfg.AnnounceRefresh)
+	default:
+		m.announceNext = time.Time{}
+	}
 }
 
 // HandingOver reports whether the Machine resigned on shutdown and keeps
@@ -153,6 +178,12 @@ func (m *Machine) Step(ev Event, now time.Time) Output {
 			return Output{}
 		}
 		return m.reconfigure(*ev.Config, now)
+	case EventAnnounce:
+		if m.state != StateMaster {
+			return Output{}
+		}
+		m.startAnnounce(now)
+		return Output{Actions: ActAnnounce}
 	}
 	return Output{}
 }
@@ -214,6 +245,12 @@ func (m *Machine) reconfigure(cfg MachineConfig, now time.Time) Output {
 func (m *Machine) transition(to State, r Reason, now time.Time, acts Action) Output {
 	from := m.state
 	m.state = to
+	if to != StateMaster {
+		m.announceLeft, m.announceNext = 0, time.Time{}
+	}
+	if acts.Has(ActAnnounce) {
+		m.startAnnounce(now)
+	}
 	m.lastChange = now
 	return Output{Actions: acts, Transition: from != to, From: from, To: to, Reason: r}
 }
@@ -336,8 +373,16 @@ func (m *Machine) timer(now time.Time) Output {
 		}
 		return m.becomeMaster(now, ReasonMasterDown)
 	case StateMaster:
+		var acts Action
+		if !m.announceNext.IsZero() && !now.Before(m.announceNext) {
+			acts |= ActAnnounce
+			if m.announceLeft > 0 {
+				m.announceLeft--
+			}
+			m.scheduleAnnounce(now)
+		}
 		if now.Before(m.adverDue) {
-			return Output{}
+			return Output{Actions: acts}
 		}
 		m.adverDue = m.adverDue.Add(m.cfg.AdvertInterval)
 		if !m.adverDue.After(now) {
@@ -345,7 +390,7 @@ func (m *Machine) timer(now time.Time) Output {
 			// rather than sending a burst of catch-up adverts.
 			m.adverDue = now.Add(m.cfg.AdvertInterval)
 		}
-		return Output{Actions: ActSendAdvert}
+		return Output{Actions: acts | ActSendAdvert}
 	}
 	return Output{}
 }
@@ -398,6 +443,7 @@ func (m *Machine) advert(ev Event, now time.Time) Output {
 			return Output{}
 		}
 		m.adverDue = now.Add(m.cfg.AdvertInterval)
+		m.startAnnounce(now)
 		return Output{Actions: ActSendAdvert | ActAnnounce}
 	}
 	return Output{}

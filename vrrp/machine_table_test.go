@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -45,6 +46,7 @@ func TestMachineStateEventTable(t *testing.T) {
 		EventForceBackup: {Kind: EventForceBackup},
 		EventHold:        {Kind: EventHold, Hold: true, Reason: ReasonMaintenance},
 		EventReconfigure: {Kind: EventReconfigure, Config: &c120},
+		EventAnnounce:    {Kind: EventAnnounce},
 	}
 	type want struct {
 		to   State
@@ -55,13 +57,13 @@ func TestMachineStateEventTable(t *testing.T) {
 			EventStartup: {StateBackup, none}, EventShutdown: {StateInit, none}, EventAdvert: {StateInit, none},
 			EventTimer: {StateInit, none}, EventLinkDown: {StateFault, none}, EventLinkUp: {StateInit, none},
 			EventForceMaster: {StateInit, none}, EventForceBackup: {StateInit, none}, EventHold: {StateInit, none},
-			EventReconfigure: {StateInit, none},
+			EventReconfigure: {StateInit, none}, EventAnnounce: {StateInit, none},
 		},
 		"backup": {
 			EventStartup: {StateBackup, none}, EventShutdown: {StateInit, none}, EventAdvert: {StateBackup, none},
 			EventTimer: {StateMaster, take}, EventLinkDown: {StateFault, none}, EventLinkUp: {StateBackup, none},
 			EventForceMaster: {StateMaster, take}, EventForceBackup: {StateBackup, none}, EventHold: {StateBackup, none},
-			EventReconfigure: {StateBackup, none},
+			EventReconfigure: {StateBackup, none}, EventAnnounce: {StateBackup, none},
 		},
 		"master": {
 			EventStartup: {StateMaster, none}, EventShutdown: {StateInit, quit},
@@ -69,18 +71,19 @@ func TestMachineStateEventTable(t *testing.T) {
 			EventTimer:  {StateMaster, ActSendAdvert}, EventLinkDown: {StateFault, ActStopAnnounce | ActRemoveVIPs},
 			EventLinkUp: {StateMaster, none}, EventForceMaster: {StateMaster, none}, EventForceBackup: {StateBackup, quit},
 			EventHold: {StateBackup, quit}, EventReconfigure: {StateMaster, ActSendAdvert},
+			EventAnnounce: {StateMaster, ActAnnounce},
 		},
 		"fault": {
 			EventStartup: {StateBackup, none}, EventShutdown: {StateInit, none}, EventAdvert: {StateFault, none},
 			EventTimer: {StateFault, none}, EventLinkDown: {StateFault, none}, EventLinkUp: {StateBackup, none},
 			EventForceMaster: {StateFault, none}, EventForceBackup: {StateFault, none}, EventHold: {StateFault, none},
-			EventReconfigure: {StateFault, none},
+			EventReconfigure: {StateFault, none}, EventAnnounce: {StateFault, none},
 		},
 		"handover": {
 			EventStartup: {StateBackup, ActRemoveVIPs}, EventShutdown: {StateInit, none}, EventAdvert: {StateInit, ActRemoveVIPs},
 			EventTimer: {StateInit, ActRemoveVIPs}, EventLinkDown: {StateFault, ActRemoveVIPs}, EventLinkUp: {StateInit, none},
 			EventForceMaster: {StateInit, none}, EventForceBackup: {StateInit, none}, EventHold: {StateInit, none},
-			EventReconfigure: {StateInit, none},
+			EventReconfigure: {StateInit, none}, EventAnnounce: {StateInit, none},
 		},
 	}
 	for name, setup := range states {
@@ -109,5 +112,35 @@ func TestMachineStateEventTable(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A master's gratuitous ARP: the first burst on becoming master, then
+// AnnounceRepeat repeats AnnounceInterval apart, then a refresh every
+// AnnounceRefresh; a new burst (EventAnnounce) starts the count over, and
+// leaving master cancels the schedule.
+func TestMachineAnnounceSchedule(t *testing.T) {
+	c := cfg(100)
+	c.AnnounceRepeat, c.AnnounceInterval, c.AnnounceRefresh = 2, time.Second, 10*time.Second
+	m := master(t, c)
+	start := m.LastChange()
+	var got []time.Duration
+	for m.AnnounceDue().Sub(start) < 25*time.Second {
+		at := m.AnnounceDue()
+		if out := m.Step(Event{Kind: EventTimer}, at); out.Actions.Has(ActAnnounce) {
+			got = append(got, at.Sub(start))
+		}
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 12 * time.Second, 22 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("announcements at %v, want %v", got, want)
+	}
+	now := m.AnnounceDue().Add(-time.Second)
+	if out := m.Step(Event{Kind: EventAnnounce}, now); !out.Actions.Has(ActAnnounce) || !m.AnnounceDue().Equal(now.Add(time.Second)) {
+		t.Errorf("a new burst: %+v, next at %v", out, m.AnnounceDue().Sub(now))
+	}
+	m.Step(advert(highIP, 200, 100*time.Millisecond), now)
+	if m.State() != StateBackup || !m.AnnounceDue().IsZero() {
+		t.Errorf("after yielding: state %v, announcement due %v", m.State(), m.AnnounceDue())
 	}
 }

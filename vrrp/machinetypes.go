@@ -47,10 +47,11 @@ const (
 	EventForceBackup                  // a sync-group peer left master: follow it
 	EventHold                         // hold out of master (Hold true) or release (Reason says why)
 	EventReconfigure                  // apply Config in place, keeping the state
+	EventAnnounce                     // a master's addresses need announcing again (restored, MAC changed): a new burst
 )
 
 // numEventKinds is how many event kinds there are, for tables over them.
-const numEventKinds = int(EventReconfigure) + 1
+const numEventKinds = int(EventAnnounce) + 1
 
 // Event is one input to Machine.Step. From, Priority and Interval describe
 // the advertisement for EventAdvert and are ignored otherwise.
@@ -79,8 +80,8 @@ const (
 	ActAddVIPs                         // add the virtual addresses to the interface
 	ActSendAdvert                      // send an advertisement with our priority
 	ActResign                          // send an advertisement with priority 0
-	ActAnnounce                        // start a gratuitous ARP burst for every VIP
-	ActStopAnnounce                    // cancel any pending gratuitous ARP repeats
+	ActAnnounce                        // send gratuitous ARP for every VIP that is present (the machine schedules the repeats)
+	ActStopAnnounce                    // the announcement repeats are cancelled (informational: the machine keeps the schedule)
 	ActHandOver                        // keep the VIPs until a successor advertises (or the hand-over times out)
 )
 
@@ -139,4 +140,10 @@ type MachineConfig struct {
 	// Addr is our primary address on the interface: the advert's source and
 	// the tie-break between equal priorities.
 	Addr netip.Addr
+	// The gratuitous ARP schedule of a master: after the first burst,
+	// AnnounceRepeat more every AnnounceInterval, then one every
+	// AnnounceRefresh (0: none).
+	AnnounceRepeat   int
+	AnnounceInterval time.Duration
+	AnnounceRefresh  time.Duration
 }

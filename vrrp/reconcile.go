@@ -129,7 +129,7 @@ func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error 
 	if len(added) > 0 {
 		switch mode {
 		case reconcileRepair, reconcileRetry:
-			n.announceBurst(in, now)
+			n.step(in, Event{Kind: EventAnnounce}, now)
 		case reconcileReload:
 			n.announceAddrs(in, added)
 		}
