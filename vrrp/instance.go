@@ -41,7 +41,7 @@ type instance struct {
 	vs []vipState
 	// orphans are VIPs a reload took out of the configuration while the
 	// instance held them: the reconciler removes them.
-	orphans []netip.Prefix
+	orphans []vipState
 	// retryAt is when to try again to add the VIPs a master lacks;
 	// retryWait the back-off, doubling from vipRetryMin to vipRetryMax.
 	retryAt   time.Time
@@ -97,15 +97,6 @@ func (in *instance) setVIPs() {
 			in.vs[i] = oldVS[j]
 		}
 	}
-}
-
-// prefixes lists the instance's VIPs.
-func (in *instance) prefixes() []netip.Prefix {
-	ps := make([]netip.Prefix, len(in.vs))
-	for i, v := range in.vs {
-		ps[i] = v.prefix
-	}
-	return ps
 }
 
 func (in *instance) machineConfig() MachineConfig {

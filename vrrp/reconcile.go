@@ -65,7 +65,7 @@ func (in *instance) wantsVIPs() bool {
 func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error {
 	defer n.noteDeadline(in)
 	for _, o := range in.orphans {
-		n.removeAddr(in, o)
+		n.removeAddr(in, o.link, o.prefix)
 	}
 	in.orphans = nil
 	want := in.wantsVIPs()
@@ -99,7 +99,7 @@ func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error 
 			v.present = false
 		case !want:
 			if mode == reconcileTransition {
-				if n.removeAddr(in, v.prefix) {
+				if n.removeAddr(in, v.link, v.prefix) {
 					v.present = false
 				}
 			}
@@ -137,9 +137,9 @@ func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error 
 	return errors.Join(errs...)
 }
 
-// removeAddr takes p off the instance's link, reporting whether it is gone.
-func (n *Node) removeAddr(in *instance, p netip.Prefix) bool {
-	if err := n.dp.RemoveAddr(in.ifc.index, p); err != nil {
+// removeAddr takes in's address p off link, reporting whether it is gone.
+func (n *Node) removeAddr(in *instance, link *iface, p netip.Prefix) bool {
+	if err := n.dp.RemoveAddr(link.index, p); err != nil {
 		n.log.Error("removing VIP failed", "instance", in.cfg.Name, "err", err)
 		return false
 	}

@@ -264,7 +264,7 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 		in.cfg = c // keep the new line numbers
 		return
 	}
-	oldPfx := in.prefixes()
+	oldVS := slices.Clone(in.vs)
 	oldCfg := in.cfg
 	wasHolding := in.wantsVIPs()
 	in.cfg = c
@@ -283,9 +283,9 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 	n.log.Info("instance reconfigured by reload", "instance", c.Name, "interface", in.ifc.name, "vrid", c.VRID)
 	if wasHolding {
 		// The VIPs taken out go; the new ones come and are announced.
-		for _, p := range oldPfx {
-			if !slices.ContainsFunc(in.vs, func(v vipState) bool { return v.prefix == p }) {
-				in.orphans = append(in.orphans, p)
+		for _, o := range oldVS {
+			if !slices.ContainsFunc(in.vs, func(v vipState) bool { return v.prefix == o.prefix }) {
+				in.orphans = append(in.orphans, o)
 			}
 		}
 		_ = n.reconcile(in, reconcileReload, now)
