@@ -8,13 +8,21 @@ import (
 // step feeds an event to an instance's machine and carries out the result;
 // a sync group follows the instance's transitions.
 func (n *Node) step(in *instance, ev Event, now time.Time) {
-	n.handle(in, in.m.Step(ev, now), ev, now, true)
+	out := in.m.Step(ev, now)
+	if n.trace != nil {
+		n.trace(in.cfg.Name, ev, now, out)
+	}
+	n.handle(in, out, ev, now, true)
 }
 
 // stepForced is step for a transition that the group must not follow
 // (one forced by the group itself, a hold, or a shutdown).
 func (n *Node) stepForced(in *instance, ev Event, now time.Time) {
-	n.handle(in, in.m.Step(ev, now), ev, now, false)
+	out := in.m.Step(ev, now)
+	if n.trace != nil {
+		n.trace(in.cfg.Name, ev, now, out)
+	}
+	n.handle(in, out, ev, now, false)
 }
 
 func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propagate bool) {

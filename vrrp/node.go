@@ -92,6 +92,10 @@ type Node struct {
 	// with Run.
 	maint *maintWriter
 
+	// trace, if set, sees every event the machines are stepped with and
+	// what they answered: a recorded trace replays what happened.
+	trace func(instance string, ev Event, now time.Time, out Output)
+
 	started      time.Time
 	reloadOK     bool
 	reloadTime   time.Time

@@ -784,3 +784,61 @@ func TestScenarioTrackedPriorityPreempts(t *testing.T) {
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// Every decision of the machines goes through Step: the events a Node fed
+// an instance's machine, replayed into a fresh Machine, give the same
+// answers and leave it in the same state.
+func TestScenarioEventTraceReplays(t *testing.T) {
+	type rec struct {
+		ev  Event
+		cfg MachineConfig
+		now time.Time
+		out Output
+	}
+	s := newSimNet(t)
+	a := s.host("a", "10.0.0.1")
+	b := s.host("b", "10.0.0.2")
+	if err := a.create(s.config(scnConfig(scnInstance("web", 51, 150)))); err != nil {
+		t.Fatal(err)
+	}
+	initial := a.inst("web").machineConfig()
+	var trace []rec
+	a.n.trace = func(inst string, ev Event, now time.Time, out Output) {
+		r := rec{ev: ev, now: now, out: out}
+		if ev.Config != nil {
+			r.cfg = *ev.Config
+		}
+		trace = append(trace, r)
+	}
+	a.run()
+	b.start(s.config(scnConfig(scnInstance("web", 51, 100))))
+	s.run(2 * time.Second)
+	s.cut = true
+	s.run(time.Second)
+	s.cut = false
+	s.run(time.Second)
+	a.n.setMaintenance(maintReq{instance: "web", on: true}, s.now)
+	a.after()
+	s.run(time.Second)
+	a.n.setMaintenance(maintReq{instance: "web", on: false}, s.now)
+	a.after()
+	s.run(time.Second)
+	a.stop()
+	s.run(time.Second)
+	if len(trace) < 20 {
+		t.Fatalf("only %d events traced", len(trace))
+	}
+	m := NewMachine(initial)
+	for i, r := range trace {
+		ev := r.ev
+		if ev.Config != nil {
+			ev.Config = &r.cfg
+		}
+		if out := m.Step(ev, r.now); out != r.out {
+			t.Fatalf("event %d (%+v at %v): replay answered %+v, the Node's machine %+v", i, r.ev, r.now.Sub(simT0), out, r.out)
+		}
+	}
+	if live := a.inst("web").m; m.State() != live.State() || m.LastChange() != live.LastChange() {
+		t.Errorf("replayed machine ends in %v (%v), the Node's in %v (%v)", m.State(), m.LastChange(), live.State(), live.LastChange())
+	}
+}
