@@ -98,7 +98,7 @@ func (n *Node) reevaluate(in *instance, now time.Time) {
 		if mc.Priority != in.m.Config().Priority {
 			n.log.Info("effective priority changed", "instance", in.cfg.Name, "from", in.m.Config().Priority, "to", mc.Priority)
 		}
-		n.handle(in, in.m.Step(Event{Kind: EventReconfigure, Config: &mc}, now), Event{Kind: EventReconfigure}, now, false)
+		n.stepForced(in, Event{Kind: EventReconfigure, Config: &mc}, now)
 	}
 }
 

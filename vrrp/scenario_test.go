@@ -823,8 +823,18 @@ func TestScenarioEventTraceReplays(t *testing.T) {
 	a.n.setMaintenance(maintReq{instance: "web", on: false}, s.now)
 	a.after()
 	s.run(time.Second)
+	if err := a.n.reload(s.config(scnConfig(scnInstance("web", 51, 90))), s.now); err != nil {
+		t.Fatal(err)
+	}
+	a.after()
+	s.run(time.Second)
+	a.expect("web", StateBackup)
 	a.stop()
 	s.run(time.Second)
+	if !slices.ContainsFunc(trace, func(r rec) bool { return r.ev.Kind == EventReconfigure }) ||
+		!slices.ContainsFunc(trace, func(r rec) bool { return r.ev.Kind == EventHold }) {
+		t.Fatal("the trace lacks the reconfiguration or the hold")
+	}
 	if len(trace) < 20 {
 		t.Fatalf("only %d events traced", len(trace))
 	}
