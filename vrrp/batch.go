@@ -216,9 +216,18 @@ func (c *Conn) Flush() error {
 // doWrite is the raw connection's write callback; false means "wait until
 // the socket is writable, then call again".
 func (c *Conn) doWrite(fd uintptr) bool {
-	for c.st.off < c.tx.n {
+	return sendmmsgAll(fd, c.tx.hdr[:c.tx.n], &c.st.off, &c.st.errs)
+}
+
+// sendmmsgAll is the one sendmmsg loop, of the IP socket's adverts and of
+// the packet socket's frames: it sends hdr from *off on, in as few calls as
+// the kernel accepts, skipping (and recording in errs, up to four) a
+// message the kernel refuses. It returns false when the socket is full:
+// the caller's raw connection waits until it is writable and calls again.
+func sendmmsgAll(fd uintptr, hdr []unix.Mmsghdr, off *int, errs *[]error) bool {
+	for *off < len(hdr) {
 		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&c.tx.hdr[c.st.off])), uintptr(c.tx.n-c.st.off), unix.MSG_DONTWAIT, 0, 0)
+			uintptr(unsafe.Pointer(&hdr[*off])), uintptr(len(hdr)-*off), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EAGAIN:
 			return false
@@ -226,12 +235,12 @@ func (c *Conn) doWrite(fd uintptr) bool {
 			continue
 		case errno != 0:
 			// The first remaining message failed: skip it, go on.
-			if len(c.st.errs) < 4 {
-				c.st.errs = append(c.st.errs, errno)
+			if len(*errs) < 4 {
+				*errs = append(*errs, errno)
 			}
-			c.st.off++
+			*off++
 		default:
-			c.st.off += int(n)
+			*off += int(n)
 		}
 	}
 	return true

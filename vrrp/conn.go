@@ -96,11 +96,6 @@ func (c *Conn) stampReceived() error {
 	return serr
 }
 
-// Send sends one VRRP message from src to the VRRP multicast group at once.
-func (c *Conn) Send(b []byte, src netip.Addr) error {
-	return c.SendTo(b, src, GroupV4)
-}
-
 // SendTo sends one VRRP message from src to dst at once.
 func (c *Conn) SendTo(b []byte, src, dst netip.Addr) error {
 	if err := c.Queue(b, src, dst); err != nil {

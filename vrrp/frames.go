@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -133,24 +132,7 @@ func (s *frameSender) flush() error {
 }
 
 func (s *frameSender) doWrite(fd uintptr) bool {
-	for s.off < s.n {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&s.hdr[s.off])), uintptr(s.n-s.off), unix.MSG_DONTWAIT, 0, 0)
-		switch {
-		case errno == unix.EAGAIN:
-			return false
-		case errno == unix.EINTR:
-			continue
-		case errno != 0:
-			if len(s.errs) < 4 {
-				s.errs = append(s.errs, errno)
-			}
-			s.off++
-		default:
-			s.off += int(n)
-		}
-	}
-	return true
+	return sendmmsgAll(fd, s.hdr[:s.n], &s.off, &s.errs)
 }
 
 func (s *frameSender) close() error { return s.f.Close() }

@@ -30,27 +30,23 @@ type instance struct {
 	m     *Machine
 	ifc   *iface
 	vips  []netip.Addr // addresses advertised and announced
-	pfx   []netip.Prefix
 	auth  [8]byte
 	buf   []byte // marshal buffer, reused
 	count Counters
 
-	garpLeft int
-	garpNext time.Time
-
-	// vs is what vipd believes of each VIP (parallel to vips and pfx),
-	// kept from its own add and remove results and the address events,
-	// so that status costs no netlink dump.
+	// vs is each VIP's place (family and link) and what vipd believes of
+	// it (parallel to vips), kept by the reconciler from its own add and
+	// remove results and the address events, so that status costs no
+	// netlink dump.
 	vs []vipState
+	// orphans are VIPs a reload took out of the configuration while the
+	// instance held them: the reconciler removes them.
+	orphans []vipState
 	// retryAt is when to try again to add the VIPs a master lacks;
 	// retryWait the back-off, doubling from vipRetryMin to vipRetryMax.
 	retryAt   time.Time
 	retryWait time.Duration
 	annBuf    []netip.Addr // the present VIPs, for announce
-
-	// handover: resigned on shutdown, holding the VIPs until a
-	// successor advertises.
-	handover bool
 
 	mismatchLogged time.Time
 
@@ -77,8 +73,12 @@ func newInstance(c config.Instance, ifc *iface) *instance {
 	return in
 }
 
-// vipState is one VIP's presence on the interface as vipd knows it.
+// vipState is one VIP: where it goes (its family and link; the
+// instance's own by default) and its presence there as vipd knows it.
 type vipState struct {
+	prefix   netip.Prefix
+	family   Family
+	link     *iface
 	present  bool
 	addErr   string // the last add's error; "" once an add succeeded
 	failures uint64 // adds that failed
@@ -87,16 +87,13 @@ type vipState struct {
 // setVIPs takes the VIP lists from the configuration; a VIP that stays
 // keeps its state.
 func (in *instance) setVIPs() {
-	oldPfx, oldVS := slices.Clone(in.pfx), in.vs
+	oldVS := in.vs
 	in.vips = in.vips[:0]
-	in.pfx = in.pfx[:0]
-	for _, v := range in.cfg.VIPs {
+	in.vs = make([]vipState, len(in.cfg.VIPs))
+	for i, v := range in.cfg.VIPs {
 		in.vips = append(in.vips, v.Address.Addr())
-		in.pfx = append(in.pfx, v.Address)
-	}
-	in.vs = make([]vipState, len(in.pfx))
-	for i, p := range in.pfx {
-		if j := slices.Index(oldPfx, p); j >= 0 {
+		in.vs[i] = vipState{prefix: v.Address, family: familyOf(v.Address.Addr()), link: in.ifc}
+		if j := slices.IndexFunc(oldVS, func(o vipState) bool { return o.prefix == v.Address }); j >= 0 {
 			in.vs[i] = oldVS[j]
 		}
 	}
@@ -110,15 +107,14 @@ func (in *instance) machineConfig() MachineConfig {
 		Preempt:        in.cfg.Preempt,
 		PreemptDelay:   in.cfg.PreemptDelay,
 		Addr:           in.ifc.primary,
+
+		AnnounceRepeat:   in.cfg.GARP.Repeat,
+		AnnounceInterval: in.cfg.GARP.Interval,
+		AnnounceRefresh:  in.cfg.GARP.Refresh,
 	}
 }
 
-func (in *instance) checksumMode() ChecksumMode {
-	if in.cfg.V3Checksum == config.ChecksumMessageOnly {
-		return ChecksumMessageOnly
-	}
-	return ChecksumPseudoHeader
-}
+func (in *instance) checksumMode() ChecksumMode { return in.cfg.V3Checksum }
 
 // advert builds our advertisement with the given priority into in.buf.
 func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
@@ -187,8 +183,8 @@ func (in *instance) deadline() time.Time {
 	if !d.IsZero() && in.mayTakeOver() {
 		d = d.Add(-takeoverLead)
 	}
-	if !in.garpNext.IsZero() && (d.IsZero() || in.garpNext.Before(d)) {
-		d = in.garpNext
+	if a := in.m.AnnounceDue(); !a.IsZero() && (d.IsZero() || a.Before(d)) {
+		d = a
 	}
 	if !in.retryAt.IsZero() && (d.IsZero() || in.retryAt.Before(d)) {
 		d = in.retryAt

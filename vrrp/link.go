@@ -11,7 +11,7 @@ import (
 // watchLinks sends carrier and hardware address changes of the current
 // network namespace's links to out until ctx is done, subscribing again if the kernel subscription
 // breaks (and then re-reading every link, since changes may have been lost).
-func watchLinks(ctx context.Context, out chan<- linkChange) {
+func watchLinks(ctx context.Context, out chan<- LinkInfo) {
 	for ctx.Err() == nil {
 		watchLinksOnce(ctx, out)
 		select {
@@ -21,7 +21,7 @@ func watchLinks(ctx context.Context, out chan<- linkChange) {
 	}
 }
 
-func watchLinksOnce(ctx context.Context, out chan<- linkChange) {
+func watchLinksOnce(ctx context.Context, out chan<- LinkInfo) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true})
@@ -45,7 +45,7 @@ func watchLinksOnce(ctx context.Context, out chan<- linkChange) {
 			up := u.Header.Type != unix.RTM_DELLINK &&
 				a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
 			select {
-			case out <- linkChange{name: a.Name, index: a.Index, up: up, mac: a.HardwareAddr}:
+			case out <- LinkInfo{Name: a.Name, Index: a.Index, Up: up, MAC: a.HardwareAddr}:
 			case <-ctx.Done():
 				return
 			}

@@ -5,125 +5,6 @@ import (
 	"time"
 )
 
-// State is a VRRP router state (RFC 5798 §6.4) plus Fault, which vipd
-// enters while the instance's interface has no carrier.
-type State uint8
-
-// The states an instance can be in.
-const (
-	StateInit State = iota
-	StateBackup
-	StateMaster
-	StateFault
-)
-
-var stateNames = [...]string{"init", "backup", "master", "fault"}
-
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "unknown"
-}
-
-// AllStates lists every state, in order, for pre-creating metric series.
-func AllStates() []State { return []State{StateInit, StateBackup, StateMaster, StateFault} }
-
-// EventKind says what happened to a Machine.
-type EventKind uint8
-
-// The events a Machine reacts to.
-const (
-	EventStartup     EventKind = iota // the instance starts (or restarts after a reload)
-	EventShutdown                     // the daemon is stopping or the instance is removed
-	EventAdvert                       // a validated advertisement for our VRID arrived
-	EventTimer                        // the Machine's deadline has passed
-	EventLinkDown                     // fault: the interface lost carrier, or a weight-0 tracker failed (Reason says which)
-	EventLinkUp                       // the fault is over
-	EventForceMaster                  // a sync-group peer became master: follow it
-	EventForceBackup                  // a sync-group peer left master: follow it
-)
-
-// Event is one input to Machine.Step. From, Priority and Interval describe
-// the advertisement for EventAdvert and are ignored otherwise.
-type Event struct {
-	Kind     EventKind
-	Reason   Reason        // for EventLinkDown/EventLinkUp: why; default link_down/link_up
-	From     netip.Addr    // source (the sender's primary address)
-	Priority uint8         // advertised priority; 0 means the master resigns
-	Interval time.Duration // advertised interval
-}
-
-// Action is a set of things the caller must do after a Step.
-type Action uint8
-
-// Actions, in the order the runtime carries them out.
-const (
-	ActRemoveVIPs   Action = 1 << iota // delete the virtual addresses from the interface
-	ActAddVIPs                         // add the virtual addresses to the interface
-	ActSendAdvert                      // send an advertisement with our priority
-	ActResign                          // send an advertisement with priority 0
-	ActAnnounce                        // start a gratuitous ARP burst for every VIP
-	ActStopAnnounce                    // cancel any pending gratuitous ARP repeats
-)
-
-// Has reports whether every action in b is in a.
-func (a Action) Has(b Action) bool { return a&b == b }
-
-// Reason says why a transition happened; it is logged and shown by status.
-type Reason uint8
-
-// The reasons for a transition.
-const (
-	ReasonNone           Reason = iota
-	ReasonStartup               // start-up as a backup
-	ReasonOwner                 // start-up with priority 255 (address owner)
-	ReasonMasterDown            // Master_Down_Timer fired: no advert from a master in time
-	ReasonPreferredPeer         // an advert with higher priority (or equal from a higher address)
-	ReasonShutdown              // the daemon or the instance is stopping
-	ReasonLinkDown              // the interface lost carrier
-	ReasonLinkUp                // the interface has carrier again
-	ReasonPriorityChange        // our priority was reconfigured
-	ReasonTracker               // a tracker with weight 0 failed, or recovered
-	ReasonSyncGroup             // a member of the sync group moved, and this one followed
-	ReasonMaintenance           // maintenance mode was turned on
-)
-
-var reasonNames = [...]string{"", "startup", "address_owner", "master_down_timer",
-	"preferred_peer_advert", "shutdown", "link_down", "link_up", "priority_change",
-	"tracker", "sync_group", "maintenance"}
-
-func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return "unknown"
-}
-
-// Output is what one Step asks of the caller.
-type Output struct {
-	Actions    Action
-	Transition bool // From → To happened in this Step
-	From, To   State
-	Reason     Reason
-}
-
-// MachineConfig is the part of an instance's configuration that the
-// protocol logic needs.
-type MachineConfig struct {
-	Priority       uint8         // 1..255; 255 is the address owner
-	Version        int           // 2 or 3
-	AdvertInterval time.Duration // our own advertisement interval
-	Preempt        bool
-	// PreemptDelay holds off preemption for this long after start-up (as
-	// keepalived's preempt_delay does): until then a backup accepts a
-	// lower-priority master.
-	PreemptDelay time.Duration
-	// Addr is our primary address on the interface: the advert's source and
-	// the tie-break between equal priorities.
-	Addr netip.Addr
-}
-
 // Machine is the VRRP state machine of one instance. It is pure: it never
 // reads a clock or touches the network; Step takes an event and the current
 // time and returns what to do. It is not safe for concurrent use.
@@ -141,7 +22,14 @@ type Machine struct {
 	lastChange   time.Time
 	held         bool // may not become master (maintenance, or a sync-group member in fault)
 
+	// handOverUntil: resigned on shutdown, holding the VIPs until a
+	// successor advertises or until then; zero when not handing over.
+	handOverUntil time.Time
+
 	reassert reassertion // Master: answers to lower-ranked adverts (reassert.go)
+
+	announceLeft int       // Master: repeats of the burst still to send
+	announceNext time.Time // Master: when to announce next; zero: never
 }
 
 // NewMachine returns a Machine in Init. Send it EventStartup to begin.
@@ -177,9 +65,47 @@ func (m *Machine) Deadline() time.Time {
 		return m.adverDue
 	case StateBackup:
 		return m.masterDown
+	case StateInit:
+		return m.handOverUntil
 	}
 	return time.Time{}
 }
+
+// AnnounceDue is when a master next sends gratuitous ARP (a repeat of its
+// burst, or a refresh); zero when it does not.
+func (m *Machine) AnnounceDue() time.Time { return m.announceNext }
+
+// startAnnounce begins a burst at now: the caller announces, and the
+// repeats follow on the machine's schedule.
+func (m *Machine) startAnnounce(now time.Time) {
+	m.announceLeft = m.cfg.AnnounceRepeat
+	m.scheduleAnnounce(now)
+}
+
+func (m *Machine) scheduleAnnounce(now time.Time) {
+	switch {
+	case m.announceLeft > 0:
+		m.announceNext = now.Add(m.cfg.AnnounceInterval)
+	case m.cfg.AnnounceRefresh > 0:
+		m.announceNext = now.Add(m.cfg.AnnounceRefresh)
+	default:
+		m.announceNext = time.Time{}
+	}
+}
+
+// HandingOver reports whether the Machine resigned on shutdown and keeps
+// its VIPs until a successor advertises (make before break).
+func (m *Machine) HandingOver() bool { return !m.handOverUntil.IsZero() }
+
+// The hand-over on shutdown waits for a successor for the advert interval
+// and handoverMargin, at most handoverMax, so that a long interval (v3
+// allows 40.95 s, v2 255 s) cannot hold a stop past systemd's
+// TimeoutStopSec (10 s in deploy/vipd.service) and get vipd killed with
+// its VIPs still on the interface.
+const (
+	handoverMargin = 10 * time.Millisecond
+	handoverMax    = 3 * time.Second
+)
 
 // SkewTime is Skew_Time for our priority and version (see SkewTime).
 func (m *Machine) SkewTime() time.Duration {
@@ -215,7 +141,7 @@ func (m *Machine) Step(ev Event, now time.Time) Output {
 	case EventStartup:
 		return m.startup(now, ReasonStartup)
 	case EventShutdown:
-		return m.shutdown(now)
+		return m.shutdown(now, ev.HandOver)
 	case EventAdvert:
 		return m.advert(ev, now)
 	case EventTimer:
@@ -245,6 +171,19 @@ func (m *Machine) Step(ev Event, now time.Time) Output {
 			return Output{}
 		}
 		return m.resign(now, ReasonSyncGroup)
+	case EventHold:
+		return m.setHold(ev.Hold, ev.Reason, now)
+	case EventReconfigure:
+		if ev.Config == nil {
+			return Output{}
+		}
+		return m.reconfigure(*ev.Config, now)
+	case EventAnnounce:
+		if m.state != StateMaster {
+			return Output{}
+		}
+		m.startAnnounce(now)
+		return Output{Actions: ActAnnounce}
 	}
 	return Output{}
 }
@@ -257,6 +196,10 @@ func (m *Machine) Held() bool { return m.held }
 // backup takes over after Skew_Time, and gives up its VIPs. A held backup
 // keeps following adverts but never takes over on its timer.
 func (m *Machine) SetHold(hold bool, r Reason, now time.Time) Output {
+	return m.Step(Event{Kind: EventHold, Hold: hold, Reason: r}, now)
+}
+
+func (m *Machine) setHold(hold bool, r Reason, now time.Time) Output {
 	m.held = hold
 	if hold && m.state == StateMaster {
 		return m.resign(now, r)
@@ -276,6 +219,10 @@ func (m *Machine) resign(now time.Time, r Reason) Output {
 // master advertises the change at once; a backup's timer uses the new
 // priority from the next advert on.
 func (m *Machine) Reconfigure(cfg MachineConfig, now time.Time) Output {
+	return m.Step(Event{Kind: EventReconfigure, Config: &cfg}, now)
+}
+
+func (m *Machine) reconfigure(cfg MachineConfig, now time.Time) Output {
 	old := m.cfg
 	m.cfg = cfg
 	if cfg.PreemptDelay != old.PreemptDelay {
@@ -298,6 +245,12 @@ func (m *Machine) Reconfigure(cfg MachineConfig, now time.Time) Output {
 func (m *Machine) transition(to State, r Reason, now time.Time, acts Action) Output {
 	from := m.state
 	m.state = to
+	if to != StateMaster {
+		m.announceLeft, m.announceNext = 0, time.Time{}
+	}
+	if acts.Has(ActAnnounce) {
+		m.startAnnounce(now)
+	}
 	m.lastChange = now
 	return Output{Actions: acts, Transition: from != to, From: from, To: to, Reason: r}
 }
@@ -308,6 +261,13 @@ func (m *Machine) startup(now time.Time, r Reason) Output {
 	}
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.preemptAfter = now.Add(m.cfg.PreemptDelay)
+	var acts Action
+	if m.HandingOver() {
+		// Started again while handing over: the VIPs go, as after a
+		// stop, unless the owner takes them back.
+		m.handOverUntil = time.Time{}
+		acts = ActRemoveVIPs
+	}
 	if m.cfg.Priority == 255 && !m.held {
 		if r == ReasonStartup {
 			r = ReasonOwner
@@ -317,7 +277,7 @@ func (m *Machine) startup(now time.Time, r Reason) Output {
 	m.masterAddr = netip.Addr{}
 	m.masterPriority = 0
 	m.masterDown = now.Add(m.MasterDownInterval())
-	return m.transition(StateBackup, r, now, 0)
+	return m.transition(StateBackup, r, now, acts)
 }
 
 func (m *Machine) becomeMaster(now time.Time, r Reason) Output {
@@ -349,9 +309,18 @@ func (m *Machine) learn(ev Event) {
 	m.masterPriority = ev.Priority
 }
 
-func (m *Machine) shutdown(now time.Time) Output {
+// shutdown stops the instance. A master resigns (priority-0 advert); with
+// handOver it keeps its VIPs until another router advertises the VRID with
+// a priority above 0 (the backup taking over after its Skew_Time), or
+// until the hand-over times out: a planned stop then costs the clients
+// only the gratuitous ARP's trip instead of Skew_Time without an answer.
+func (m *Machine) shutdown(now time.Time, handOver bool) Output {
 	switch m.state {
 	case StateMaster:
+		if handOver {
+			m.handOverUntil = now.Add(min(m.cfg.AdvertInterval+handoverMargin, handoverMax))
+			return m.transition(StateInit, ReasonShutdown, now, ActStopAnnounce|ActResign|ActHandOver)
+		}
 		return m.transition(StateInit, ReasonShutdown, now, ActStopAnnounce|ActResign|ActRemoveVIPs)
 	case StateBackup, StateFault:
 		return m.transition(StateInit, ReasonShutdown, now, 0)
@@ -362,8 +331,14 @@ func (m *Machine) shutdown(now time.Time) Output {
 func (m *Machine) linkDown(now time.Time, r Reason) Output {
 	switch m.state {
 	case StateInit:
-		// Started on an interface without carrier: wait in Fault.
-		return m.transition(StateFault, r, now, 0)
+		// Started on an interface without carrier: wait in Fault. A
+		// hand-over ends: no successor can be heard.
+		var acts Action
+		if m.HandingOver() {
+			m.handOverUntil = time.Time{}
+			acts = ActRemoveVIPs
+		}
+		return m.transition(StateFault, r, now, acts)
 	case StateMaster:
 		m.masterAddr = netip.Addr{}
 		acts := ActStopAnnounce | ActRemoveVIPs
@@ -382,6 +357,12 @@ func (m *Machine) linkDown(now time.Time, r Reason) Output {
 
 func (m *Machine) timer(now time.Time) Output {
 	switch m.state {
+	case StateInit:
+		if m.HandingOver() && !now.Before(m.handOverUntil) {
+			// No successor spoke: the VIPs go anyway.
+			m.handOverUntil = time.Time{}
+			return Output{Actions: ActRemoveVIPs}
+		}
 	case StateBackup:
 		if now.Before(m.masterDown) {
 			return Output{}
@@ -392,8 +373,16 @@ func (m *Machine) timer(now time.Time) Output {
 		}
 		return m.becomeMaster(now, ReasonMasterDown)
 	case StateMaster:
+		var acts Action
+		if !m.announceNext.IsZero() && !now.Before(m.announceNext) {
+			acts |= ActAnnounce
+			if m.announceLeft > 0 {
+				m.announceLeft--
+			}
+			m.scheduleAnnounce(now)
+		}
 		if now.Before(m.adverDue) {
-			return Output{}
+			return Output{Actions: acts}
 		}
 		m.adverDue = m.adverDue.Add(m.cfg.AdvertInterval)
 		if !m.adverDue.After(now) {
@@ -401,7 +390,7 @@ func (m *Machine) timer(now time.Time) Output {
 			// rather than sending a burst of catch-up adverts.
 			m.adverDue = now.Add(m.cfg.AdvertInterval)
 		}
-		return Output{Actions: ActSendAdvert}
+		return Output{Actions: acts | ActSendAdvert}
 	}
 	return Output{}
 }
@@ -417,6 +406,12 @@ func (m *Machine) outranks(p uint8, from netip.Addr) bool {
 
 func (m *Machine) advert(ev Event, now time.Time) Output {
 	switch m.state {
+	case StateInit:
+		if m.HandingOver() && ev.Priority > 0 {
+			// Our successor has taken over: the VIPs are its now.
+			m.handOverUntil = time.Time{}
+			return Output{Actions: ActRemoveVIPs}
+		}
 	case StateBackup:
 		if ev.Priority == 0 {
 			// The master resigned: take over after Skew_Time only.
@@ -448,6 +443,7 @@ func (m *Machine) advert(ev Event, now time.Time) Output {
 			return Output{}
 		}
 		m.adverDue = now.Add(m.cfg.AdvertInterval)
+		m.startAnnounce(now)
 		return Output{Actions: ActSendAdvert | ActAnnounce}
 	}
 	return Output{}

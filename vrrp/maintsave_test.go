@@ -60,8 +60,8 @@ func mntLoopNode(t *testing.T, save func(path string, names []string) error) *No
 		Name: "web", Interface: "vipd-test0", VRID: 51, Priority: 100, Version: 3, AdvertInterval: time.Second, Preempt: true,
 		VIPs: []config.VIP{{Address: netip.MustParsePrefix("198.18.0.100/32")}}}}}
 	n := &Node{
-		log: log, cfg: cfg, addrs: addrs,
-		rx: make(chan rxBatch, 16), addrCh: make(chan vip.Change, 64), linkCh: make(chan linkChange, 16),
+		log: log, cfg: cfg, dp: &hostDataplane{addrs: addrs}, rcv: newHostReceiver(), clk: hostClock{},
+		addrCh: make(chan vip.Change, 64), linkCh: make(chan LinkInfo, 16),
 		statusQ: make(chan chan Status), reloadQ: make(chan reloadReq), trackCh: make(chan TrackResult, 64),
 		maintQ: make(chan maintReq), loopDone: make(chan struct{}),
 		maint: newMaintWriter(log),

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/vipd/vipd/config"
 )
 
 // Constants of VRRP over IPv4 that the runtime needs for its sockets.
@@ -60,30 +62,20 @@ type Advert struct {
 }
 
 // ChecksumMode says how a VRRPv3 checksum over IPv4 is computed. Vendors
-// read RFC 5798 §5.2.8 differently, so vipd sends one form and accepts both.
-type ChecksumMode uint8
+// read RFC 5798 §5.2.8 differently, so vipd sends one form and accepts
+// both. It is the configuration's type (v3_checksum), so that there is one.
+type ChecksumMode = config.ChecksumMode
 
 const (
 	// ChecksumPseudoHeader prefixes the message with the IPv4 pseudo-header
 	// (source, destination, zero, protocol 112, VRRP length). It is what
 	// keepalived and FRR do by default, and vipd's default.
-	ChecksumPseudoHeader ChecksumMode = iota
+	ChecksumPseudoHeader = config.ChecksumPseudoHeader
 	// ChecksumMessageOnly covers the VRRP message alone, as RFC 9568 says
 	// and as keepalived's v3_checksum_as_v2 does (keepalived 2.2.7 lacks
 	// that option and rejects the keyword). It is always the v2 form.
-	ChecksumMessageOnly
+	ChecksumMessageOnly = config.ChecksumMessageOnly
 )
-
-// String returns "pseudo-header" or "message-only".
-func (m ChecksumMode) String() string {
-	switch m {
-	case ChecksumPseudoHeader:
-		return "pseudo-header"
-	case ChecksumMessageOnly:
-		return "message-only"
-	}
-	return "ChecksumMode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // AppendMarshal appends a's wire form to b and returns the extended slice.
 // For v3 with ChecksumPseudoHeader, src and dst (the IPv4 header's source and

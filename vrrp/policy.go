@@ -2,18 +2,14 @@ package vrrp
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
-
-	"github.com/vipd/vipd/config"
 )
+
+// The policy above the machine: trackers set the effective priority or a
+// fault, maintenance and sync groups hold an instance out of master, and a
+// sync group follows its members' transitions. The decisions are pure
+// functions (effectivePriority, weights, faultFor, holdFor, groupFollow);
+// the Node applies them as events through Machine.Step.
 
 // effectivePriority is the configured priority plus the weights in force,
 // clamped to 1..254; only an owner (255) with nothing in force keeps 255.
@@ -67,31 +63,34 @@ func (in *instance) weights() (sum int, fault bool) {
 	return sum, fault
 }
 
+// faultFor says whether an instance is in fault, and why: its link has no
+// carrier, or a weight-0 tracker fails. last is the reason of the fault
+// that is ending, so that its end is told by the same name.
+func faultFor(linkUp, trackerFault bool, last Reason) (fault bool, why Reason) {
+	switch {
+	case !linkUp:
+		return true, ReasonLinkDown
+	case trackerFault:
+		return true, ReasonTracker
+	case last == ReasonTracker:
+		return false, ReasonTracker
+	}
+	return false, ReasonLinkUp
+}
+
 // reevaluate brings the machine in line with the carrier and the trackers:
 // fault or not, and the effective priority (advertised at once by a master).
 func (n *Node) reevaluate(in *instance, now time.Time) {
 	sum, trackerFault := in.weights()
-	fault := !in.ifc.up || trackerFault
+	fault, r := faultFor(in.ifc.up, trackerFault, in.faultReason)
 	switch st := in.m.State(); {
 	case fault && st != StateFault:
-		r := ReasonLinkDown
-		if in.ifc.up {
-			r = ReasonTracker
-		}
 		n.step(in, Event{Kind: EventLinkDown, Reason: r}, now)
 	case !fault && st == StateFault:
-		r := ReasonLinkUp
-		if in.faultReason == ReasonTracker {
-			r = ReasonTracker
-		}
 		n.step(in, Event{Kind: EventLinkUp, Reason: r}, now)
 	}
 	if fault {
-		if in.ifc.up {
-			in.faultReason = ReasonTracker
-		} else {
-			in.faultReason = ReasonLinkDown
-		}
+		in.faultReason = r
 	}
 	mc := in.machineConfig()
 	mc.Priority = effectivePriority(in.cfg.Priority, sum)
@@ -99,7 +98,7 @@ func (n *Node) reevaluate(in *instance, now time.Time) {
 		if mc.Priority != in.m.Config().Priority {
 			n.log.Info("effective priority changed", "instance", in.cfg.Name, "from", in.m.Config().Priority, "to", mc.Priority)
 		}
-		n.apply(in, in.m.Reconfigure(mc, now).Actions, now)
+		n.stepForced(in, Event{Kind: EventReconfigure, Config: &mc}, now)
 	}
 }
 
@@ -126,178 +125,80 @@ func (n *Node) buildGroups() {
 	}
 }
 
-// propagate makes a sync group follow a member's own transition: all to
-// master when one became master, all away from master when one left it.
+// groupFollow says what the other members of a sync group are told after
+// a member's own transition: all to master when one became master, all
+// away from master when one left it; and whether the group's holds must be
+// looked at again (a member entered or left fault).
+func groupFollow(out Output) (follow EventKind, ok, holds bool) {
+	holds = out.From == StateFault || out.To == StateFault
+	switch {
+	case out.To == StateMaster:
+		return EventForceMaster, true, holds
+	case out.From == StateMaster:
+		return EventForceBackup, true, holds
+	}
+	return 0, false, holds
+}
+
+// propagate makes a sync group follow a member's own transition.
 func (n *Node) propagate(in *instance, out Output, now time.Time) {
 	g := in.group
 	if g == nil {
 		return
 	}
-	switch {
-	case out.To == StateMaster:
+	follow, ok, holds := groupFollow(out)
+	if ok {
 		for _, o := range g.members {
 			if o != in {
-				n.stepForced(o, Event{Kind: EventForceMaster}, now)
-			}
-		}
-	case out.From == StateMaster:
-		for _, o := range g.members {
-			if o != in {
-				n.stepForced(o, Event{Kind: EventForceBackup}, now)
+				n.stepForced(o, Event{Kind: follow}, now)
 			}
 		}
 	}
-	if out.From == StateFault || out.To == StateFault {
+	if holds {
 		n.updateHolds(g.members, now)
 	}
 }
 
-// updateHolds holds out of master every instance in maintenance, and every
-// member of a sync group with a member in fault or in maintenance: a group
-// moves as one, so a member held back alone would have the peer's group
-// pull the others over and push them back without end.
+// memberState is what the hold policy needs to know of an instance.
+type memberState struct {
+	maintenance bool
+	fault       bool
+}
+
+// holdFor says whether an instance is held out of master, and why: one in
+// maintenance, and every member of a sync group with another member in
+// fault or in maintenance: a group moves as one, so a member held back
+// alone would have the peer's group pull the others over and push them
+// back without end.
+func holdFor(self memberState, others []memberState) (bool, Reason) {
+	if self.maintenance {
+		return true, ReasonMaintenance
+	}
+	for _, o := range others {
+		if o.fault || o.maintenance {
+			return true, ReasonSyncGroup
+		}
+	}
+	return false, ReasonMaintenance
+}
+
+// updateHolds applies holdFor to insts.
 func (n *Node) updateHolds(insts []*instance, now time.Time) {
+	var others []memberState
 	for _, in := range insts {
-		want, r := in.maintenance, ReasonMaintenance
-		if !want && in.group != nil {
+		others = others[:0]
+		if in.group != nil {
 			for _, o := range in.group.members {
-				if o != in && (o.m.State() == StateFault || o.maintenance) {
-					want, r = true, ReasonSyncGroup
+				if o != in {
+					others = append(others, memberState{maintenance: o.maintenance, fault: o.m.State() == StateFault})
 				}
 			}
 		}
+		want, r := holdFor(memberState{maintenance: in.maintenance}, others)
 		if want != in.m.Held() {
-			n.handle(in, in.m.SetHold(want, r, now), Event{}, now, false)
+			n.stepForced(in, Event{Kind: EventHold, Hold: want, Reason: r}, now)
 		}
 	}
-}
-
-// maintenanceFile is the state file's layout.
-type maintenanceFile struct {
-	Maintenance []string `json:"maintenance"`
-}
-
-func (n *Node) stateFile() string {
-	dir := n.cfg.StateDir
-	if dir == "" {
-		dir = "/var/lib/vipd"
-	}
-	return filepath.Join(dir, "maintenance.json")
-}
-
-// loadMaintenance reads which instances are in maintenance. A missing file
-// means none; an unreadable or corrupt one is an error, so that a node
-// put in maintenance never silently comes back into service.
-func (n *Node) loadMaintenance() error {
-	b, err := os.ReadFile(n.stateFile())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("maintenance state %s: %w", n.stateFile(), err)
-	}
-	var f maintenanceFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("maintenance state %s: %w (fix or remove the file)", n.stateFile(), err)
-	}
-	for _, in := range n.insts {
-		in.maintenance = slices.Contains(f.Maintenance, in.cfg.Name)
-		if in.maintenance {
-			n.log.Warn("instance is in maintenance (from the state file)", "instance", in.cfg.Name, "file", n.stateFile())
-		}
-	}
-	return nil
-}
-
-// maintenanceNames lists the instances in maintenance, for the state file.
-func (n *Node) maintenanceNames() []string {
-	names := []string{}
-	for _, in := range n.insts {
-		if in.maintenance {
-			names = append(names, in.cfg.Name)
-		}
-	}
-	return names
-}
-
-type maintReq struct {
-	instance string
-	on       bool
-	done     chan maintReply
-}
-
-// maintReply is the loop's answer: the change is in force (err nil) and
-// the state to save is queued as seq.
-type maintReply struct {
-	err error
-	seq uint64
-}
-
-// ErrNoInstance is returned for a name no instance has.
-var ErrNoInstance = errors.New("no such instance")
-
-// ErrNotSaved wraps a failure to persist maintenance state: the change is
-// in force but will not survive a restart.
-var ErrNotSaved = errors.New("in force, but not saved")
-
-// SetMaintenance turns maintenance on (resign at once, stay backup) or off
-// for one instance, and records it in the state directory so that it
-// survives a restart. The loop puts the change in force; the file is
-// written by the Node's writer, never on the loop, and SetMaintenance
-// waits for that write: an error wrapping ErrNotSaved means the change is
-// in force but the write failed.
-func (n *Node) SetMaintenance(ctx context.Context, instance string, on bool) error {
-	req := maintReq{instance: instance, on: on, done: make(chan maintReply, 1)}
-	select {
-	case n.maintQ <- req:
-	case <-n.loopDone:
-		return ErrNotRunning
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	var r maintReply
-	select {
-	case r = <-req.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if r.err != nil {
-		return r.err
-	}
-	if err := n.maint.wait(ctx, r.seq); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w yet: the state file is still being written: %v", ErrNotSaved, err)
-		}
-		return fmt.Errorf("%w: %v", ErrNotSaved, err)
-	}
-	return nil
-}
-
-// setMaintenance is the loop's part of SetMaintenance: it puts the change
-// in force and queues the state for the writer, never touching the disk.
-func (n *Node) setMaintenance(req maintReq, now time.Time) maintReply {
-	var in *instance
-	for _, x := range n.insts {
-		if x.cfg.Name == req.instance {
-			in = x
-		}
-	}
-	if in == nil {
-		return maintReply{err: fmt.Errorf("%w %q", ErrNoInstance, req.instance)}
-	}
-	if in.maintenance != req.on {
-		in.maintenance = req.on
-		n.log.Info("maintenance", "instance", in.cfg.Name, "on", req.on)
-		if in.group != nil {
-			n.updateHolds(in.group.members, now)
-		} else {
-			n.updateHolds([]*instance{in}, now)
-		}
-	}
-	if n.maint == nil {
-		n.maint = newMaintWriter(n.log)
-	}
-	return maintReply{seq: n.maint.queue(n.stateFile(), n.maintenanceNames())}
 }
 
 // startTrackers starts the script and file trackers of an instance; they
@@ -314,8 +215,8 @@ func (n *Node) startTrackers(in *instance) {
 		go func() { defer n.wg.Done(); runFileTracker(ctx, in.cfg.Name, tf, time.Second, n.trackCh, n.log) }()
 	}
 	for _, ti := range in.cfg.Track.Interfaces {
-		ifi, err := net.InterfaceByName(ti.Name)
-		in.track.ifDown[ti.Name] = err != nil || !linkUp(ifi.Flags)
+		li, err := n.dp.LookupLink(ti.Name)
+		in.track.ifDown[ti.Name] = err != nil || !li.Up
 	}
 }
 
@@ -342,91 +243,5 @@ func (n *Node) onTrackResult(r TrackResult, now time.Time) {
 			in.track.fileValue[r.Name] = r.Value
 		}
 		n.reevaluate(in, now)
-	}
-}
-
-// notifyState names a state for hooks: init after a shutdown is "stopped".
-func notifyState(s State) string {
-	if s == StateInit {
-		return "stopped"
-	}
-	return s.String()
-}
-
-func (n *Node) notifyHook(in *instance, out Output) {
-	if in.notify == nil {
-		return
-	}
-	vips := make([]string, len(in.vips))
-	for i, v := range in.vips {
-		vips[i] = v.String()
-	}
-	in.notify.Notify(NotifyEvent{
-		Instance: in.cfg.Name, State: notifyState(out.To), PreviousState: notifyState(out.From),
-		Priority: int(in.m.Config().Priority), VIPs: vips,
-	})
-}
-
-// newNotifierFor starts an instance's hook runner, if it has a hook. Its
-// first hook waits for any hook a reload retired for the same instance,
-// so that an instance's hooks still run one at a time and in order.
-func (n *Node) newNotifierFor(c config.Instance) *notifier {
-	if c.Notify == nil {
-		return nil
-	}
-	var after <-chan struct{}
-	for _, r := range n.retired {
-		if r.instance == c.Name {
-			after = r.Done() // the latest; it waits for any earlier one
-		}
-	}
-	return newNotifierAfter(c.Name, *c.Notify, n.log, after)
-}
-
-// hookDrainMax bounds how long a stopping Node waits for the hooks still
-// queued (the "stopped" events among them) once the protocol work is
-// done: with handoverMax it stays within systemd's TimeoutStopSec (10 s
-// in deploy/vipd.service).
-const hookDrainMax = 5 * time.Second
-
-// retireNotifier stops nt (nil: none) without waiting: the hooks already
-// queued, such as a removed instance's "stopped", still run on its own
-// goroutine while the loop goes on; awaitHooks waits for them at the end.
-func (n *Node) retireNotifier(nt *notifier) {
-	if nt == nil {
-		return
-	}
-	nt.Stop(true)
-	n.retired = slices.DeleteFunc(n.retired, func(r *notifier) bool {
-		select {
-		case <-r.Done():
-			return true
-		default:
-			return false
-		}
-	})
-	n.retired = append(n.retired, nt)
-}
-
-// awaitHooks waits up to limit for every retired notifier to finish its
-// queued hooks, and logs the instances whose hooks it left running.
-func (n *Node) awaitHooks(limit time.Duration) {
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	for i, r := range n.retired {
-		select {
-		case <-r.Done():
-		case <-deadline.C:
-			var left []string
-			for _, r := range n.retired[i:] {
-				select {
-				case <-r.Done():
-				default:
-					left = append(left, r.instance)
-				}
-			}
-			n.log.Warn("notify hooks still running at shutdown; not waiting for them", "waited", limit.String(), "instances", strings.Join(left, ","))
-			return
-		}
 	}
 }

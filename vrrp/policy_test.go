@@ -112,3 +112,71 @@ func TestMaintenanceHoldsSyncGroup(t *testing.T) {
 		t.Errorf("maintenance off: held vi1 %v vi2 %v, want neither", vi1.m.Held(), vi2.m.Held())
 	}
 }
+
+func TestFaultFor(t *testing.T) {
+	for _, tc := range []struct {
+		up, tracker bool
+		last        Reason
+		fault       bool
+		why         Reason
+	}{
+		{true, false, ReasonNone, false, ReasonLinkUp},
+		{false, false, ReasonNone, true, ReasonLinkDown},
+		{false, true, ReasonNone, true, ReasonLinkDown},
+		{true, true, ReasonNone, true, ReasonTracker},
+		{true, false, ReasonTracker, false, ReasonTracker},
+		{true, false, ReasonLinkDown, false, ReasonLinkUp},
+	} {
+		fault, why := faultFor(tc.up, tc.tracker, tc.last)
+		if fault != tc.fault || why != tc.why {
+			t.Errorf("faultFor(up %v, tracker %v, last %v) = %v %v, want %v %v", tc.up, tc.tracker, tc.last, fault, why, tc.fault, tc.why)
+		}
+	}
+}
+
+func TestHoldFor(t *testing.T) {
+	none, maint, fault := memberState{}, memberState{maintenance: true}, memberState{fault: true}
+	for _, tc := range []struct {
+		name   string
+		self   memberState
+		others []memberState
+		held   bool
+		why    Reason
+	}{
+		{"alone", none, nil, false, ReasonMaintenance},
+		{"alone in maintenance", maint, nil, true, ReasonMaintenance},
+		{"group all well", none, []memberState{none, none}, false, ReasonMaintenance},
+		{"member in fault", none, []memberState{none, fault}, true, ReasonSyncGroup},
+		{"member in maintenance", none, []memberState{maint}, true, ReasonSyncGroup},
+		{"self in fault is not held by itself", fault, []memberState{none}, false, ReasonMaintenance},
+		{"maintenance names itself first", maint, []memberState{fault}, true, ReasonMaintenance},
+	} {
+		held, why := holdFor(tc.self, tc.others)
+		if held != tc.held || why != tc.why {
+			t.Errorf("%s: held %v (%v), want %v (%v)", tc.name, held, why, tc.held, tc.why)
+		}
+	}
+}
+
+func TestGroupFollow(t *testing.T) {
+	for _, tc := range []struct {
+		from, to State
+		follow   EventKind
+		ok       bool
+		holds    bool
+	}{
+		{StateBackup, StateMaster, EventForceMaster, true, false},
+		{StateMaster, StateBackup, EventForceBackup, true, false},
+		{StateMaster, StateFault, EventForceBackup, true, true},
+		{StateMaster, StateInit, EventForceBackup, true, false},
+		{StateBackup, StateFault, 0, false, true},
+		{StateFault, StateBackup, 0, false, true},
+		{StateInit, StateBackup, 0, false, false},
+		{StateFault, StateMaster, EventForceMaster, true, true},
+	} {
+		follow, ok, holds := groupFollow(Output{Transition: true, From: tc.from, To: tc.to})
+		if follow != tc.follow || ok != tc.ok || holds != tc.holds {
+			t.Errorf("%v → %v: follow %d %v holds %v, want %d %v %v", tc.from, tc.to, follow, ok, holds, tc.follow, tc.ok, tc.holds)
+		}
+	}
+}

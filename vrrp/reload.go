@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -121,18 +120,31 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 			adds = append(adds, c)
 		}
 		if ifByName[c.Interface] == nil {
-			ifi, err := net.InterfaceByName(c.Interface)
+			li, err := n.dp.LookupLink(c.Interface)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("instance %s (%s:%d): interface %s: %w", c.Name, cfg.File, c.Line, c.Interface, err))
 				continue
 			}
-			ifc := &iface{name: c.Interface, index: ifi.Index, up: linkUp(ifi.Flags)}
+			ifc := newIface(li)
 			ifByName[c.Interface] = ifc
 			newIfcs = append(newIfcs, ifc)
 		}
 	}
 	if len(errs) == 0 {
-		errs = append(errs, n.checkOwnAddresses(cfg, ifByName)...)
+		byIfc := map[*iface][]config.Instance{}
+		var order []*iface
+		for _, c := range cfg.Instances {
+			ifc := ifByName[c.Interface]
+			if byIfc[ifc] == nil {
+				order = append(order, ifc)
+			}
+			byIfc[ifc] = append(byIfc[ifc], c)
+		}
+		for _, ifc := range order {
+			if err := n.checkOwnAddresses(cfg.File, ifc, byIfc[ifc]); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if len(errs) == 0 {
 		for _, ifc := range newIfcs {
@@ -140,18 +152,15 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 				errs = append(errs, err)
 				continue
 			}
-			if err := n.openSockets(ifc); err != nil {
+			if err := n.openLink(ifc); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	if len(errs) > 0 {
 		for _, ifc := range newIfcs {
-			if ifc.conn != nil {
-				ifc.conn.Close()
-			}
-			if ifc.ann != nil {
-				ifc.ann.Close()
+			if ifc.link != nil {
+				ifc.link.Close()
 			}
 		}
 		return errors.Join(errs...)
@@ -171,7 +180,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	}
 	for _, ifc := range newIfcs {
 		n.ifaces = append(n.ifaces, ifc)
-		n.startReader(ifc)
+		n.rcv.attach(n, ifc)
 	}
 	for i, in := range updates {
 		n.update(in, upCfgs[i], now)
@@ -185,7 +194,15 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		}
 		ifc.byVRID[c.VRID] = in
 		ifc.insts = append(ifc.insts, in)
-		n.removeStale(in)
+		// Nothing that stays configured holds the new instance's VIPs:
+		// any that are on the link are left over.
+		err := n.observe(ifc)
+		if err == nil {
+			err = n.reconcile(in, reconcileStale, now)
+		}
+		if err != nil {
+			n.log.Error("removing stale VIP failed", "instance", in.cfg.Name, "err", err)
+		}
 		added = append(added, in)
 	}
 	// The running order follows the file.
@@ -200,11 +217,8 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		if len(ifc.insts) > 0 {
 			return false
 		}
-		if ifc.conn != nil {
-			ifc.conn.Close()
-		}
-		if ifc.ann != nil {
-			ifc.ann.Close()
+		if ifc.link != nil {
+			ifc.link.Close()
 		}
 		return true
 	})
@@ -218,43 +232,9 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	}
 	n.updateHolds(n.insts, now)
 	for _, in := range added {
-		if in.ifc.up {
-			n.step(in, Event{Kind: EventStartup}, now)
-		} else {
-			n.step(in, Event{Kind: EventLinkDown}, now)
-		}
-		n.reevaluate(in, now)
+		n.startInstance(in, now)
 	}
 	return nil
-}
-
-// checkOwnAddresses refuses a VIP that is one of its interface's own
-// addresses: present with another prefix length, or present without
-// vipd's mark (vipd never removes, nor takes over, what it did not add).
-func (n *Node) checkOwnAddresses(cfg *config.Config, ifByName map[string]*iface) []error {
-	var errs []error
-	for _, c := range cfg.Instances {
-		ifc := ifByName[c.Interface]
-		as, err := n.addrs.List(ifc.index)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, v := range c.VIPs {
-			for _, a := range as {
-				if a.Prefix.Addr() != v.Address.Addr() {
-					continue
-				}
-				switch {
-				case a.Prefix.Bits() != v.Address.Bits():
-					errs = append(errs, fmt.Errorf("%s:%d: VIP %s is %s's own address %s", cfg.File, v.Line, v.Address.Addr(), ifc.name, a.Prefix))
-				case !a.Owned:
-					errs = append(errs, foreignVIPError(cfg.File, v, ifc.name))
-				}
-			}
-		}
-	}
-	return errs
 }
 
 // refreshPrimaryWith finds a new interface's primary address, skipping the
@@ -278,27 +258,15 @@ func vipAddrs(c config.Instance) []netip.Addr {
 	return as
 }
 
-// removeStale takes a new instance's VIPs off the interface: nothing that
-// stays configured holds them, so they are left over.
-func (n *Node) removeStale(in *instance) {
-	for _, p := range in.pfx {
-		if ok, _ := n.addrs.Has(in.ifc.index, p.Addr()); ok {
-			n.log.Warn("removing stale VIP left on the interface", "instance", in.cfg.Name, "interface", in.ifc.name, "vip", p)
-			if err := n.addrs.Remove(in.ifc.index, p); err != nil {
-				n.log.Error("removing stale VIP failed", "instance", in.cfg.Name, "err", err)
-			}
-		}
-	}
-}
-
 // update applies a changed configuration to a running instance in place.
 func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 	if sameInstance(in.cfg, c) {
 		in.cfg = c // keep the new line numbers
 		return
 	}
-	oldPfx := slices.Clone(in.pfx)
+	oldVS := slices.Clone(in.vs)
 	oldCfg := in.cfg
+	wasHolding := in.wantsVIPs()
 	in.cfg = c
 	if !reflect.DeepEqual(oldCfg.Track, c.Track) {
 		in.stopTrackers()
@@ -313,30 +281,14 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 	in.auth = [8]byte{}
 	copy(in.auth[:], c.AuthPass)
 	n.log.Info("instance reconfigured by reload", "instance", c.Name, "interface", in.ifc.name, "vrid", c.VRID)
-	if in.m.State() == StateMaster {
-		for _, p := range oldPfx {
-			if !slices.Contains(in.pfx, p) {
-				if err := n.addrs.Remove(in.ifc.index, p); err != nil {
-					n.log.Error("removing VIP failed", "instance", c.Name, "err", err)
-				}
+	if wasHolding {
+		// The VIPs taken out go; the new ones come and are announced.
+		for _, o := range oldVS {
+			if !slices.ContainsFunc(in.vs, func(v vipState) bool { return v.prefix == o.prefix }) {
+				in.orphans = append(in.orphans, o)
 			}
 		}
-		var fresh []netip.Addr
-		for i, p := range in.pfx {
-			if !slices.Contains(oldPfx, p) {
-				if !n.addVIP(in, i, now) {
-					continue
-				}
-				fresh = append(fresh, p.Addr())
-			}
-		}
-		if len(fresh) > 0 && in.ifc.ann != nil {
-			sent, err := in.ifc.ann.Announce(fresh)
-			in.count.GARPSent += uint64(sent)
-			if err != nil {
-				n.log.Error("gratuitous ARP failed", "instance", c.Name, "err", err)
-			}
-		}
+		_ = n.reconcile(in, reconcileReload, now)
 	}
 	n.reevaluate(in, now)
 }

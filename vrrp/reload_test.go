@@ -124,7 +124,7 @@ func TestReloadRemoveDoesNotWaitForHook(t *testing.T) {
 	dir := t.TempDir()
 	log, _ := trkNewLog()
 	ifc := &iface{name: "lo", index: lo.Index, primary: netip.MustParseAddr("127.0.0.1"), up: true}
-	n := &Node{log: log, addrs: addrs}
+	n := &Node{log: log, dp: &hostDataplane{addrs: addrs}}
 	n.ifaces = []*iface{ifc}
 	web := config.Instance{Name: "web", Interface: "lo", VRID: 51, Priority: 100, Version: 3, AdvertInterval: time.Second,
 		Preempt: true, VIPs: []config.VIP{{Address: netip.MustParsePrefix("198.18.0.100/32")}}}

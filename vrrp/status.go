@@ -179,7 +179,7 @@ func (n *Node) status() Status {
 		if in.group != nil {
 			is.SyncGroup = in.group.name
 		}
-		if lm, ok := in.m.LowerMaster(time.Now()); ok {
+		if lm, ok := in.m.LowerMaster(n.now()); ok {
 			is.LowerMaster = &lm
 		}
 		for _, ti := range in.cfg.Track.Interfaces {

@@ -61,17 +61,17 @@ func inNetnsProcess(t *testing.T) bool {
 	return false
 }
 
-// faultyAddrs is the Node's real address manager with adds of chosen
-// prefixes made to fail, and its dumps counted.
+// faultyAddrs is the Node's real dataplane with adds of chosen prefixes
+// made to fail, and its dumps counted.
 type faultyAddrs struct {
-	addrOps
+	Dataplane
 	lists atomic.Int64
 	mu    sync.Mutex
 	fail  map[netip.Prefix]error
 	adds  map[netip.Prefix]int // attempts, failed or not
 }
 
-func (f *faultyAddrs) Add(index int, p netip.Prefix) error {
+func (f *faultyAddrs) AddAddr(index int, p netip.Prefix) error {
 	f.mu.Lock()
 	f.adds[p]++
 	err := f.fail[p]
@@ -79,12 +79,12 @@ func (f *faultyAddrs) Add(index int, p netip.Prefix) error {
 	if err != nil {
 		return fmt.Errorf("vip: add %s on interface %d: %w", p, index, err)
 	}
-	return f.addrOps.Add(index, p)
+	return f.Dataplane.AddAddr(index, p)
 }
 
-func (f *faultyAddrs) List(index int) ([]vip.Addr, error) {
+func (f *faultyAddrs) ListAddrs(index int) ([]vip.Addr, error) {
 	f.lists.Add(1)
-	return f.addrOps.List(index)
+	return f.Dataplane.ListAddrs(index)
 }
 
 func (f *faultyAddrs) setFail(p netip.Prefix, err error) {
@@ -193,10 +193,10 @@ instances:
 	if err != nil {
 		t.Fatal(err)
 	}
-	fa := &faultyAddrs{addrOps: n.addrs, fail: map[netip.Prefix]error{}, adds: map[netip.Prefix]int{}}
+	fa := &faultyAddrs{Dataplane: n.dp, fail: map[netip.Prefix]error{}, adds: map[netip.Prefix]int{}}
 	injected := errors.New("injected failure")
 	fa.setFail(bad, injected)
-	n.addrs = fa
+	n.dp = fa
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(ctx, nil) }()

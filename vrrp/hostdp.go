@@ -1,0 +1,209 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vipd/vipd/arp"
+	"github.com/vipd/vipd/vip"
+)
+
+// hostDataplane is the real dataplane: links are looked up with the
+// standard library, adverts go out on Conn (raw IP socket, with multicast
+// as Ethernet frames), gratuitous ARP through arp.Announcer, addresses are
+// changed by vip.Manager (which marks them with IFA_PROTO and refuses
+// foreign ones), and changes come from netlink subscriptions.
+type hostDataplane struct {
+	addrs *vip.Manager
+}
+
+func newHostDataplane() (*hostDataplane, error) {
+	m, err := vip.NewManager()
+	if err != nil {
+		return nil, err
+	}
+	return &hostDataplane{addrs: m}, nil
+}
+
+func linkUp(f net.Flags) bool { return f&net.FlagUp != 0 && f&net.FlagRunning != 0 }
+
+func (d *hostDataplane) LookupLink(name string) (LinkInfo, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return LinkInfo{}, err
+	}
+	return LinkInfo{Name: ifi.Name, Index: ifi.Index, Up: linkUp(ifi.Flags), MAC: ifi.HardwareAddr}, nil
+}
+
+func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
+	if fam != FamilyIPv4 {
+		return nil, fmt.Errorf("vrrp: open %s: address family %s is not supported", l.Name, fam)
+	}
+	ifi, err := net.InterfaceByName(l.Name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", l.Name, err)
+	}
+	conn, err := ListenConn(ifi)
+	if err != nil {
+		return nil, err
+	}
+	ann, err := arp.NewAnnouncer(l.Name)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &hostLink{conn: conn, ann: ann}, nil
+}
+
+func (d *hostDataplane) AddAddr(index int, p netip.Prefix) error    { return d.addrs.Add(index, p) }
+func (d *hostDataplane) RemoveAddr(index int, p netip.Prefix) error { return d.addrs.Remove(index, p) }
+func (d *hostDataplane) ListAddrs(index int) ([]vip.Addr, error)    { return d.addrs.List(index) }
+func (d *hostDataplane) Close()                                     { d.addrs.Close() }
+
+func (d *hostDataplane) Watch(ctx context.Context, addrs chan<- vip.Change, links chan<- LinkInfo) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = vip.Watch(ctx, addrs) }()
+	go func() { defer wg.Done(); watchLinks(ctx, links) }()
+	wg.Wait()
+}
+
+// hostLink is a link of the host: its advert socket and its announcer.
+type hostLink struct {
+	conn *Conn
+	ann  *arp.Announcer
+}
+
+func (l *hostLink) Queue(msg []byte, src, dst netip.Addr) error { return l.conn.Queue(msg, src, dst) }
+func (l *hostLink) Pending() bool                               { return l.conn.Pending() }
+func (l *hostLink) Flush() error                                { return l.conn.Flush() }
+
+func (l *hostLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
+
+// SetHardwareAddr rebuilds the advert frames and the gratuitous ARP for
+// mac. It may only be called from the goroutine that sends.
+func (l *hostLink) SetHardwareAddr(mac net.HardwareAddr) error {
+	l.conn.SetHardwareAddr(mac)
+	return l.ann.Reopen()
+}
+
+func (l *hostLink) Close() {
+	l.conn.Close()
+	l.ann.Close()
+}
+
+// rxBatch is one batch of datagrams from a link's reader; the loop hands
+// the buffer back on free when it is done with it.
+type rxBatch struct {
+	ifc  *iface
+	b    *RecvBatch
+	free chan *RecvBatch
+}
+
+// hostReceiver is the receive path on the host: a reader goroutine per
+// link, blocked in recvmmsg, passes batches to the loop over a channel;
+// before a takeover the loop also reads the sockets itself (drain).
+type hostReceiver struct {
+	ch chan rxBatch
+}
+
+func newHostReceiver() *hostReceiver { return &hostReceiver{ch: make(chan rxBatch, 16)} }
+
+func (r *hostReceiver) batches() <-chan rxBatch { return r.ch }
+
+func (r *hostReceiver) attach(n *Node, ifc *iface) {
+	hl, ok := ifc.link.(*hostLink)
+	if !ok {
+		return
+	}
+	conn := hl.conn
+	// Three batches: one being read, one being handled, one spare.
+	free := make(chan *RecvBatch, 3)
+	for i := 0; i < cap(free); i++ {
+		free <- NewRecvBatch()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		var errLog rateLog
+		for {
+			var b *RecvBatch
+			select {
+			case b = <-free:
+			case <-n.ctx.Done():
+				return
+			}
+			if err := conn.ReadBatch(b); err != nil {
+				free <- b
+				if errors.Is(err, net.ErrClosed) || n.ctx.Err() != nil {
+					return
+				}
+				if ok, _ := errLog.allow(time.Now(), 10*time.Second); ok {
+					n.log.Error("read failed", "interface", ifc.name, "err", err)
+				}
+				continue
+			}
+			select {
+			case r.ch <- rxBatch{ifc: ifc, b: b, free: free}:
+			case <-n.ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// drain handles every datagram that has reached a socket by now: the
+// batches the readers have passed on, then, read straight from each
+// socket, those still queued in the kernel. A reader alone is not enough:
+// with one P (vipd runs with GOMAXPROCS=1) a reader whose datagram arrived
+// while the loop spun in awaitTakeover is runnable only once the runtime
+// polls the network, which a Gosched does not make it do, so an advert
+// that came before the deadline would go unseen until after the takeover.
+func (r *hostReceiver) drain(n *Node) {
+	runtime.Gosched()
+	for {
+		select {
+		case rb := <-r.ch:
+			n.handleBatch(rb)
+			continue
+		default:
+		}
+		break
+	}
+	for _, ifc := range n.ifaces {
+		r.readNow(n, ifc)
+	}
+}
+
+// readNowBatches bounds how many batches readNow takes in one go, so that
+// a flood cannot hold the loop there.
+const readNowBatches = 4
+
+// readNow handles the datagrams queued on ifc's socket, without waiting.
+func (r *hostReceiver) readNow(n *Node, ifc *iface) {
+	hl, ok := ifc.link.(*hostLink)
+	if !ok {
+		return
+	}
+	if ifc.direct == nil {
+		ifc.direct = NewRecvBatch()
+	}
+	for range readNowBatches {
+		if err := hl.conn.ReadNow(ifc.direct); err != nil {
+			if ok, _ := ifc.readLog.allow(time.Now(), 10*time.Second); ok {
+				n.log.Error("read failed", "interface", ifc.name, "err", err)
+			}
+			return
+		}
+		n.handleDatagrams(ifc, ifc.direct)
+		if ifc.direct.N < batchSize {
+			return
+		}
+	}
+}

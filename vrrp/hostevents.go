@@ -1,0 +1,132 @@
+package vrrp
+
+import (
+	"bytes"
+	"net"
+	"time"
+
+	"github.com/vipd/vipd/vip"
+)
+
+// onAddrChange follows an address event: a VIP added is known present; a
+// VIP removed has the reconciler check the link and repair; any other
+// address may change the primary address.
+func (n *Node) onAddrChange(c vip.Change, now time.Time) {
+	if c.Resync {
+		for _, ifc := range n.ifaces {
+			n.restoreVIPs(ifc, now)
+			n.updatePrimary(ifc, now)
+		}
+		return
+	}
+	ifc := n.ifaceByIndex(c.Index)
+	if ifc == nil {
+		return
+	}
+	if !ifc.isVIP(c.Addr) {
+		n.updatePrimary(ifc, now)
+		return
+	}
+	if c.Added {
+		for _, in := range n.allInstancesOn(ifc) {
+			for i := range in.vs {
+				if v := &in.vs[i]; v.link == ifc && v.prefix.Addr() == c.Addr {
+					v.present = true
+				}
+			}
+		}
+		return
+	}
+	// A removal is checked against the interface: the event may be
+	// vipd's own removal, overtaken by a later add.
+	n.restoreVIPs(ifc, now)
+}
+
+func (n *Node) updatePrimary(ifc *iface, now time.Time) {
+	old := ifc.primary
+	if err := n.refreshPrimary(ifc); err != nil {
+		n.log.Warn("no primary address", "interface", ifc.name, "err", err)
+		return
+	}
+	if ifc.primary == old {
+		return
+	}
+	n.log.Info("primary address changed", "interface", ifc.name, "from", old, "to", ifc.primary)
+	for _, in := range ifc.insts {
+		n.reevaluate(in, now)
+	}
+}
+
+func (n *Node) onLinkChange(lc LinkInfo, now time.Time) {
+	for _, in := range n.insts {
+		for _, ti := range in.cfg.Track.Interfaces {
+			if ti.Name == lc.Name && in.track.ifDown[ti.Name] == lc.Up {
+				in.track.ifDown[ti.Name] = !lc.Up
+				n.log.Info("tracked interface changed", "instance", in.cfg.Name, "interface", lc.Name, "up", lc.Up)
+				n.reevaluate(in, now)
+			}
+		}
+	}
+	var ifc *iface
+	for _, x := range n.ifaces {
+		if x.name == lc.Name {
+			ifc = x
+		}
+	}
+	if ifc == nil {
+		return
+	}
+	if ifc.up == lc.Up {
+		if lc.Up && len(lc.MAC) > 0 && !bytes.Equal(lc.MAC, ifc.mac) {
+			n.onNewMAC(ifc, lc.MAC, now)
+		}
+		return
+	}
+	ifc.up = lc.Up
+	if len(lc.MAC) > 0 {
+		ifc.mac = lc.MAC // the link, opened afresh below, uses it
+	}
+	if !lc.Up {
+		n.log.Warn("interface lost carrier", "interface", ifc.name)
+		for _, in := range ifc.insts {
+			n.reevaluate(in, now)
+		}
+		return
+	}
+	n.log.Info("interface has carrier again", "interface", ifc.name)
+	// The interface may have been recreated, and sockets on an interface
+	// that went down can be stale: open fresh ones first.
+	ifc.index = lc.Index
+	if err := n.openLink(ifc); err != nil {
+		n.log.Error("reopening sockets failed; staying in fault", "interface", ifc.name, "err", err)
+		ifc.up = false
+		return
+	}
+	n.rcv.attach(n, ifc)
+	n.updatePrimary(ifc, now)
+	for _, in := range ifc.insts {
+		n.reevaluate(in, now)
+	}
+}
+
+// onNewMAC follows a hardware address that changed while the link stayed
+// up (bonding with fail_over_mac=active does this): the gratuitous ARP and
+// advert frames, built in advance, would go on naming the old one, and
+// clients would go on sending to a MAC that this host no longer has. The
+// frames are built again for the new address, and every master on the
+// interface announces its VIPs from it at once.
+func (n *Node) onNewMAC(ifc *iface, mac net.HardwareAddr, now time.Time) {
+	n.log.Warn("interface changed its hardware address; announcing the VIPs from the new one",
+		"interface", ifc.name, "from", ifc.mac.String(), "to", mac.String())
+	ifc.mac = mac
+	if ifc.link != nil {
+		if err := ifc.link.SetHardwareAddr(mac); err != nil {
+			n.log.Error("rebuilding gratuitous ARP for the new hardware address failed", "interface", ifc.name, "err", err)
+		}
+	}
+	for _, in := range ifc.insts {
+		if in.m.State() == StateMaster {
+			n.step(in, Event{Kind: EventAnnounce}, now)
+		}
+	}
+}

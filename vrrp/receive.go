@@ -1,0 +1,102 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// drop counts a refused datagram and logs it at a bounded rate.
+func (n *Node) drop(ifc *iface, in *instance, r DropReason, src netip.Addr, now time.Time) {
+	if in != nil {
+		in.count.Dropped[r]++
+	} else {
+		ifc.unattributed[r]++
+	}
+	if r == DropVRID {
+		return // other routers' VRIDs on a shared segment are normal
+	}
+	if ok, suppressed := ifc.dropLog[r].allow(now, 10*time.Second); ok {
+		n.log.Warn("dropped VRRP packet", "interface", ifc.name, "from", src, "reason", r.String(), "detail", r.Error(), "suppressed_since_last", suppressed)
+	}
+}
+
+// onDatagram handles one received datagram, IP header included, that
+// arrived at now.
+func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
+	b, src, dst, ttl, ok := ParseIPv4(dgram)
+	if !ok {
+		n.drop(ifc, nil, DropTooShort, src, now)
+		return
+	}
+	var in *instance
+	if len(b) >= 2 {
+		in = ifc.byVRID[b[1]]
+	}
+	a := &n.rxAd
+	mode, err := a.Unmarshal(b, src, dst)
+	if err != nil {
+		r, ok := err.(DropReason)
+		if !ok {
+			r = DropTooShort
+		}
+		n.drop(ifc, in, r, src, now)
+		return
+	}
+	if ttl != TTL {
+		n.drop(ifc, in, DropTTL, src, now)
+		return
+	}
+	if in == nil {
+		n.drop(ifc, nil, DropVRID, src, now)
+		return
+	}
+	if src == ifc.primary {
+		n.drop(ifc, in, DropOwnAddress, src, now)
+		return
+	}
+	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, src) {
+		n.drop(ifc, in, DropNotPeer, src, now)
+		return
+	}
+	if r := in.validate(a); r != DropNone {
+		n.drop(ifc, in, r, src, now)
+		return
+	}
+	in.count.AdvertsReceived++
+	in.count.ChecksumSeen[mode]++
+	if a.Priority == 0 {
+		in.count.PriorityZeroReceived++
+	}
+	if !in.sameAddresses(a.Addresses) {
+		in.count.AddressListMismatch++
+		if now.Sub(in.mismatchLogged) > time.Minute {
+			in.mismatchLogged = now
+			n.log.Warn("peer advertises a different VIP list: the peers' configurations disagree",
+				"instance", in.cfg.Name, "peer", src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.vips))
+		}
+	}
+	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
+	n.noteLowerMaster(in, now)
+}
+
+// noteLowerMaster logs, once each time, that a lower-ranked router starts
+// or stops being one that keeps advertising as master (Machine.LowerMaster);
+// status shows it meanwhile.
+func (n *Node) noteLowerMaster(in *instance, now time.Time) {
+	lm, ok := in.m.LowerMaster(now)
+	if ok == in.lowerMasterOn {
+		return
+	}
+	in.lowerMasterOn = ok
+	if ok {
+		in.lowerMaster = lm
+		n.log.Warn("a peer keeps advertising as master at a lower priority: it does not accept our adverts (do version, v3_checksum, auth_pass and advert_interval match?); re-announcing the VIPs with backoff",
+			"instance", in.cfg.Name, "interface", in.ifc.name, "vrid", in.cfg.VRID, "peer", lm.Addr, "peer_priority", lm.Priority,
+			"priority", in.m.Config().Priority, "since", lm.Since.Format(time.RFC3339Nano))
+		return
+	}
+	n.log.Info("the lower-priority peer no longer advertises as master",
+		"instance", in.cfg.Name, "peer", in.lowerMaster.Addr, "last_seen", in.lowerMaster.LastSeen.Format(time.RFC3339Nano))
+}
