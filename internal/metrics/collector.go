@@ -38,6 +38,9 @@ type Collector struct {
 	addrMismatch, masterAddress, advertInterval, masterAdvert  *prometheus.Desc
 	checksumMode, reloadOK, reloadTime, reloadFailures, starts *prometheus.Desc
 	build                                                      *prometheus.Desc
+
+	// snapshot names a failed scrape's cause; it is never a series.
+	snapshot *prometheus.Desc
 }
 
 // The labels of every per-instance series, in this order.
@@ -110,6 +113,8 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 		"Unix time vipd started.")
 	c.build = node("vipd_build_info",
 		"Version of the running vipd; always 1.", "version", "commit", "goversion")
+	c.snapshot = node("vipd_status_snapshot",
+		"The node's status snapshot that every vipd_ series is built from.")
 	return c
 }
 
@@ -139,7 +144,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	st, err := c.status(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(c.build, fmt.Errorf("vipd status snapshot: %w", err))
+		ch <- prometheus.NewInvalidMetric(c.snapshot, fmt.Errorf("vipd status snapshot: %w", err))
 		return
 	}
 	e := emitter{ch}
