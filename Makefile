@@ -54,7 +54,7 @@ fuzz-run = $(GO) test $(1) -run '^$$' -fuzz '^$(2)$$' -fuzztime $(3) -timeout $(
 fuzz-ci:
 	$(call fuzz-run,./vrrp,FuzzUnmarshal,$(FUZZ_VRRP_CI))
 	$(call fuzz-run,./config,FuzzParse,$(FUZZ_CONFIG_CI))
-	$(call fuzz-run,./cmd/vipd,FuzzDecodeMaintenance,$(FUZZ_VIPD_CI))
+	$(call fuzz-run,./internal/control,FuzzDecodeMaintenance,$(FUZZ_VIPD_CI))
 
 # As root (CI), tests that need promtool or a namespace must run, not skip.
 unit:
@@ -111,18 +111,18 @@ reliability: build
 		$(GO) test -count=1 -timeout 10m -v -run '^TestReliability' ./e2e/ > $(RELIABILITY)/lab.log 2>&1
 	-$(call fuzz-run,./vrrp,FuzzUnmarshal,$(FUZZ_VRRP)) > $(RELIABILITY)/fuzz-vrrp.log 2>&1
 	-$(call fuzz-run,./config,FuzzParse,$(FUZZ_CONFIG)) > $(RELIABILITY)/fuzz-config.log 2>&1
-	-$(call fuzz-run,./cmd/vipd,FuzzDecodeMaintenance,$(FUZZ_VIPD)) > $(RELIABILITY)/fuzz-vipd.log 2>&1
+	-$(call fuzz-run,./internal/control,FuzzDecodeMaintenance,$(FUZZ_VIPD)) > $(RELIABILITY)/fuzz-vipd.log 2>&1
 	$(GO) run ./e2e/reliability-report -in $(RELIABILITY)/cases.jsonl -lab-log $(RELIABILITY)/lab.log \
 		-fuzz './vrrp FuzzUnmarshal $(FUZZ_VRRP)=$(RELIABILITY)/fuzz-vrrp.log' \
 		-fuzz './config FuzzParse $(FUZZ_CONFIG)=$(RELIABILITY)/fuzz-config.log' \
-		-fuzz './cmd/vipd FuzzDecodeMaintenance $(FUZZ_VIPD)=$(RELIABILITY)/fuzz-vipd.log' \
+		-fuzz './internal/control FuzzDecodeMaintenance $(FUZZ_VIPD)=$(RELIABILITY)/fuzz-vipd.log' \
 		-out RELIABILITY.md
 
 # Longer fuzzing runs of the parsers, the same budgets as RELIABILITY.md.
 fuzz:
 	$(call fuzz-run,./vrrp,FuzzUnmarshal,$(FUZZ_VRRP))
 	$(call fuzz-run,./config,FuzzParse,$(FUZZ_CONFIG))
-	$(call fuzz-run,./cmd/vipd,FuzzDecodeMaintenance,$(FUZZ_VIPD))
+	$(call fuzz-run,./internal/control,FuzzDecodeMaintenance,$(FUZZ_VIPD))
 
 clean:
 	rm -rf bin

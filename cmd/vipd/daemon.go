@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/internal/control"
 	"github.com/vipd/vipd/vrrp"
 )
 
@@ -93,7 +94,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	}
 	warnReadableSecrets(*path, cfg, log)
 	logConfigWarnings(log, cfg)
-	ln, err := listenControl(cfg.ControlSocket)
+	ln, err := control.Listen(cfg.ControlSocket)
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		return err
 	}
 	ver, rev := versionInfo()
-	ctl := startControl(ln, node, ver, log)
+	ctl := control.Start(ln, node, ver, log)
 	defer ctl.Close()
 	stopMetrics, err := startMetricsFor(cfg, node, ver, rev, log)
 	if err != nil {

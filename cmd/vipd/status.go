@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/internal/control"
 )
 
 const defaultSocket = "/run/vipd/vipd.sock"
@@ -100,7 +101,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(body)
 		return err
 	}
-	var s apiStatus
+	var s control.Status
 	if err := json.Unmarshal(body, &s); err != nil {
 		return fmt.Errorf("decoding status from %s: %w", socket, err)
 	}
@@ -110,7 +111,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 
 // printStatus renders the status as a table that fits 100 columns: one
 // line per instance, then one per further VIP.
-func printStatus(w io.Writer, s apiStatus, now time.Time) {
+func printStatus(w io.Writer, s control.Status, now time.Time) {
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tSTATE\tPRIO\tMASTER\tSINCE\tVIPS")
@@ -166,7 +167,7 @@ func printStatus(w io.Writer, s apiStatus, now time.Time) {
 
 // vipCell is "address on|off|failing description (owner)", kept short enough for the
 // table to fit 100 columns.
-func vipCell(v apiVIP) string {
+func vipCell(v control.VIP) string {
 	on := "off"
 	switch {
 	case v.Present:
@@ -235,7 +236,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, sc.Text())
 			continue
 		}
-		var e apiEvent
+		var e control.Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return fmt.Errorf("decoding event from %s: %w", socket, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/vrrp"
 )
 
@@ -15,8 +16,8 @@ func startMetricsFor(cfg *config.Config, node *vrrp.Node, ver, rev string, log *
 	if cfg.MetricsListen == "" {
 		return func() {}, nil
 	}
-	h := newMetricsHandler(node.Status, buildInfo{Version: ver, Commit: rev})
-	stopFn, err := startMetrics(cfg.MetricsListen, h, log)
+	h := metrics.NewHandler(node.Status, metrics.BuildInfo{Version: ver, Commit: rev})
+	stopFn, err := metrics.Start(cfg.MetricsListen, h, log)
 	if err != nil {
 		return nil, err
 	}

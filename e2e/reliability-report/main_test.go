@@ -72,7 +72,7 @@ failure while testing seed corpus entry: FuzzDecodeMaintenance/one-byte-over-lim
         fuzz_test.go:35: accepted a 4097-byte body
 FAIL
 `)
-	r, err = fuzzRow(fuzzRun{pkg: "./cmd/vipd", target: "FuzzDecodeMaintenance", budget: "200000x", log: failing}, 2)
+	r, err = fuzzRow(fuzzRun{pkg: "./internal/control", target: "FuzzDecodeMaintenance", budget: "200000x", log: failing}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

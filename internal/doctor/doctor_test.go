@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"net/netip"
@@ -37,7 +37,7 @@ func TestHeardVerdicts(t *testing.T) {
 			vs := heardVerdicts("eth0", []config.Instance{inst}, tc.seen, time.Second)
 			found := false
 			for _, v := range vs {
-				if v.level == tc.level && strings.Contains(v.what, tc.want) {
+				if v.Level == tc.level && strings.Contains(v.What, tc.want) {
 					found = true
 				}
 			}

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"fmt"
@@ -8,20 +8,10 @@ import (
 	"time"
 )
 
-// Bounds on what clients can make vipd hold. A client is never allowed to
-// grow the daemon without limit: the connections each listener serves at
-// once, the event subscribers, and the size of a request header.
+// MaxHeaderBytes bounds a request's header on every listener.
+const MaxHeaderBytes = 8 << 10
+
 const (
-	// maxControlConns is the control socket's open connections at once;
-	// the operator's commands and a few watchers need far fewer.
-	maxControlConns = 64
-	// maxEventSubscribers is the GET /v1/events streams at once.
-	maxEventSubscribers = 16
-	// maxMetricsConns is the metrics listener's open connections at once:
-	// a Prometheus or two, and a supervisor polling /healthz.
-	maxMetricsConns = 16
-	// maxHeaderBytes bounds a request's header on both listeners.
-	maxHeaderBytes = 8 << 10
 	// maxRefusing bounds the connections being refused at once; beyond
 	// that a connection is closed without an answer.
 	maxRefusing = 16
@@ -30,10 +20,11 @@ const (
 	refuseLinger = 200 * time.Millisecond
 )
 
-// limitListener hands the server at most max connections at a time. One
-// more is answered 503 with a line that says why, and closed, by a
-// short-lived goroutine, so that the accept loop keeps serving the others.
-type limitListener struct {
+// Listener hands the server at most max connections at a time. One more
+// is answered 503 with a line that says why, and closed, by a short-lived
+// goroutine, so that the accept loop keeps serving the others. Refusals
+// are logged at most once every 10 s, with their count.
+type Listener struct {
 	net.Listener
 	slots    chan struct{}
 	refusing chan struct{}
@@ -50,9 +41,11 @@ type limitListener struct {
 	once     sync.Once
 }
 
-func newLimitListener(ln net.Listener, max int, what string, log *slog.Logger) *limitListener {
+// Limit wraps ln so that it hands out at most max connections at a time;
+// what names the listener in the refusal and the log ("control socket").
+func Limit(ln net.Listener, max int, what string, log *slog.Logger) *Listener {
 	body := fmt.Sprintf("vipd: too many connections to the %s (at most %d at a time); try again later\n", what, max)
-	return &limitListener{
+	return &Listener{
 		Listener: ln,
 		slots:    make(chan struct{}, max),
 		refusing: make(chan struct{}, maxRefusing),
@@ -63,7 +56,9 @@ func newLimitListener(ln net.Listener, max int, what string, log *slog.Logger) *
 	}
 }
 
-func (l *limitListener) Accept() (net.Conn, error) {
+// Accept returns the next connection while a slot is free, and refuses
+// the others that arrive meanwhile.
+func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -71,7 +66,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+			return &Conn{Conn: c, release: func() { <-l.slots }}, nil
 		default:
 			l.refuse(c)
 		}
@@ -79,7 +74,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // refuse answers c 503 and closes it, without waiting for it.
-func (l *limitListener) refuse(c net.Conn) {
+func (l *Listener) refuse(c net.Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.noteRefused()
@@ -119,7 +114,7 @@ func (l *limitListener) refuse(c net.Conn) {
 
 // noteRefused logs refusals at most once every 10 s, with their count.
 // l.mu is held.
-func (l *limitListener) noteRefused() {
+func (l *Listener) noteRefused() {
 	l.refused++
 	if now := time.Now(); now.Sub(l.lastLog) >= 10*time.Second {
 		l.log.Warn("refusing connections: too many open", "listener", l.what, "limit", cap(l.slots), "refused", l.refused)
@@ -128,7 +123,7 @@ func (l *limitListener) noteRefused() {
 }
 
 // Close closes the listener and waits for the refusals under way.
-func (l *limitListener) Close() error {
+func (l *Listener) Close() error {
 	l.once.Do(func() {
 		l.mu.Lock()
 		l.closed = true
@@ -139,18 +134,19 @@ func (l *limitListener) Close() error {
 	return l.closeErr
 }
 
-// limitConn gives its slot back when closed.
-type limitConn struct {
+// Conn is a connection a Listener handed out; it gives its slot back when
+// closed.
+type Conn struct {
 	net.Conn
 	once    sync.Once
 	release func()
 }
 
-func (c *limitConn) Close() error {
+func (c *Conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
 }
 
 // NetConn returns the connection it wraps, for the peer's credentials.
-func (c *limitConn) NetConn() net.Conn { return c.Conn }
+func (c *Conn) NetConn() net.Conn { return c.Conn }

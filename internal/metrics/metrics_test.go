@@ -1,11 +1,11 @@
-package main
+package metrics
 
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -18,8 +18,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/vipd/vipd/internal/serve/servetest"
 	"github.com/vipd/vipd/vrrp"
 )
 
@@ -99,11 +100,11 @@ func testStatus() vrrp.Status {
 	return st
 }
 
-func fixedStatus(st vrrp.Status, err error) statusFunc {
+func fixedStatus(st vrrp.Status, err error) StatusFunc {
 	return func(context.Context) (vrrp.Status, error) { return st, err }
 }
 
-var testBuild = buildInfo{Version: "v1.2.3", Commit: "abc1234"}
+var testBuild = BuildInfo{Version: "v1.2.3", Commit: "abc1234"}
 
 func get(t *testing.T, h http.Handler, method, path string) (int, string) {
 	t.Helper()
@@ -112,9 +113,9 @@ func get(t *testing.T, h http.Handler, method, path string) (int, string) {
 	return rec.Code, rec.Body.String()
 }
 
-func scrape(t *testing.T, st statusFunc) string {
+func scrape(t *testing.T, st StatusFunc) string {
 	t.Helper()
-	code, body := get(t, newMetricsHandler(st, testBuild), http.MethodGet, "/metrics")
+	code, body := get(t, NewHandler(st, testBuild), http.MethodGet, "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d\n%s", code, body)
 	}
@@ -154,7 +155,7 @@ func TestMetricsGolden(t *testing.T) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/vipd -run TestMetricsGolden -update to create it)", err)
+		t.Fatalf("%v (run go test ./internal/metrics -run TestMetricsGolden -update to create it)", err)
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("/metrics differs from %s (-want +got); if the change is meant, rerun with -update:\n%s", golden, diff)
@@ -372,7 +373,7 @@ func TestMetricsEmptyNode(t *testing.T) {
 }
 
 func TestMetricsScrapeFailure(t *testing.T) {
-	h := metricsHandler(func(ctx context.Context) (vrrp.Status, error) {
+	h := handler(func(ctx context.Context) (vrrp.Status, error) {
 		<-ctx.Done()
 		return vrrp.Status{}, ctx.Err()
 	}, testBuild, 10*time.Millisecond, 10*time.Millisecond)
@@ -380,7 +381,7 @@ func TestMetricsScrapeFailure(t *testing.T) {
 	if code != http.StatusInternalServerError || !strings.Contains(body, "deadline exceeded") {
 		t.Errorf("scrape of a wedged node: %d %q, want 500 naming the timeout", code, body)
 	}
-	code, body = get(t, newMetricsHandler(fixedStatus(vrrp.Status{}, vrrp.ErrNotRunning), testBuild), http.MethodGet, "/metrics")
+	code, body = get(t, NewHandler(fixedStatus(vrrp.Status{}, vrrp.ErrNotRunning), testBuild), http.MethodGet, "/metrics")
 	if code != http.StatusInternalServerError || !strings.Contains(body, vrrp.ErrNotRunning.Error()) {
 		t.Errorf("scrape of a stopped node: %d %q, want 500 with the error", code, body)
 	}
@@ -398,7 +399,7 @@ func TestMetricsTimeouts(t *testing.T) {
 			left = time.Until(dl)
 			return testStatus(), nil
 		}
-		if code, body := get(t, newMetricsHandler(st, testBuild), http.MethodGet, path); code != http.StatusOK {
+		if code, body := get(t, NewHandler(st, testBuild), http.MethodGet, path); code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, code, body)
 		}
 		if left <= 0 || left > want {
@@ -411,15 +412,15 @@ func TestMetricsTimeouts(t *testing.T) {
 }
 
 func TestHealthz(t *testing.T) {
-	code, body := get(t, newMetricsHandler(fixedStatus(testStatus(), nil), testBuild), http.MethodGet, "/healthz")
+	code, body := get(t, NewHandler(fixedStatus(testStatus(), nil), testBuild), http.MethodGet, "/healthz")
 	if code != http.StatusOK || body != "ok\n" {
 		t.Errorf("healthy: %d %q, want 200 \"ok\\n\"", code, body)
 	}
-	code, body = get(t, newMetricsHandler(fixedStatus(vrrp.Status{}, vrrp.ErrNotRunning), testBuild), http.MethodGet, "/healthz")
+	code, body = get(t, NewHandler(fixedStatus(vrrp.Status{}, vrrp.ErrNotRunning), testBuild), http.MethodGet, "/healthz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, vrrp.ErrNotRunning.Error()) {
 		t.Errorf("not running: %d %q, want 503 with the error", code, body)
 	}
-	h := metricsHandler(func(ctx context.Context) (vrrp.Status, error) {
+	h := handler(func(ctx context.Context) (vrrp.Status, error) {
 		<-ctx.Done()
 		return vrrp.Status{}, ctx.Err()
 	}, testBuild, time.Minute, 10*time.Millisecond)
@@ -430,7 +431,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestMetricsHandlerRoutes(t *testing.T) {
-	h := newMetricsHandler(fixedStatus(testStatus(), nil), testBuild)
+	h := NewHandler(fixedStatus(testStatus(), nil), testBuild)
 	for _, tc := range []struct {
 		method, path string
 		want         int
@@ -455,23 +456,23 @@ func TestStartMetricsErrors(t *testing.T) {
 	defer busy.Close()
 	h := http.NotFoundHandler()
 	for _, addr := range []string{busy.Addr().String(), "127.0.0.1:notaport", "198.51.100.1:9654"} {
-		if stop, err := startMetrics(addr, h, nil); err == nil {
+		if stop, err := Start(addr, h, nil); err == nil {
 			stop(context.Background())
-			t.Errorf("startMetrics(%q): no error", addr)
+			t.Errorf("Start(%q): no error", addr)
 		} else if !strings.Contains(err.Error(), addr) {
-			t.Errorf("startMetrics(%q): %v does not name the address", addr, err)
+			t.Errorf("Start(%q): %v does not name the address", addr, err)
 		}
 	}
-	stop, err := startMetrics("", h, nil)
+	stop, err := Start("", h, nil)
 	if err != nil {
-		t.Fatalf("startMetrics(\"\"): %v", err)
+		t.Fatalf("Start(\"\"): %v", err)
 	}
 	if err := stop(context.Background()); err != nil {
 		t.Errorf("stop of a listener that is off: %v", err)
 	}
 }
 
-// listenAddr reads the bound address from startMetrics' log line.
+// listenAddr reads the bound address from Start's log line.
 func listenAddr(t *testing.T, logs *bytes.Buffer) string {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(logs.Bytes()))
@@ -492,13 +493,13 @@ func TestStartMetricsServesAndStops(t *testing.T) {
 
 	entered, release := make(chan struct{}), make(chan struct{})
 	mux := http.NewServeMux()
-	mux.Handle("/", newMetricsHandler(fixedStatus(testStatus(), nil), testBuild))
+	mux.Handle("/", NewHandler(fixedStatus(testStatus(), nil), testBuild))
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-release
 		io.WriteString(w, "done\n")
 	})
-	stop, err := startMetrics("127.0.0.1:0", mux, log)
+	stop, err := Start("127.0.0.1:0", mux, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,42 +562,6 @@ func TestStartMetricsServesAndStops(t *testing.T) {
 	}
 }
 
-func TestStartMetricsStopDeadline(t *testing.T) {
-	var logs bytes.Buffer
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() { close(entered) })
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	stop, err := startMetrics("127.0.0.1:0", h, slog.New(slog.NewJSONHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer close(release)
-	addr := listenAddr(t, &logs)
-	done := make(chan error, 1)
-	go func() {
-		resp, err := http.Get("http://" + addr + "/")
-		if err == nil {
-			resp.Body.Close()
-		}
-		done <- err
-	}()
-	<-entered
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := stop(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("stop with a done context and a request in flight: %v, want context.Canceled", err)
-	}
-	if err := <-done; err == nil {
-		t.Error("the request in flight was not cut off")
-	}
-}
-
 // promtool runs Prometheus' promtool with args (from the repository root)
 // and fails the test on a non-zero exit. Without promtool the test is
 // skipped, unless VIPD_LAB=required (CI installs it).
@@ -651,4 +616,168 @@ func TestPromtoolScrapeConfig(t *testing.T) {
 	if !strings.Contains(out, "SUCCESS") || slices.Contains(strings.Fields(out), "FAILED") {
 		t.Errorf("promtool check config:\n%s", out)
 	}
+}
+
+// The metrics listener serves maxConns connections at once and answers
+// the next one 503.
+func TestMetricsListenerLimitsConnections(t *testing.T) {
+	var logs servetest.SyncBuffer
+	stop, err := Start("127.0.0.1:0", NewHandler(fixedStatus(testStatus(), nil), testBuild),
+		slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(context.Background())
+	dial := servetest.Dialer(t, "tcp", listenAddr(t, bytes.NewBufferString(logs.String())))
+	held := servetest.Fill(t, dial, maxConns, "/healthz")
+	code, body := servetest.Request(t, dial(), "/metrics")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "too many connections to the metrics listener") {
+		t.Errorf("connection %d: %d %q, want 503 saying there are too many connections", maxConns+1, code, body)
+	}
+	held[0].Close()
+	servetest.Eventually(t, "a connection is served after one closed", func() bool {
+		code, _ := servetest.Request(t, dial(), "/healthz")
+		return code == http.StatusOK
+	})
+	if !strings.Contains(logs.String(), "refusing connections") {
+		t.Errorf("no log line about the refused connection:\n%s", logs.String())
+	}
+	if maxConns != 16 {
+		t.Errorf("maxConns = %d; README promises 16", maxConns)
+	}
+}
+
+// scrapeWith GETs /metrics with the given request headers and returns the
+// response, its body read whole (not decompressed).
+func scrapeWith(t *testing.T, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	NewHandler(fixedStatus(testStatus(), nil), testBuild).ServeHTTP(rec, req)
+	resp := rec.Result()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics with %v: %d\n%s", header, resp.StatusCode, body)
+	}
+	return resp, body
+}
+
+// A scraper that accepts gzip gets the same exposition, gzipped.
+func TestMetricsGzip(t *testing.T) {
+	resp, body := scrapeWith(t, map[string]string{"Accept-Encoding": "gzip"})
+	if got := resp.Header.Get("Content-Encoding"); got != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", got)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("body is not gzip: %v", err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	if len(body) >= len(plain) {
+		t.Errorf("gzipped body of %d bytes for %d bytes of text", len(body), len(plain))
+	}
+	_, want := scrapeWith(t, nil)
+	if diff := cmp.Diff(vipdOnly(string(want)), vipdOnly(string(plain))); diff != "" {
+		t.Errorf("gunzipped vipd_ series differ from the plain scrape (-plain +gunzipped):\n%s", diff)
+	}
+}
+
+// Without an Accept header, and for a scraper that asks for the text
+// format, /metrics is the text format 0.0.4 uncompressed.
+func TestMetricsTextFormat(t *testing.T) {
+	for _, accept := range []string{"", "text/plain;version=0.0.4;q=1,*/*;q=0.1"} {
+		resp, body := scrapeWith(t, map[string]string{"Accept": accept})
+		ct := resp.Header.Get("Content-Type")
+		if !strings.HasPrefix(ct, "text/plain; version=0.0.4; charset=utf-8") {
+			t.Errorf("Accept %q: Content-Type %q, want the text format 0.0.4", accept, ct)
+		}
+		if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+			t.Errorf("Accept %q without Accept-Encoding: Content-Encoding %q", accept, enc)
+		}
+		if !bytes.Contains(body, []byte("\n# TYPE vipd_vrrp_adverts_sent_total counter\n")) {
+			t.Errorf("Accept %q: no text-format TYPE line for vipd_vrrp_adverts_sent_total", accept)
+		}
+	}
+}
+
+// A scraper that asks for OpenMetrics (as Prometheus does first) gets it:
+// the content type, counter families named without _total, samples with
+// it, and the # EOF terminator, and the same values as the text format.
+func TestMetricsOpenMetrics(t *testing.T) {
+	resp, body := scrapeWith(t, map[string]string{
+		"Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," +
+			"text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+	})
+	ct := resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "application/openmetrics-text; version=1.0.0") {
+		t.Fatalf("Content-Type %q, want OpenMetrics 1.0.0", ct)
+	}
+	text := string(body)
+	if !strings.HasSuffix(text, "# EOF\n") {
+		t.Errorf("OpenMetrics body does not end with # EOF:\n...%s", text[max(0, len(text)-200):])
+	}
+	for _, want := range []string{
+		"\n# TYPE vipd_vrrp_adverts_sent counter\n",
+		"\nvipd_vrrp_adverts_sent_total{instance=\"web\",interface=\"eth0\",vrid=\"51\"} 1234.0\n",
+		"\n# TYPE vipd_vrrp_state gauge\n",
+		"\nvipd_vrrp_state{instance=\"web\",interface=\"eth0\",state=\"master\",vrid=\"51\"} 1.0\n",
+		"\nvipd_vip_info{description=\"legacy \\\"www\\\" alias\",instance=\"web\",interface=\"eth0\",owner=\"\",vip=\"198.18.0.101\",vrid=\"51\"} 1.0\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("OpenMetrics body lacks %q", strings.TrimSpace(want))
+		}
+	}
+
+	// Every vipd_ sample has the same value in both formats.
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	_, plain := scrapeWith(t, nil)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for name, mf := range mfs {
+		if !strings.HasPrefix(name, "vipd_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var pairs []string
+			for _, l := range m.GetLabel() {
+				pairs = append(pairs, l.GetName()+"="+strconv.Quote(l.GetValue()))
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			line := name
+			if len(pairs) > 0 {
+				line += "{" + strings.Join(pairs, ",") + "}"
+			}
+			if !omHas(text, line, v) {
+				t.Errorf("OpenMetrics lacks %s %v", line, v)
+			}
+			n++
+		}
+	}
+	if n < 100 {
+		t.Errorf("compared %d vipd_ samples; the test status has more", n)
+	}
+}
+
+// omHas reports whether an OpenMetrics body has the sample series with
+// value v (OpenMetrics writes integers as 1.0, the text format as 1).
+func omHas(text, series string, v float64) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(l, series+" "); ok {
+			got, err := strconv.ParseFloat(rest, 64)
+			return err == nil && got == v
+		}
+	}
+	return false
 }
