@@ -158,7 +158,8 @@ func TestLoadFull(t *testing.T) {
 	}
 }
 
-// The example in DESIGN.md must stay valid.
+// The example of the first design contract (../shared/DESIGN.md) must stay
+// valid; docs_test.go checks the examples of the repo's DESIGN.md and README.
 const designExample = `control_socket: /run/vipd/vipd.sock   # default; --socket overrides
 metrics_listen: 127.0.0.1:9654        # default; "" turns the HTTP listener off
 instances:

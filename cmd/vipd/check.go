@@ -14,7 +14,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	path := fs.String("config", defaultConfig, "configuration file")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if err := noArgs("check", pos); err != nil {
 		return err

@@ -67,7 +67,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	socket := fs.String("socket", "", "control socket path (overrides control_socket)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if err := noArgs("run", pos); err != nil {
 		return err
@@ -194,10 +194,12 @@ func reload(ctx context.Context, node *vrrp.Node, path, socketFlag string, runni
 	if socketFlag != "" {
 		cfg.ControlSocket = socketFlag
 	}
-	if cfg.ControlSocket != running.ControlSocket || cfg.MetricsListen != running.MetricsListen {
-		log.Warn("control_socket and metrics_listen changes take effect only at restart",
-			"control_socket", running.ControlSocket, "metrics_listen", running.MetricsListen)
-		cfg.ControlSocket, cfg.MetricsListen = running.ControlSocket, running.MetricsListen
+	// The socket, the listener and the state directory (its lock and the
+	// maintenance state read at start) belong to the running process.
+	if cfg.ControlSocket != running.ControlSocket || cfg.MetricsListen != running.MetricsListen || cfg.StateDir != running.StateDir {
+		log.Warn("control_socket, metrics_listen and state_dir changes take effect only at restart",
+			"control_socket", running.ControlSocket, "metrics_listen", running.MetricsListen, "state_dir", running.StateDir)
+		cfg.ControlSocket, cfg.MetricsListen, cfg.StateDir = running.ControlSocket, running.MetricsListen, running.StateDir
 	}
 	warnReadableSecrets(path, cfg, log)
 	logConfigWarnings(log, cfg)

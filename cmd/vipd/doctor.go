@@ -14,7 +14,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	listen := fs.Duration("listen", 0, "how long to listen for adverts (default: 3 advert intervals + 0.5s, at most 10s)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if err := noArgs("doctor", pos); err != nil {
 		return err

@@ -28,7 +28,10 @@ commands:
   status   [--socket PATH] [--json]          show the running daemon's instances
   events   [--socket PATH] [--json]          follow the daemon's state transitions
   maintenance INSTANCE on|off [--socket PATH] drain an instance (resign, stay backup) or return it
-  doctor   [--config FILE]                   read-only checks of this host for the configured instances
+  doctor   [--config FILE] [--listen DUR]    read-only checks of this host for the configured instances
+
+status, events and maintenance find the socket with --socket, or in the
+control_socket of --config FILE, or at /run/vipd/vipd.sock.
   version                                    print version information
 
 Run 'vipd <command> -h' for a command's flags.
@@ -77,8 +80,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, flag.ErrHelp):
-		return 0
 	default:
 		fmt.Fprintf(stderr, "vipd %s: %v\n", args[0], err)
 		return 1
@@ -100,6 +101,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// flagError is how a command ends when its flags do not parse: exit 0
+// after -h or --help (the flag set printed the usage), 2 otherwise (it
+// printed the error and the usage).
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitError{0}
+	}
+	return exitError{2}
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -134,7 +145,7 @@ func cmdVersion(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("version", stderr)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if err := noArgs("version", pos); err != nil {
 		return err

@@ -95,6 +95,12 @@ func TestUsageErrors(t *testing.T) {
 	if code, _, _ := runCLI("run", "--no-such-flag"); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
 	}
+	// Asking for a command's flags is not an error.
+	for _, c := range []string{"run", "check", "status", "events", "maintenance", "doctor", "version"} {
+		if code, _, errOut := runCLI(c, "-h"); code != 0 || !strings.Contains(errOut, "Usage of vipd "+c) {
+			t.Errorf("vipd %s -h: exit %d, stderr %q; want 0 and the usage", c, code, errOut)
+		}
+	}
 }
 
 func TestVersion(t *testing.T) {

@@ -18,7 +18,7 @@ func cmdMaintenance(args []string, stdout, stderr io.Writer) error {
 	socketPath := socketFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
 		return fmt.Errorf("usage: vipd maintenance INSTANCE on|off [--socket PATH]")

@@ -79,7 +79,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if err := noArgs("status", pos); err != nil {
 		return err
@@ -216,7 +216,7 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print each event as a JSON line")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return exitError{2}
+		return flagError(err)
 	}
 	if err := noArgs("events", pos); err != nil {
 		return err
