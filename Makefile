@@ -14,7 +14,7 @@ ROOT        := $(shell id -u)
 # Unit tests: every package but the lab.
 UNIT_PKGS    = $(shell $(GO) list ./... | grep -v '/e2e')
 
-.PHONY: all build deps test unit fuzz-ci e2e lint demo bench bench-failover reliability fuzz clean
+.PHONY: all build deps test unit fuzz-ci e2e lint demo bench bench-quick bench-failover reliability fuzz clean
 
 all: build
 
@@ -85,13 +85,20 @@ demo: deps build
 	@test "$(ROOT)" = 0 || { echo "demo: needs root for network namespaces (sudo make demo)"; exit 1; }
 	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
 
-# vipd beside keepalived in the lab (root, about 23 minutes): failover
+# vipd beside keepalived in the lab (root, about 26 minutes): failover
 # outage, CPU and memory with up to 250 instances, spurious transitions
 # under a CPU hog, and the hot-path Go benchmarks. Writes its section of
 # bench/REPORT.md and bench/outage.png. Shorter: COMPAREFLAGS="-trials 5 -soak 60s".
 bench: build
 	@test "$(ROOT)" = 0 || { echo "bench: needs root for network namespaces (sudo make bench)"; exit 1; }
 	$(GO) run ./bench/compare -vipd $(CURDIR)/$(BIN) $(COMPAREFLAGS)
+
+# One instance's CPU (cores, µs and context switches per advert) on the
+# master and the backup, vipd beside keepalived, at 20 ms, 100 ms and 1 s
+# adverts (root, about two minutes); prints, writes no report.
+bench-quick: build
+	@test "$(ROOT)" = 0 || { echo "bench-quick: needs root for network namespaces (sudo make bench-quick)"; exit 1; }
+	$(GO) run ./bench/compare -vipd $(CURDIR)/$(BIN) -quick $(COMPAREFLAGS)
 
 # vipd's own failover outage distributions, five scenarios, in the lab (root).
 bench-failover: build

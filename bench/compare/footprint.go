@@ -11,19 +11,36 @@ import (
 	"github.com/vipd/vipd/e2e/pair"
 )
 
-// clockTick is the unit of utime and stime in /proc/PID/stat: USER_HZ,
-// which Linux fixes at 100 for user space.
-const clockTick = 10 * time.Millisecond
-
 // nodeFootprint is what one node's daemon cost over the window.
 type nodeFootprint struct {
-	cpu      time.Duration // user+sys over the window, all of the daemon's processes
+	cpu      time.Duration // CPU time over the window, all of the daemon's processes and threads (cpu.go)
+	tasks    time.Duration // the same summed over the live threads' schedstat, the cross-check
+	exited   int           // threads that exited during the window
 	cores    float64       // cpu / window
 	hwm      uint64        // peak RSS (VmHWM), bytes, summed over the processes
 	hwmVRRP  uint64        // peak RSS of the VRRP process alone
 	pss      uint64        // proportional set size now, summed (shared pages split)
 	nprocs   int
 	switches uint64 // voluntary + involuntary context switches over the window
+	// adverts is how many adverts the master sends and the backup
+	// receives over the window: instances × window ÷ interval.
+	adverts float64
+}
+
+// perAdvert is the CPU time per advert sent (master) or received (backup).
+func (fp nodeFootprint) perAdvert() time.Duration {
+	if fp.adverts == 0 {
+		return 0
+	}
+	return time.Duration(float64(fp.cpu) / fp.adverts)
+}
+
+// switchesPerAdvert is the context switches per advert.
+func (fp nodeFootprint) switchesPerAdvert() float64 {
+	if fp.adverts == 0 {
+		return 0
+	}
+	return float64(fp.switches) / fp.adverts
 }
 
 type footprintResult struct {
@@ -66,8 +83,10 @@ func (b *bench) footprintPhase() error {
 					earlier = append(earlier, r.unsteady)
 				}
 				r.earlier = earlier
-				fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v (elected in %v) master %.4f cores %5.1f MB, backup %.4f cores %5.1f MB%s\n", time.Now().Format("15:04:05"),
-					d.name, count, iv, r.elected.Round(time.Millisecond), r.master.cores, mb(r.master.hwm), r.backup.cores, mb(r.backup.hwm), unsteadyNote(r.unsteady))
+				fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v (elected in %v) master %s cores %.1f µs %.2f sw /advert %5.1f MB, backup %s cores %.1f µs %.2f sw /advert %5.1f MB%s\n", time.Now().Format("15:04:05"),
+					d.name, count, iv, r.elected.Round(time.Millisecond),
+					coresText(r.master.cores), us(r.master.perAdvert()), r.master.switchesPerAdvert(), mb(r.master.hwm),
+					coresText(r.backup.cores), us(r.backup.perAdvert()), r.backup.switchesPerAdvert(), mb(r.backup.hwm), unsteadyNote(r.unsteady))
 				b.footprint = append(b.footprint, r)
 			}
 		}
@@ -105,8 +124,7 @@ func (b *bench) measureFootprint(d *daemon, iv time.Duration, count int) (footpr
 	var before [2]int
 	var pids [2][]int
 	var vrrpPID [2]int
-	var cpu0 [2]time.Duration
-	var sw0 [2]uint64
+	var usage0 [2][]procUsage
 	for i, n := range nodes {
 		var err error
 		if before[i], err = d.transitions(n); err != nil {
@@ -117,24 +135,24 @@ func (b *bench) measureFootprint(d *daemon, iv time.Duration, count int) (footpr
 		}
 	}
 	t0 := time.Now()
-	for i := range nodes {
+	for i, n := range nodes {
 		var err error
-		if cpu0[i], sw0[i], err = cpuOf(pids[i]); err != nil {
-			return r, err
+		if usage0[i], err = readUsages(pids[i]); err != nil {
+			return r, fmt.Errorf("%s on %s: %w", d.name, n.Host.Name, err)
 		}
 	}
 	sleep(b.opt.window)
 	wall := time.Since(t0)
 	fps := []*nodeFootprint{&r.master, &r.backup}
 	for i, n := range nodes {
-		cpu1, sw1, err := cpuOf(pids[i])
+		u, err := usageSince(pids[i], usage0[i])
 		if err != nil {
 			return r, fmt.Errorf("%s on %s: %w", d.name, n.Host.Name, err)
 		}
 		fp := fps[i]
-		fp.cpu = cpu1 - cpu0[i]
+		fp.cpu, fp.tasks, fp.exited, fp.switches = u.cpu, u.tasks, u.exited, u.switches
 		fp.cores = fp.cpu.Seconds() / wall.Seconds()
-		fp.switches = sw1 - sw0[i]
+		fp.adverts = float64(count) * wall.Seconds() / iv.Seconds()
 		fp.nprocs = len(pids[i])
 		for _, pid := range pids[i] {
 			st, err := readStatus(pid)
@@ -168,45 +186,6 @@ func (b *bench) measureFootprint(d *daemon, iv time.Duration, count int) (footpr
 	r.unsteady = strings.Join(notes, "; ")
 	d.stopAll()
 	return r, nil
-}
-
-// cpuOf sums user+sys time and context switches of the processes.
-func cpuOf(pids []int) (time.Duration, uint64, error) {
-	var total time.Duration
-	var switches uint64
-	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return 0, 0, err
-		}
-		s := string(b)
-		// Fields after the command name (which may hold spaces and
-		// parentheses): state is field 3, utime 14, stime 15.
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			return 0, 0, fmt.Errorf("/proc/%d/stat: too short", pid)
-		}
-		for _, field := range f[11:13] {
-			ticks, err := strconv.ParseUint(field, 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-			}
-			total += time.Duration(ticks) * clockTick
-		}
-		// The process's status counts its main thread's switches only.
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		if err != nil {
-			return 0, 0, err
-		}
-		for _, t := range tasks {
-			st, err := readStatusFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
-			if err != nil {
-				continue // the thread has exited
-			}
-			switches += st["voluntary_ctxt_switches"] + st["nonvoluntary_ctxt_switches"]
-		}
-	}
-	return total, switches, nil
 }
 
 // readStatus reads the numeric fields of /proc/PID/status; sizes in kB
@@ -263,5 +242,31 @@ func readPss(pid int) (uint64, error) {
 	return 0, fmt.Errorf("/proc/%d/smaps_rollup: no Pss", pid)
 }
 
+// coresText is a CPU load in cores: four decimals, six below a hundredth
+// (one instance at 1 s adverts uses some millionths).
+func coresText(c float64) string {
+	if c < 0.01 {
+		return fmt.Sprintf("%.6f", c)
+	}
+	return fmt.Sprintf("%.4f", c)
+}
+
+// us is a duration in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 // mb is bytes in MB (10^6).
 func mb(b uint64) float64 { return float64(b) / 1e6 }
+
+// crossCheck says how the thread sum disagreed with the CPU-time clock,
+// if it did: by more than 1% (and more than 1 ms), or because threads
+// exited, whose time only the clock still counts.
+func (fp nodeFootprint) crossCheck() string {
+	var s []string
+	if diff := fp.cpu - fp.tasks; diff.Abs() > time.Millisecond && float64(diff.Abs()) > 0.01*float64(fp.cpu) {
+		s = append(s, fmt.Sprintf("the threads' schedstat sum is %.1f ms, the CPU-time clock %.1f ms", msf(fp.tasks), msf(fp.cpu)))
+	}
+	if fp.exited > 0 {
+		s = append(s, fmt.Sprintf("%d thread(s) exited during the window", fp.exited))
+	}
+	return strings.Join(s, ", ")
+}

@@ -70,13 +70,14 @@ func main() {
 	}
 	var o options
 	var intervals, scaleIntervals, sizes, phases, daemons string
+	var quick bool
 	flag.IntVar(&o.trials, "trials", 20, "outage trials per daemon, scenario and advert interval")
 	flag.DurationVar(&o.soak, "soak", 5*time.Minute, "length of each daemon's soak under the CPU hog")
 	flag.DurationVar(&o.soakInterval, "soak-interval", 10*time.Millisecond, "advert interval during the soak")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "CPU measuring window per footprint configuration")
 	flag.IntVar(&o.retries, "retries", 1, "measure a footprint configuration again this many times when its window was not steady (a transition, or a VIP out of place)")
 	flag.StringVar(&intervals, "intervals", "1s,100ms,20ms", "advert intervals of the outage trials")
-	flag.StringVar(&scaleIntervals, "scale-intervals", "100ms,20ms", "advert intervals of the footprint runs")
+	flag.StringVar(&scaleIntervals, "scale-intervals", "1s,100ms,20ms", "advert intervals of the footprint runs")
 	flag.StringVar(&sizes, "sizes", "1,100,250", "instance counts of the footprint runs (at most 250: unique VIPs from the lab's /24)")
 	flag.DurationVar(&o.parallel, "parallel", time.Second, "advert intervals at or above this run the two daemons' outage trials at the same time, each in its own lab (0: never)")
 	flag.StringVar(&o.out, "out", "bench/REPORT.md", "report to write the section into (\"\": print only)")
@@ -85,7 +86,15 @@ func main() {
 	flag.StringVar(&o.logs, "logs", "", "keep configs and daemon logs in this directory (default: a temporary one, removed unless the run fails)")
 	flag.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run")
 	flag.StringVar(&daemons, "daemons", "vipd,keepalived", "daemons to measure (for trying things out: the report compares both)")
+	flag.BoolVar(&quick, "quick", false, "only the footprint of one instance at 20ms, 100ms and 1s adverts over "+quickWindow.String()+
+		" windows, printed and not written into the report (about two minutes); flags given as well override these")
 	flag.Parse()
+	if quick {
+		applyQuick(map[string]any{
+			"phases": &phases, "sizes": &sizes, "scale-intervals": &scaleIntervals,
+			"window": &o.window, "out": &o.out, "png": &o.png,
+		})
+	}
 
 	var err error
 	if o.intervals, err = parseDurations(intervals); err == nil {
@@ -106,6 +115,37 @@ func main() {
 	}
 	o.command = commandLine()
 	os.Exit(run(&o))
+}
+
+// quickWindow is the measuring window of -quick.
+const quickWindow = 15 * time.Second
+
+// quickFlags are the values -quick gives the flags it sets.
+var quickFlags = map[string]string{
+	"phases":          "footprint",
+	"sizes":           "1",
+	"scale-intervals": "20ms,100ms,1s",
+	"window":          quickWindow.String(),
+	"out":             "",
+	"png":             "",
+}
+
+// applyQuick sets each of quickFlags' flags that the command line did not
+// set; vars holds where each flag's value lives.
+func applyQuick(vars map[string]any) {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, v := range quickFlags {
+		if set[name] {
+			continue
+		}
+		switch p := vars[name].(type) {
+		case *string:
+			*p = v
+		case *time.Duration:
+			*p, _ = time.ParseDuration(v)
+		}
+	}
 }
 
 // commandLine renders the invocation with the flags that were set.

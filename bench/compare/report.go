@@ -58,8 +58,8 @@ func (b *bench) section(w io.Writer, pngRef string) {
 	fmt.Fprintf(w, "**Machine:** %d CPUs (%s), %s memory, Linux %s; %s; vipd `%s`; %s. Load average (1, 5, 15 min) at the start %s, at the end %s.\n\n",
 		m.cpus, orUnknown(m.cpuModel), orUnknown(m.memory), orUnknown(m.kernel), m.goVersion, orUnknown(m.vipd), orUnknown(m.keepalived), m.loadStart, m.loadEnd)
 	fmt.Fprintf(w, "**Reproduce:** `sudo make bench` builds vipd and runs `go run ./bench/compare -vipd bin/vipd` with the defaults "+
-		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 100ms,20ms -sizes 1,100,250`; about 23 minutes on 2 CPUs); "+
-		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags. This run: `%s`.\n\n", b.opt.command)
+		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 1s,100ms,20ms -sizes 1,100,250`; about 26 minutes on 2 CPUs); "+
+		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags, and `sudo make bench-quick` (`-quick`) measures only one instance's CPU at 20 ms, 100 ms and 1 s adverts, in about two minutes. This run: `%s`.\n\n", b.opt.command)
 
 	if b.outage != nil {
 		b.outageSection(w, pngRef)
@@ -219,14 +219,19 @@ func (b *bench) footprintSection(w io.Writer) {
 		"(vipd refuses a VIP in two instances), so 250 is the top size. "+
 		"Each configuration starts fresh, waits until a holds every VIP, settles for the backup's Master_Down_Interval + 2 s "+
 		"(past the gratuitous ARP repeat, which both daemons send once a second after the election), "+
-		"then CPU is user+sys from /proc/PID/stat over a %v window (10 ms ticks). "+
+		"then measures over a %v window. "+
+		"CPU is the scheduler's time on the CPU in nanoseconds, summed over every thread of the daemon's processes: "+
+		"each process's CPU-time clock (clock_gettime on its clock_getcpuclockid clock), which also counts threads that exited during the window; "+
+		"the sum over /proc/PID/task/*/schedstat is read beside it as a check (the note says when they differ by more than 1%% or a thread exited). "+
+		"Per advert divides by the adverts of the window, instances × window ÷ interval: those the master sent, those the backup received. "+
+		"Context switches are the voluntary and involuntary ones of all the daemon's threads over the window, from /proc/PID/task/*/status. "+
 		"Peak RSS is VmHWM from /proc/PID/status at the end of the window; PSS (from smaps_rollup, pages shared between processes split among them) is the fairer sum for keepalived, "+
 		"whose parent and VRRP child share pages. keepalived's figures add up its parent and VRRP child (the PIDs it was started with and its pid file); "+
-		"\"VRRP\" is the child alone. Context switches are voluntary and involuntary ones of all the daemon's threads over the window. "+
+		"\"VRRP\" is the child alone. "+
 		"A window in which a node changed state or a VIP was out of place is not steady: it is measured again (%d more time(s) at most, `-retries`), "+
 		"and the note says what was discarded.\n\n", b.opt.window, b.opt.retries)
-	fmt.Fprintf(w, "| adverts | instances | daemon | master CPU | backup CPU | master peak RSS | backup peak RSS | master PSS | backup PSS | master ctx switches/s | backup ctx switches/s | note |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| adverts | instances | daemon | master CPU (cores) | master µs/advert | master switches/advert | backup CPU (cores) | backup µs/advert | backup switches/advert | master peak RSS | backup peak RSS | master PSS | backup PSS | note |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range b.footprint {
 		rss := func(fp nodeFootprint) string {
 			if fp.nprocs > 1 {
@@ -234,20 +239,26 @@ func (b *bench) footprintSection(w io.Writer) {
 			}
 			return fmt.Sprintf("%.1f", mb(fp.hwm))
 		}
-		note := r.unsteady
-		if note != "" {
-			note = "not steady: " + note
+		var notes []string
+		if r.unsteady != "" {
+			notes = append(notes, "not steady: "+r.unsteady)
 		}
 		for i, e := range r.earlier {
-			if note != "" {
-				note += "; "
-			}
-			note += fmt.Sprintf("attempt %d discarded: %s", i+1, e)
+			notes = append(notes, fmt.Sprintf("attempt %d discarded: %s", i+1, e))
 		}
-		fmt.Fprintf(w, "| %v | %d | %s | %.4f | %.4f | %s | %s | %.1f | %.1f | %.0f | %.0f | %s |\n",
-			r.interval, r.instances, r.daemon, r.master.cores, r.backup.cores, rss(r.master), rss(r.backup),
-			mb(r.master.pss), mb(r.backup.pss), float64(r.master.switches)/r.window.Seconds(),
-			float64(r.backup.switches)/r.window.Seconds(), note)
+		for _, x := range []struct {
+			node string
+			fp   nodeFootprint
+		}{{"master", r.master}, {"backup", r.backup}} {
+			if c := x.fp.crossCheck(); c != "" {
+				notes = append(notes, x.node+": "+c)
+			}
+		}
+		fmt.Fprintf(w, "| %v | %d | %s | %s | %.1f | %.2f | %s | %.1f | %.2f | %s | %s | %.1f | %.1f | %s |\n",
+			r.interval, r.instances, r.daemon,
+			coresText(r.master.cores), us(r.master.perAdvert()), r.master.switchesPerAdvert(),
+			coresText(r.backup.cores), us(r.backup.perAdvert()), r.backup.switchesPerAdvert(),
+			rss(r.master), rss(r.backup), mb(r.master.pss), mb(r.backup.pss), strings.Join(notes, "; "))
 	}
 	fmt.Fprintln(w)
 	// vipd against keepalived where both ran.

@@ -96,11 +96,12 @@ func startHogs(cl *cleanups) (*hogs, error) {
 
 // cpu is the CPU time the hogs have used so far.
 func (h *hogs) cpu() time.Duration {
-	var pids []int
+	var t time.Duration
 	for _, p := range h.procs {
-		pids = append(pids, p.cmd.Process.Pid)
+		if u, err := readUsage(p.cmd.Process.Pid); err == nil {
+			t += u.cpu
+		}
 	}
-	t, _, _ := cpuOf(pids)
 	return t
 }
 
