@@ -219,6 +219,16 @@ func (c *Conn) doWrite(fd uintptr) bool {
 	return sendmmsgAll(fd, c.tx.hdr[:c.tx.n], &c.st.off, &c.st.errs)
 }
 
+// The hot path's system calls (recvmmsg and sendmmsg here, the timer's in
+// waketimer.go) never block: the sockets are read and written with
+// MSG_DONTWAIT, and the runtime's poller does the waiting. So they are made
+// with RawSyscall6, which skips the runtime's system-call bookkeeping. That
+// bookkeeping (entersyscall) wakes the runtime's sysmon thread whenever it
+// is in its deep sleep, which it is whenever the daemon is idle, that is
+// before nearly every advert: sysmon then ran and slept again, extra
+// context switches per advert on top of the wake-up that delivers it. A raw
+// call holds the P for the few microseconds it takes, as any Go code does.
+
 // sendmmsgAll is the one sendmmsg loop, of the IP socket's adverts and of
 // the packet socket's frames: it sends hdr from *off on, in as few calls as
 // the kernel accepts, skipping (and recording in errs, up to four) a
@@ -226,7 +236,7 @@ func (c *Conn) doWrite(fd uintptr) bool {
 // the caller's raw connection waits until it is writable and calls again.
 func sendmmsgAll(fd uintptr, hdr []unix.Mmsghdr, off *int, errs *[]error) bool {
 	for *off < len(hdr) {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&hdr[*off])), uintptr(len(hdr)-*off), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EAGAIN:
@@ -259,10 +269,10 @@ func (c *Conn) ReadBatch(b *RecvBatch) error {
 }
 
 func (c *Conn) doRead(fd uintptr) bool {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 		uintptr(unsafe.Pointer(&c.rb.hdr[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
 	for errno == unix.EINTR {
-		n, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd,
+		n, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&c.rb.hdr[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
 	}
 	switch errno {
@@ -288,7 +298,7 @@ func (c *Conn) ReadNow(b *RecvBatch) error {
 	var errno unix.Errno
 	err := c.raw.Control(func(fd uintptr) {
 		for {
-			n, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			n, _, errno = unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
 				uintptr(unsafe.Pointer(&b.hdr[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
 			if errno != unix.EINTR {
 				return

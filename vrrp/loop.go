@@ -58,6 +58,9 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.rescan()
 		case rb := <-rx:
 			n.handleBatch(rb)
+			if len(n.insts) <= rescanAfterBatch {
+				n.rescan()
+			}
 		case ch := <-n.addrCh:
 			n.onAddrChange(ch, n.now())
 		case lc := <-n.linkCh:
@@ -171,9 +174,25 @@ func (n *Node) rescan() {
 	}
 }
 
-// armTimer sets the timer for next, if it is not already set for it.
+// rescanAfterBatch: a node with at most this many instances rescans its
+// deadlines after each batch of datagrams, which costs less than the
+// timer's wake-up that a deadline left early would cost later (each advert
+// a backup hears moves its deadline later).
+const rescanAfterBatch = 32
+
+// armTimer sets the timer for next, if it is not already set for it. A
+// timer set for a deadline that has since moved later, and still at least
+// half the time to it away, is left as it is: the next advert will come
+// before it fires and move the deadline again (a Master_Down_Interval is
+// more than three advert intervals), and if none comes, the early wake-up
+// rescans and sets it then. So a backup sets its timer every other advert,
+// not on every one.
 func (n *Node) armTimer() {
 	if n.next.Equal(n.armed) && !n.armed.IsZero() {
+		return
+	}
+	now := n.now()
+	if !n.armed.IsZero() && !n.next.IsZero() && n.armed.Before(n.next) && n.armed.Sub(now) >= n.next.Sub(now)/2 {
 		return
 	}
 	n.armed = n.next
@@ -181,7 +200,7 @@ func (n *Node) armTimer() {
 	if n.next.IsZero() {
 		err = n.timer.Disarm()
 	} else {
-		err = n.timer.Set(n.next.Sub(n.now()))
+		err = n.timer.Set(n.next.Sub(now))
 	}
 	if err != nil {
 		n.log.Error("setting the protocol timer failed", "err", err)
