@@ -94,8 +94,9 @@ bench: build
 	$(GO) run ./bench/compare -vipd $(CURDIR)/$(BIN) $(COMPAREFLAGS)
 
 # One instance's CPU (cores, µs and context switches per advert) on the
-# master and the backup, vipd beside keepalived, at 20 ms, 100 ms and 1 s
-# adverts (root, about two minutes); prints, writes no report.
+# master and the backup, vipd beside keepalived at the same time, at 20 ms,
+# 100 ms and 1 s adverts, medians of 3 rounds (root, about two and a half
+# minutes); prints, writes no report.
 bench-quick: build
 	@test "$(ROOT)" = 0 || { echo "bench-quick: needs root for network namespaces (sudo make bench-quick)"; exit 1; }
 	$(GO) run ./bench/compare -vipd $(CURDIR)/$(BIN) -quick $(COMPAREFLAGS)

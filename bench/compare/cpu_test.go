@@ -75,3 +75,35 @@ func TestUsageSince(t *testing.T) {
 		t.Errorf("readings 50 µs apart: note %q", c)
 	}
 }
+
+// The rounds of a configuration combine into the medians, the largest
+// peak RSS, and every round's notes.
+func TestMedianFootprint(t *testing.T) {
+	round := func(cpu time.Duration, hwm uint64, note string) footprintResult {
+		fp := nodeFootprint{cpu: cpu, tasks: cpu, cores: cpu.Seconds() / 10, switches: uint64(cpu / time.Millisecond), adverts: 500, hwm: hwm, pss: hwm / 2}
+		return footprintResult{daemon: "vipd", master: fp, backup: fp, unsteady: note}
+	}
+	got := medianFootprint([]footprintResult{
+		round(30*time.Millisecond, 10e6, ""),
+		round(10*time.Millisecond, 12e6, "1 transitions on b during the window"),
+		round(20*time.Millisecond, 11e6, ""),
+	})
+	if got.rounds != 3 {
+		t.Errorf("rounds %d, want 3", got.rounds)
+	}
+	for name, fp := range map[string]nodeFootprint{"master": got.master, "backup": got.backup} {
+		if fp.cpu != 20*time.Millisecond || fp.switches != 20 || fp.cores != 0.002 || fp.pss != 5.5e6 {
+			t.Errorf("%s: %+v, want the middle round's CPU, switches, cores and PSS", name, fp)
+		}
+		if fp.hwm != 12e6 {
+			t.Errorf("%s: peak RSS %d, want the largest, 12e6", name, fp.hwm)
+		}
+	}
+	if got.unsteady != "round 2: 1 transitions on b during the window" {
+		t.Errorf("notes %q", got.unsteady)
+	}
+	one := round(time.Millisecond, 1, "x")
+	if m := medianFootprint([]footprintResult{one}); m.rounds != 0 || m.unsteady != "x" || m.master.cpu != time.Millisecond {
+		t.Errorf("one round changed: %+v", m)
+	}
+}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vipd/vipd/e2e/pair"
@@ -57,41 +61,140 @@ type footprintResult struct {
 	// earlier holds why earlier attempts of this configuration were
 	// discarded.
 	earlier []string
+	// rounds is how many measurements the figures are the medians of
+	// (0 or 1: one).
+	rounds int
 }
 
 // footprintPhase starts each daemon's pair with every instance count at
 // every interval, lets it settle, and measures CPU and memory of master
-// and backup. The daemons take turns per configuration.
+// and backup. The daemons take turns per configuration, or with -together
+// run at the same time, each pair on its own lab, so that both see the
+// same load on the machine. With -rounds each configuration is measured
+// that many times and the report gives the medians.
 func (b *bench) footprintPhase() error {
 	for _, iv := range b.opt.scaleIntervals {
 		for _, count := range b.opt.sizes {
-			for _, d := range b.daemons {
-				var r footprintResult
-				var earlier []string
-				for attempt := 0; ; attempt++ {
-					var err error
-					r, err = b.measureFootprint(d, iv, count)
-					if err != nil {
-						d.stopAll()
-						return fmt.Errorf("%s, %d instances at %v: %w", d.name, count, iv, err)
-					}
-					if r.unsteady == "" || attempt >= b.opt.retries {
-						break
-					}
-					fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v unsteady (%s): again\n",
-						time.Now().Format("15:04:05"), d.name, count, iv, r.unsteady)
-					earlier = append(earlier, r.unsteady)
+			rounds := make([][]footprintResult, len(b.daemons))
+			for round := range b.opt.rounds {
+				rs, err := b.footprintRound(iv, count)
+				if err != nil {
+					return err
 				}
-				r.earlier = earlier
-				fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v (elected in %v) master %s cores %.1f µs %.2f sw /advert %5.1f MB, backup %s cores %.1f µs %.2f sw /advert %5.1f MB%s\n", time.Now().Format("15:04:05"),
-					d.name, count, iv, r.elected.Round(time.Millisecond),
-					coresText(r.master.cores), us(r.master.perAdvert()), r.master.switchesPerAdvert(), mb(r.master.hwm),
-					coresText(r.backup.cores), us(r.backup.perAdvert()), r.backup.switchesPerAdvert(), mb(r.backup.hwm), unsteadyNote(r.unsteady))
-				b.footprint = append(b.footprint, r)
+				for i, r := range rs {
+					rounds[i] = append(rounds[i], r)
+					tag := ""
+					if b.opt.rounds > 1 {
+						tag = fmt.Sprintf(" round %d", round+1)
+					}
+					fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v%s (elected in %v) master %s cores %.1f µs %.2f sw /advert %5.1f MB, backup %s cores %.1f µs %.2f sw /advert %5.1f MB%s\n", time.Now().Format("15:04:05"),
+						r.daemon, count, iv, tag, r.elected.Round(time.Millisecond),
+						coresText(r.master.cores), us(r.master.perAdvert()), r.master.switchesPerAdvert(), mb(r.master.hwm),
+						coresText(r.backup.cores), us(r.backup.perAdvert()), r.backup.switchesPerAdvert(), mb(r.backup.hwm), unsteadyNote(r.unsteady))
+				}
+			}
+			for i := range b.daemons {
+				b.footprint = append(b.footprint, medianFootprint(rounds[i]))
 			}
 		}
 	}
 	return nil
+}
+
+// footprintRound measures every daemon once, in turn or (-together) at
+// the same time.
+func (b *bench) footprintRound(iv time.Duration, count int) ([]footprintResult, error) {
+	rs := make([]footprintResult, len(b.daemons))
+	errs := make([]error, len(b.daemons))
+	if !b.opt.together {
+		for i, d := range b.daemons {
+			if rs[i], errs[i] = b.footprintSteady(d, iv, count); errs[i] != nil {
+				return nil, errs[i]
+			}
+		}
+		return rs, nil
+	}
+	var wg sync.WaitGroup
+	for i, d := range b.daemons {
+		wg.Go(func() { rs[i], errs[i] = b.footprintSteady(d, iv, count) })
+	}
+	wg.Wait()
+	return rs, errors.Join(errs...)
+}
+
+// footprintSteady measures d's footprint, and again (up to -retries
+// times) while the window was not steady.
+func (b *bench) footprintSteady(d *daemon, iv time.Duration, count int) (footprintResult, error) {
+	var earlier []string
+	for attempt := 0; ; attempt++ {
+		r, err := b.measureFootprint(d, iv, count)
+		if err != nil {
+			d.stopAll()
+			return r, fmt.Errorf("%s, %d instances at %v: %w", d.name, count, iv, err)
+		}
+		if r.unsteady == "" || attempt >= b.opt.retries {
+			r.earlier = earlier
+			return r, nil
+		}
+		fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v unsteady (%s): again\n",
+			time.Now().Format("15:04:05"), d.name, count, iv, r.unsteady)
+		earlier = append(earlier, r.unsteady)
+	}
+}
+
+// medianFootprint combines the rounds of one configuration: the median
+// of each CPU, context switch and PSS figure, the largest peak RSS, and
+// every round's notes.
+func medianFootprint(rs []footprintResult) footprintResult {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	r := rs[0]
+	r.rounds = len(rs)
+	r.elected = medianOf(rs, func(x footprintResult) time.Duration { return x.elected })
+	var notes, earlier []string
+	for i, x := range rs {
+		if x.unsteady != "" {
+			notes = append(notes, fmt.Sprintf("round %d: %s", i+1, x.unsteady))
+		}
+		for _, e := range x.earlier {
+			earlier = append(earlier, fmt.Sprintf("round %d: %s", i+1, e))
+		}
+	}
+	r.unsteady, r.earlier = strings.Join(notes, "; "), earlier
+	for _, node := range []func(*footprintResult) *nodeFootprint{
+		func(x *footprintResult) *nodeFootprint { return &x.master },
+		func(x *footprintResult) *nodeFootprint { return &x.backup },
+	} {
+		fps := make([]nodeFootprint, len(rs))
+		for i := range rs {
+			fps[i] = *node(&rs[i])
+		}
+		m := node(&r)
+		m.cpu = medianOf(fps, func(f nodeFootprint) time.Duration { return f.cpu })
+		m.tasks = medianOf(fps, func(f nodeFootprint) time.Duration { return f.tasks })
+		m.cores = medianOf(fps, func(f nodeFootprint) float64 { return f.cores })
+		m.switches = medianOf(fps, func(f nodeFootprint) uint64 { return f.switches })
+		m.adverts = medianOf(fps, func(f nodeFootprint) float64 { return f.adverts })
+		m.pss = medianOf(fps, func(f nodeFootprint) uint64 { return f.pss })
+		for _, f := range fps {
+			m.exited = max(m.exited, f.exited)
+			m.hwm = max(m.hwm, f.hwm)
+			m.hwmVRRP = max(m.hwmVRRP, f.hwmVRRP)
+		}
+	}
+	return r
+}
+
+// medianOf is the median of what of xs (the upper one of an even count's
+// middle two).
+func medianOf[T any, V cmp.Ordered](xs []T, what func(T) V) V {
+	vs := make([]V, len(xs))
+	for i, x := range xs {
+		vs[i] = what(x)
+	}
+	slices.Sort(vs)
+	return vs[len(vs)/2]
 }
 
 func unsteadyNote(s string) string {

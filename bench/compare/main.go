@@ -50,6 +50,8 @@ type options struct {
 	soakInterval   time.Duration
 	window         time.Duration
 	retries        int
+	rounds         int             // footprint measurements per configuration (medians reported)
+	together       bool            // footprint: the daemons' pairs at the same time
 	intervals      []time.Duration // outage
 	scaleIntervals []time.Duration // footprint
 	sizes          []int
@@ -75,6 +77,8 @@ func main() {
 	flag.DurationVar(&o.soak, "soak", 5*time.Minute, "length of each daemon's soak under the CPU hog")
 	flag.DurationVar(&o.soakInterval, "soak-interval", 10*time.Millisecond, "advert interval during the soak")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "CPU measuring window per footprint configuration")
+	flag.IntVar(&o.rounds, "rounds", 1, "measure each footprint configuration this many times and report the medians")
+	flag.BoolVar(&o.together, "together", false, "run the daemons' footprint pairs at the same time, each on its own lab, so that both see the same load (else they take turns)")
 	flag.IntVar(&o.retries, "retries", 1, "measure a footprint configuration again this many times when its window was not steady (a transition, or a VIP out of place)")
 	flag.StringVar(&intervals, "intervals", "1s,100ms,20ms", "advert intervals of the outage trials")
 	flag.StringVar(&scaleIntervals, "scale-intervals", "1s,100ms,20ms", "advert intervals of the footprint runs")
@@ -86,13 +90,13 @@ func main() {
 	flag.StringVar(&o.logs, "logs", "", "keep configs and daemon logs in this directory (default: a temporary one, removed unless the run fails)")
 	flag.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run")
 	flag.StringVar(&daemons, "daemons", "vipd,keepalived", "daemons to measure (for trying things out: the report compares both)")
-	flag.BoolVar(&quick, "quick", false, "only the footprint of one instance at 20ms, 100ms and 1s adverts over "+quickWindow.String()+
-		" windows, printed and not written into the report (about two minutes); flags given as well override these")
+	flag.BoolVar(&quick, "quick", false, "only the footprint of one instance at 20ms, 100ms and 1s adverts, the daemons at the same time, medians of 3 rounds of "+quickWindow.String()+
+		" windows, printed and not written into the report (about two and a half minutes); flags given as well override these")
 	flag.Parse()
 	if quick {
 		applyQuick(map[string]any{
 			"phases": &phases, "sizes": &sizes, "scale-intervals": &scaleIntervals,
-			"window": &o.window, "out": &o.out, "png": &o.png,
+			"window": &o.window, "out": &o.out, "png": &o.png, "rounds": &o.rounds, "together": &o.together,
 		})
 	}
 
@@ -109,6 +113,9 @@ func main() {
 	if err == nil && o.trials < 1 {
 		err = fmt.Errorf("-trials %d: want at least 1", o.trials)
 	}
+	if err == nil && o.rounds < 1 {
+		err = fmt.Errorf("-rounds %d: want at least 1", o.rounds)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(2)
@@ -118,7 +125,7 @@ func main() {
 }
 
 // quickWindow is the measuring window of -quick.
-const quickWindow = 15 * time.Second
+const quickWindow = 10 * time.Second
 
 // quickFlags are the values -quick gives the flags it sets.
 var quickFlags = map[string]string{
@@ -128,6 +135,8 @@ var quickFlags = map[string]string{
 	"window":          quickWindow.String(),
 	"out":             "",
 	"png":             "",
+	"rounds":          "3",
+	"together":        "true",
 }
 
 // applyQuick sets each of quickFlags' flags that the command line did not
@@ -144,6 +153,10 @@ func applyQuick(vars map[string]any) {
 			*p = v
 		case *time.Duration:
 			*p, _ = time.ParseDuration(v)
+		case *int:
+			*p, _ = strconv.Atoi(v)
+		case *bool:
+			*p, _ = strconv.ParseBool(v)
 		}
 	}
 }

@@ -59,7 +59,7 @@ func (b *bench) section(w io.Writer, pngRef string) {
 		m.cpus, orUnknown(m.cpuModel), orUnknown(m.memory), orUnknown(m.kernel), m.goVersion, orUnknown(m.vipd), orUnknown(m.keepalived), m.loadStart, m.loadEnd)
 	fmt.Fprintf(w, "**Reproduce:** `sudo make bench` builds vipd and runs `go run ./bench/compare -vipd bin/vipd` with the defaults "+
 		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 1s,100ms,20ms -sizes 1,100,250`; about 26 minutes on 2 CPUs); "+
-		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags, and `sudo make bench-quick` (`-quick`) measures only one instance's CPU at 20 ms, 100 ms and 1 s adverts, in about two minutes. This run: `%s`.\n\n", b.opt.command)
+		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags, and `sudo make bench-quick` (`-quick`) measures only one instance's CPU at 20 ms, 100 ms and 1 s adverts, in about two and a half minutes. This run: `%s`.\n\n", b.opt.command)
 
 	if b.outage != nil {
 		b.outageSection(w, pngRef)
@@ -219,7 +219,7 @@ func (b *bench) footprintSection(w io.Writer) {
 		"(vipd refuses a VIP in two instances), so 250 is the top size. "+
 		"Each configuration starts fresh, waits until a holds every VIP, settles for the backup's Master_Down_Interval + 2 s "+
 		"(past the gratuitous ARP repeat, which both daemons send once a second after the election), "+
-		"then measures over a %v window. "+
+		"then measures over a %v window. %s"+
 		"CPU is the scheduler's time on the CPU in nanoseconds, summed over every thread of the daemon's processes: "+
 		"each process's CPU-time clock (clock_gettime on its clock_getcpuclockid clock), which also counts threads that exited during the window; "+
 		"the sum over /proc/PID/task/*/schedstat is read beside it as a check (the note says when they differ by more than 1%% or a thread exited). "+
@@ -229,7 +229,7 @@ func (b *bench) footprintSection(w io.Writer) {
 		"whose parent and VRRP child share pages. keepalived's figures add up its parent and VRRP child (the PIDs it was started with and its pid file); "+
 		"\"VRRP\" is the child alone. "+
 		"A window in which a node changed state or a VIP was out of place is not steady: it is measured again (%d more time(s) at most, `-retries`), "+
-		"and the note says what was discarded.\n\n", b.opt.window, b.opt.retries)
+		"and the note says what was discarded.\n\n", b.opt.window, b.footprintMethod(), b.opt.retries)
 	fmt.Fprintf(w, "| adverts | instances | daemon | master CPU (cores) | master µs/advert | master switches/advert | backup CPU (cores) | backup µs/advert | backup switches/advert | master peak RSS | backup peak RSS | master PSS | backup PSS | note |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range b.footprint {
@@ -288,6 +288,18 @@ func (b *bench) footprintSection(w io.Writer) {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 		fmt.Fprintln(w)
 	}
+}
+
+// footprintMethod says how the daemons' footprints were taken.
+func (b *bench) footprintMethod() string {
+	s := "The daemons took turns, configuration by configuration. "
+	if b.opt.together {
+		s = "Both daemons' pairs ran at the same time, each on its own lab (`-together`), so that both saw the same load on the machine. "
+	}
+	if b.opt.rounds > 1 {
+		s += fmt.Sprintf("Each configuration was measured %d times (`-rounds`): the figures are the medians, peak RSS the largest. ", b.opt.rounds)
+	}
+	return s
 }
 
 func (b *bench) soakSection(w io.Writer) {
