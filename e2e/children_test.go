@@ -28,19 +28,7 @@ func TestReliabilityChildPrivileges(t *testing.T) {
 		"vipd run as uid 65534 with ambient, inheritable and bounding capabilities net_admin+net_raw and no_new_privs (setpriv, as deploy/vipd.service sets them), with NOTIFY_SOCKET, WATCHDOG_USEC and INVOCATION_ID set; a notify hook and a track script that save their /proc/PID/status and initial environment. First with the hook group-writable (0775), then 0755; then made group-writable again and SIGHUP.",
 		"the 0775 start is refused, exit 1, with the config's file:line for the hook; at 0755 the hook and the script run with CapInh, CapPrm, CapEff and CapAmb all 0 and NoNewPrivs 1, and their environment is exactly PATH and LANG (plus VIPD_* for the hook); the reload with the 0775 hook is refused with its file:line and vipd keeps the VIP; no vipd died")
 	p := newPair(t, "cp")
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Fatal("setpriv not found (package util-linux)")
-	}
-	const nobody = 65534
-	dir, err := os.MkdirTemp("", "vipd-children")
-	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	must(t, os.Chmod(dir, 0o755))
-	run := filepath.Join(dir, "run")
-	must(t, os.Mkdir(run, 0o750))
-	must(t, os.Chown(run, nobody, nobody))
-	bin := filepath.Join(dir, "vipd")
-	copyFile(t, vipdBin(t), bin, 0o755)
+	dir, run, bin := unprivilegedDir(t, "vipd-children")
 
 	// What systemd puts in a service's environment; the datagram socket
 	// takes the watchdog pings.

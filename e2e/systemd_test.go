@@ -58,24 +58,36 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	must(t, os.WriteFile(to, b, mode))
 }
 
+// nobody is the unprivileged user the unit-like tests run vipd as.
+const nobody = 65534
+
+// unprivilegedDir makes what a vipd run as nobody under setpriv needs: a
+// directory that everyone can enter (removed when t ends), in it a runtime
+// directory "run" that nobody owns, and a copy of the vipd binary there,
+// since the test's own build may sit where nobody cannot reach it.
+func unprivilegedDir(t *testing.T, pattern string) (dir, run, bin string) {
+	t.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv not found (package util-linux)")
+	}
+	dir, err := os.MkdirTemp("", pattern)
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	must(t, os.Chmod(dir, 0o755))
+	run = filepath.Join(dir, "run")
+	must(t, os.Mkdir(run, 0o750))
+	must(t, os.Chown(run, nobody, nobody))
+	bin = filepath.Join(dir, "vipd")
+	copyFile(t, vipdBin(t), bin, 0o755)
+	return dir, run, bin
+}
+
 // vipd started as the unit starts it — an unprivileged user holding only
 // CAP_NET_ADMIN and CAP_NET_RAW, no new privileges — elects itself, serves
 // status, and resigns cleanly.
 func TestRunsUnprivilegedWithTwoCapabilities(t *testing.T) {
 	p := newPair(t, "up")
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Fatal("setpriv not found (package util-linux)")
-	}
-	const nobody = 65534
-	dir, err := os.MkdirTemp("", "vipd-unpriv")
-	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	must(t, os.Chmod(dir, 0o755))
-	run := filepath.Join(dir, "run")
-	must(t, os.Mkdir(run, 0o750))
-	must(t, os.Chown(run, nobody, nobody))
-	bin := filepath.Join(dir, "vipd")
-	copyFile(t, vipdBin(t), bin, 0o755)
+	dir, run, bin := unprivilegedDir(t, "vipd-unpriv")
 	cfg := filepath.Join(dir, "vipd.yaml")
 	sock := filepath.Join(run, "vipd.sock")
 	must(t, os.WriteFile(cfg, []byte("control_socket: "+sock+"\nstate_dir: "+run+"\nmetrics_listen: \"\"\ninstances:\n"+
