@@ -54,6 +54,11 @@ type Track struct {
 	Interfaces []TrackInterface
 	Scripts    []TrackScript
 	Files      []TrackFile
+	Processes  []TrackProcess
+	// IgnoreOwnInterface (track.own_interface: false, keepalived's
+	// dont_track_primary): carrier loss on the instance's own interface
+	// does not put it in fault.
+	IgnoreOwnInterface bool
 }
 
 // TrackInterface follows another interface's carrier. While it is down,

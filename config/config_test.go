@@ -818,7 +818,7 @@ func TestParseErrors(t *testing.T) {
 		{"tracked interface twice", one("track:", "  interfaces:", "    - name: eth1", "    - name: eth1", "      weight: -10"),
 			[]string{"t.yaml:9: interface eth1 is tracked twice in this instance (first at line 8)"}},
 		{"tracking the own interface", one("track:", "  interfaces:", "    - name: eth0", "      weight: -50"),
-			[]string{"t.yaml:8: track.interfaces.name: eth0 need not be listed: the instance's own interface is always tracked (carrier loss is fault)"}},
+			[]string{"t.yaml:8: track.interfaces.name: eth0 need not be listed: the instance's own interface is always tracked (carrier loss is fault; set track.own_interface: false to track it with a weight instead)"}},
 		{"tracked interface weight 255", one("track:", "  interfaces:", "    - name: eth1", "      weight: 255"),
 			[]string{"t.yaml:9: track.interfaces.weight: 255 is out of range -254..254"}},
 		{"tracked interface weight -255", one("track:", "  interfaces:", "    - name: eth1", "      weight: -255"),
@@ -1056,7 +1056,7 @@ instances:
 		`t.yaml:3: sync group edge: no instance named "nope"`,
 		`t.yaml:4: state_dir: "relative" is not an absolute path`,
 		"t.yaml:10: unicast peer 198.51.100.20 is a VIP (instance db at line 23); list the peer's own address",
-		"t.yaml:13: track.interfaces.name: eth0 need not be listed: the instance's own interface is always tracked (carrier loss is fault)",
+		"t.yaml:13: track.interfaces.name: eth0 need not be listed: the instance's own interface is always tracked (carrier loss is fault; set track.own_interface: false to track it with a weight instead)",
 		`t.yaml:16: track.scripts.command: expected a list, got "pgrep haproxy"; the command is argv and never goes through a shell, ` +
 			`so give each argument as its own item, e.g. ["/usr/bin/pgrep", "-x", "haproxy"]`,
 		"t.yaml:17: track.scripts.timeout: 5s is longer than the interval (2s); a run must end before the next one is due",

@@ -637,16 +637,26 @@ func parsePeer(s string) (netip.Addr, string) {
 
 // track reads what the instance's priority depends on into in.Track.
 func (p *parser) track(f field, in *Instance) {
-	fs, _ := p.fields(f, "in track", "interfaces", "scripts", "files")
+	fs, _ := p.fields(f, "in track", "interfaces", "scripts", "files", "processes", "own_interface")
 	qualify(fs, "track.")
+	own := in.Interface
+	if f, ok := fs["own_interface"]; ok {
+		if b, ok := p.boolean(f); ok && !b {
+			in.Track.IgnoreOwnInterface = true
+			own = "" // it may then be listed, with a weight
+		}
+	}
 	if f, ok := fs["interfaces"]; ok {
-		in.Track.Interfaces = p.trackInterfaces(f, in.Interface)
+		in.Track.Interfaces = p.trackInterfaces(f, own)
 	}
 	if f, ok := fs["scripts"]; ok {
 		in.Track.Scripts = p.trackScripts(f)
 	}
 	if f, ok := fs["files"]; ok {
 		in.Track.Files = p.trackFiles(f)
+	}
+	if f, ok := fs["processes"]; ok {
+		in.Track.Processes = p.trackProcesses(f)
 	}
 }
 
@@ -695,8 +705,8 @@ func (p *parser) weight(it item) int {
 }
 
 // trackInterfaces reads track.interfaces. own is the instance's interface
-// ("" when it is itself wrong), which is always tracked and so may not be
-// listed.
+// ("" when it is itself wrong, or not tracked by track.own_interface:
+// false), which is always tracked and so may not be listed.
 func (p *parser) trackInterfaces(f field, own string) []TrackInterface {
 	const where = "in tracked interface"
 	var out []TrackInterface
@@ -711,7 +721,7 @@ func (p *parser) trackInterfaces(f field, own string) []TrackInterface {
 				case !validIfname(s):
 					p.errorf(nf.line, "%s: %q is %s", nf.name, s, notIfname)
 				case s == own:
-					p.errorf(nf.line, "%s: %s need not be listed: the instance's own interface is always tracked (carrier loss is fault)", nf.name, s)
+					p.errorf(nf.line, "%s: %s need not be listed: the instance's own interface is always tracked (carrier loss is fault; set track.own_interface: false to track it with a weight instead)", nf.name, s)
 				case dup:
 					p.errorf(nf.line, "interface %s is tracked twice in this instance (first at line %d)", s, line)
 				default:
