@@ -96,6 +96,9 @@ type Node struct {
 	// what they answered: a recorded trace replays what happened.
 	trace func(instance string, ev Event, now time.Time, out Output)
 
+	// procRoot is where process trackers read the process list: /proc.
+	procRoot string
+
 	started      time.Time
 	reloadOK     bool
 	reloadTime   time.Time
@@ -130,6 +133,7 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 		trackCh: make(chan TrackResult, 64),
 		maintQ:  make(chan maintReq),
 
+		procRoot: "/proc",
 		loopDone: make(chan struct{}),
 	}
 	n.maint = newMaintWriter(log)

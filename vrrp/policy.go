@@ -25,11 +25,15 @@ type trackState struct {
 	ifDown     map[string]bool // tracked interface → no carrier
 	scriptFail map[string]bool // script → failing
 	scriptErr  map[string]string
-	fileValue  map[string]int // path → integer read
+	fileValue  map[string]int  // path → integer read
+	procDown   map[string]bool // process tracker → down
+	procCount  map[string]int  // process tracker → matching processes at the last scan
+	procErr    map[string]string
 }
 
 func newTrackState() trackState {
-	return trackState{ifDown: map[string]bool{}, scriptFail: map[string]bool{}, scriptErr: map[string]string{}, fileValue: map[string]int{}}
+	return trackState{ifDown: map[string]bool{}, scriptFail: map[string]bool{}, scriptErr: map[string]string{}, fileValue: map[string]int{},
+		procDown: map[string]bool{}, procCount: map[string]int{}, procErr: map[string]string{}}
 }
 
 // weights adds up the weights in force and says whether a weight-0 tracker
@@ -60,15 +64,30 @@ func (in *instance) weights() (sum int, fault bool) {
 		}
 		sum += max(min(v, 1000), -1000) * tf.Weight
 	}
+	for _, tp := range in.cfg.Track.Processes {
+		if t.procDown[tp.Name] {
+			if tp.Weight == 0 {
+				fault = true
+			}
+			sum += tp.Weight
+		}
+	}
 	return sum, fault
 }
 
 // faultFor says whether an instance is in fault, and why: its link has no
-// carrier, or a weight-0 tracker fails. last is the reason of the fault
-// that is ending, so that its end is told by the same name.
-func faultFor(linkUp, trackerFault bool, last Reason) (fault bool, why Reason) {
+// carrier (unless trackOwn is false: track.own_interface: false), or a
+// weight-0 tracker fails. last is the reason of the fault that is ending,
+// so that its end is told by the same name.
+//
+// An instance that does not track its own interface keeps running the
+// protocol while the link is down, as keepalived's dont_track_primary
+// does: a master stays master (its adverts cannot leave; their failures
+// are logged, rate-limited), a backup that hears no adverts becomes master
+// when Master_Down expires.
+func faultFor(linkUp, trackOwn, trackerFault bool, last Reason) (fault bool, why Reason) {
 	switch {
-	case !linkUp:
+	case !linkUp && trackOwn:
 		return true, ReasonLinkDown
 	case trackerFault:
 		return true, ReasonTracker
@@ -82,7 +101,7 @@ func faultFor(linkUp, trackerFault bool, last Reason) (fault bool, why Reason) {
 // fault or not, and the effective priority (advertised at once by a master).
 func (n *Node) reevaluate(in *instance, now time.Time) {
 	sum, trackerFault := in.weights()
-	fault, r := faultFor(in.ifc.up, trackerFault, in.faultReason)
+	fault, r := faultFor(in.ifc.up, !in.cfg.Track.IgnoreOwnInterface, trackerFault, in.faultReason)
 	switch st := in.m.State(); {
 	case fault && st != StateFault:
 		n.step(in, Event{Kind: EventLinkDown, Reason: r}, now)
@@ -201,7 +220,7 @@ func (n *Node) updateHolds(insts []*instance, now time.Time) {
 	}
 }
 
-// startTrackers starts the script and file trackers of an instance; they
+// startTrackers starts the script, file and process trackers of an instance; they
 // stop with stopTrackers or when the Node stops.
 func (n *Node) startTrackers(in *instance) {
 	ctx, cancel := context.WithCancel(n.ctx)
@@ -213,6 +232,10 @@ func (n *Node) startTrackers(in *instance) {
 	for _, tf := range in.cfg.Track.Files {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); runFileTracker(ctx, in.cfg.Name, tf, time.Second, n.trackCh, n.log) }()
+	}
+	if ps := in.cfg.Track.Processes; len(ps) > 0 {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); runProcessTrackers(ctx, in.cfg.Name, n.procRoot, ps, n.trackCh, n.log) }()
 	}
 	for _, ti := range in.cfg.Track.Interfaces {
 		li, err := n.dp.LookupLink(ti.Name)
@@ -241,6 +264,13 @@ func (n *Node) onTrackResult(r TrackResult, now time.Time) {
 			in.track.scriptErr[r.Name] = r.Err
 		case "file":
 			in.track.fileValue[r.Name] = r.Value
+		case "process":
+			if in.track.procDown[r.Name] != r.Failing {
+				n.log.Info("tracked process changed", "instance", in.cfg.Name, "process", r.Name, "up", !r.Failing, "count", r.Value)
+			}
+			in.track.procDown[r.Name] = r.Failing
+			in.track.procCount[r.Name] = r.Value
+			in.track.procErr[r.Name] = r.Err
 		}
 		n.reevaluate(in, now)
 	}

@@ -28,6 +28,7 @@ func TestWeights(t *testing.T) {
 		Interfaces: []config.TrackInterface{{Name: "eth1", Weight: -20}, {Name: "eth2", Weight: 0}},
 		Scripts:    []config.TrackScript{{Name: "haproxy", Weight: -60}, {Name: "db", Weight: 0}},
 		Files:      []config.TrackFile{{Path: "/run/w", Weight: 2}, {Path: "/run/f", Weight: 0}},
+		Processes:  []config.TrackProcess{{Name: "haproxy", Weight: -15}, {Name: "sshd", Weight: 0}},
 	}}, track: newTrackState()}
 	check := func(what string, wantSum int, wantFault bool) {
 		t.Helper()
@@ -50,6 +51,11 @@ func TestWeights(t *testing.T) {
 	in.track.fileValue["/run/f"] = 0
 	in.track.ifDown["eth2"] = true
 	check("and a weight-0 interface down", -70, true)
+	in.track.ifDown["eth2"] = false
+	in.track.procDown["haproxy"] = true
+	check("and a process tracker down (the script of the same name is another tracker)", -85, false)
+	in.track.procDown["sshd"] = true
+	check("and a weight-0 process tracker down", -85, true)
 }
 
 // polGroupNode returns a Node with instances vi1 and vi2 in sync group sg,
@@ -115,21 +121,29 @@ func TestMaintenanceHoldsSyncGroup(t *testing.T) {
 
 func TestFaultFor(t *testing.T) {
 	for _, tc := range []struct {
-		up, tracker bool
-		last        Reason
-		fault       bool
-		why         Reason
+		up, own, tracker bool
+		last             Reason
+		fault            bool
+		why              Reason
 	}{
-		{true, false, ReasonNone, false, ReasonLinkUp},
-		{false, false, ReasonNone, true, ReasonLinkDown},
-		{false, true, ReasonNone, true, ReasonLinkDown},
-		{true, true, ReasonNone, true, ReasonTracker},
-		{true, false, ReasonTracker, false, ReasonTracker},
-		{true, false, ReasonLinkDown, false, ReasonLinkUp},
+		{true, true, false, ReasonNone, false, ReasonLinkUp},
+		{false, true, false, ReasonNone, true, ReasonLinkDown},
+		{false, true, true, ReasonNone, true, ReasonLinkDown},
+		{true, true, true, ReasonNone, true, ReasonTracker},
+		{true, true, false, ReasonTracker, false, ReasonTracker},
+		{true, true, false, ReasonLinkDown, false, ReasonLinkUp},
+		// track.own_interface: false: carrier loss alone is no fault;
+		// a weight-0 tracker still is.
+		{false, false, false, ReasonNone, false, ReasonLinkUp},
+		{false, false, true, ReasonNone, true, ReasonTracker},
+		{true, false, true, ReasonNone, true, ReasonTracker},
+		{false, false, false, ReasonTracker, false, ReasonTracker},
+		// Untracked by a reload while the link is down: the fault ends.
+		{false, false, false, ReasonLinkDown, false, ReasonLinkUp},
 	} {
-		fault, why := faultFor(tc.up, tc.tracker, tc.last)
+		fault, why := faultFor(tc.up, tc.own, tc.tracker, tc.last)
 		if fault != tc.fault || why != tc.why {
-			t.Errorf("faultFor(up %v, tracker %v, last %v) = %v %v, want %v %v", tc.up, tc.tracker, tc.last, fault, why, tc.fault, tc.why)
+			t.Errorf("faultFor(up %v, own %v, tracker %v, last %v) = %v %v, want %v %v", tc.up, tc.own, tc.tracker, tc.last, fault, why, tc.fault, tc.why)
 		}
 	}
 }

@@ -852,3 +852,114 @@ func TestScenarioEventTraceReplays(t *testing.T) {
 		t.Errorf("replayed machine ends in %v (%v), the Node's in %v (%v)", m.State(), m.LastChange(), live.State(), live.LastChange())
 	}
 }
+
+// scnProcFeed scans the fake proc tree p for instance web of host h at the
+// simulation's time and hands the results to h's loop, as the tracker
+// goroutine would through trackCh.
+func scnProcFeed(s *simNet, h *simNode, p *fakeProc) func() {
+	w := newProcWatch("web", p.root, h.inst("web").cfg.Track.Processes)
+	return func() {
+		rs, err := w.poll(s.now)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, r := range rs {
+			h.n.onTrackResult(r, s.now)
+		}
+		h.after()
+	}
+}
+
+// A process tracker whose process exits lowers the master's priority,
+// after its delay, and the backup takes over; the process back, the
+// master preempts again.
+func TestScenarioProcessTrackerWeight(t *testing.T) {
+	p := newFakeProc(t)
+	p.proc(4242, "sleep", 'S', "/usr/bin/sleep", "sleep", "3600")
+	s, a, b := scnPair(t, 150, 100, "track: {processes: [{name: sl, process: /usr/bin/sleep, args: ['3600'], delay: 2s, weight: -100}]}")
+	feed := scnProcFeed(s, a, p)
+	feed()
+	a.expect("web", StateMaster)
+	p.remove(4242)
+	for range 2 { // scans 0 and 1s after the exit; at 2s the delay has passed
+		feed()
+		a.expect("web", StateMaster)
+		if p := a.inst("web").m.Config().Priority; p != 150 {
+			t.Fatalf("at %v: effective priority %d before the delay passed", s.now.Sub(simT0), p)
+		}
+		s.run(time.Second)
+	}
+	feed()
+	if p := a.inst("web").m.Config().Priority; p != 50 {
+		t.Fatalf("effective priority %d, want 50", p)
+	}
+	s.run(time.Second)
+	b.expect("web", StateMaster)
+	a.expect("web", StateBackup)
+	scnHolders(t, s, scnVIP, "b")
+	st := a.n.status().Instances[0].Trackers
+	if len(st) != 1 || st[0] != (TrackerStatus{Kind: "process", Name: "sl", Failing: true, Value: 0, Weight: -100}) {
+		t.Errorf("status trackers %+v", st)
+	}
+
+	p.proc(4243, "sleep", 'S', "/usr/bin/sleep", "sleep", "3600")
+	feed()
+	s.run(2 * time.Second)
+	feed()
+	s.run(time.Second)
+	a.expect("web", StateMaster)
+	b.expect("web", StateBackup)
+	scnHolders(t, s, scnVIP, "a")
+	if st := a.n.status().Instances[0].Trackers; st[0].Failing || st[0].Value != 1 {
+		t.Errorf("status trackers %+v", st)
+	}
+}
+
+// A weight-0 process tracker down is fault, at once without a delay.
+func TestScenarioProcessTrackerFault(t *testing.T) {
+	p := newFakeProc(t)
+	p.proc(10, "haproxy", 'S', "/usr/sbin/haproxy", "haproxy")
+	p.proc(11, "haproxy", 'S', "/usr/sbin/haproxy", "haproxy")
+	s, a, b := scnPair(t, 150, 100, "track: {processes: [{name: lb, process: haproxy, quorum: 2}]}")
+	feed := scnProcFeed(s, a, p)
+	feed()
+	a.expect("web", StateMaster)
+	p.remove(11)
+	feed()
+	a.expect("web", StateFault)
+	s.run(time.Second)
+	b.expect("web", StateMaster)
+	scnHolders(t, s, scnVIP, "b")
+	p.proc(12, "haproxy", 'S', "/usr/sbin/haproxy", "haproxy")
+	feed()
+	s.run(time.Second)
+	a.expect("web", StateMaster)
+	scnHolders(t, s, scnVIP, "a")
+}
+
+// track.own_interface: false (keepalived's dont_track_primary): carrier
+// loss on the instance's own interface is no fault. The master stays
+// master, with its VIPs; the backup, hearing nothing, becomes master too;
+// once the carrier is back the higher priority wins and the backup
+// returns. Without the setting the same flap is fault (TestScenarioLinkFlap).
+func TestScenarioOwnInterfaceUntracked(t *testing.T) {
+	s, a, b := scnPair(t, 150, 100, "track: {own_interface: false}")
+	a.setLink("eth0", false, nil)
+	a.expect("web", StateMaster)
+	s.run(time.Second)
+	a.expect("web", StateMaster)
+	b.expect("web", StateMaster)
+	if !a.has(scnVIP) {
+		t.Error("the master without carrier removed its VIP")
+	}
+	a.setLink("eth0", true, nil)
+	s.run(time.Second)
+	a.expect("web", StateMaster)
+	b.expect("web", StateBackup)
+	scnHolders(t, s, scnVIP, "a")
+	for _, te := range a.history {
+		if te.To == StateFault {
+			t.Errorf("a entered fault: %+v", te)
+		}
+	}
+}

@@ -60,10 +60,10 @@ type InstanceStatus struct {
 
 // TrackerStatus is one tracker of an instance.
 type TrackerStatus struct {
-	Kind    string // "interface", "script", "file"
-	Name    string // interface, script name, or file path
-	Failing bool   // interface down, script failing, or (weight-0 file) non-zero
-	Value   int    // file trackers: the integer read
+	Kind    string // "interface", "script", "file", "process"
+	Name    string // interface, script name, file path, or process tracker name
+	Failing bool   // interface down, script failing, process tracker down, or (weight-0 file) non-zero
+	Value   int    // file trackers: the integer read; process trackers: matching processes at the last scan
 	Weight  int
 	Error   string
 }
@@ -191,6 +191,10 @@ func (n *Node) status() Status {
 		for _, tf := range in.cfg.Track.Files {
 			v := in.track.fileValue[tf.Path]
 			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "file", Name: tf.Path, Value: v, Failing: tf.Weight == 0 && v != 0, Weight: tf.Weight})
+		}
+		for _, tp := range in.cfg.Track.Processes {
+			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "process", Name: tp.Name, Value: in.track.procCount[tp.Name],
+				Failing: in.track.procDown[tp.Name], Weight: tp.Weight, Error: in.track.procErr[tp.Name]})
 		}
 		for i, v := range in.cfg.VIPs {
 			vs := in.vs[i]

@@ -19,10 +19,10 @@ import (
 // TrackResult is one tracker's verdict, sent to the Node's loop.
 type TrackResult struct {
 	Instance string // instance name
-	Kind     string // "script" | "file"
-	Name     string // script name, or file path
-	Failing  bool   // script: failing by rise/fall; file: unused (false)
-	Value    int    // file: the integer read (0 if missing/unreadable); script: unused
+	Kind     string // "script" | "file" | "process"
+	Name     string // script name, file path, or process tracker name
+	Failing  bool   // script: failing by rise/fall; process: down (after its delay); file: unused (false)
+	Value    int    // file: the integer read (0 if missing/unreadable); process: matching processes; script: unused
 	Err      string // last error text for logs/status ("" if none)
 }
 
