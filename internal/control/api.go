@@ -70,8 +70,11 @@ type Tracker struct {
 	Name    string `json:"name"`
 	Failing bool   `json:"failing"`
 	Value   int    `json:"value,omitempty"`
-	Weight  int    `json:"weight"`
-	Error   string `json:"error,omitempty"`
+	// Count is a process tracker's matching processes at its last scan
+	// (absent for the other kinds).
+	Count  *int   `json:"count,omitempty"`
+	Weight int    `json:"weight"`
+	Error  string `json:"error,omitempty"`
 }
 
 // VIP is one virtual address of an instance.
@@ -155,7 +158,12 @@ func toStatus(s vrrp.Status, version string) Status {
 				Since: lm.Since, LastSeen: lm.LastSeen, Adverts: lm.Adverts, Answers: lm.Answers}
 		}
 		for _, tr := range in.Trackers {
-			ai.Trackers = append(ai.Trackers, Tracker{Kind: tr.Kind, Name: tr.Name, Failing: tr.Failing, Value: tr.Value, Weight: tr.Weight, Error: tr.Error})
+			at := Tracker{Kind: tr.Kind, Name: tr.Name, Failing: tr.Failing, Value: tr.Value, Weight: tr.Weight, Error: tr.Error}
+			if tr.Kind == "process" {
+				// The count is its own field, there also when it is 0.
+				at.Value, at.Count = 0, &tr.Value
+			}
+			ai.Trackers = append(ai.Trackers, at)
 		}
 		for k, v := range in.Counters.Transitions {
 			ai.Counters.Transitions[k[0].String()+"->"+k[1].String()] = v

@@ -30,7 +30,7 @@ type Collector struct {
 	timeout time.Duration
 
 	state, transitions, priority, effPriority                  *prometheus.Desc
-	maintenance, trackerFailing                                *prometheus.Desc
+	maintenance, trackerFailing, trackProcesses                *prometheus.Desc
 	advertsSent, advertsReceived, advertsDropped               *prometheus.Desc
 	prioZeroSent, prioZeroReceived, lastTransition             *prometheus.Desc
 	vipPresent, vipInfo, vipRestored, garpSent                 *prometheus.Desc
@@ -68,7 +68,9 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 	c.maintenance = inst("vipd_vrrp_maintenance",
 		"1 while the instance is in maintenance (resigned, held in backup by 'vipd maintenance'), else 0.")
 	c.trackerFailing = inst("vipd_track_failing",
-		"1 while a tracker's weight is in force (interface down, script failing, weight-0 file non-zero), else 0.", "kind", "tracker")
+		"1 while a tracker's weight is in force (interface down, script failing, process tracker down, weight-0 file non-zero), else 0.", "kind", "tracker")
+	c.trackProcesses = inst("vipd_track_processes",
+		"Processes that match a process tracker, at its last scan of /proc.", "tracker")
 	c.advertsSent = inst("vipd_vrrp_adverts_sent_total",
 		"VRRP advertisements sent by the instance, priority-0 resignations included.")
 	c.advertsReceived = inst("vipd_vrrp_adverts_received_total",
@@ -122,7 +124,7 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.state, c.transitions, c.priority, c.effPriority,
-		c.maintenance, c.trackerFailing,
+		c.maintenance, c.trackerFailing, c.trackProcesses,
 		c.advertsSent, c.advertsReceived, c.advertsDropped,
 		c.prioZeroSent, c.prioZeroReceived, c.lastTransition,
 		c.vipPresent, c.vipInfo, c.vipRestored, c.garpSent,
@@ -223,6 +225,9 @@ func (c *Collector) collectInstance(e emitter, in vrrp.InstanceStatus) {
 	e.gauge(c.maintenance, boolValue(in.Maintenance), with()...)
 	for _, tr := range in.Trackers {
 		e.gauge(c.trackerFailing, boolValue(tr.Failing), with(tr.Kind, tr.Name)...)
+		if tr.Kind == "process" {
+			e.gauge(c.trackProcesses, float64(tr.Value), with(tr.Name)...)
+		}
 	}
 	e.counter(c.advertsSent, cnt.AdvertsSent, with()...)
 	e.counter(c.advertsReceived, cnt.AdvertsReceived, with()...)

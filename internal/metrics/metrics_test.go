@@ -62,6 +62,10 @@ func testStatus() vrrp.Status {
 			ChecksumSeen: [2]uint64{5, 2},
 		},
 	}
+	web.Trackers = []vrrp.TrackerStatus{
+		{Kind: "interface", Name: "eth2", Weight: -10},
+		{Kind: "process", Name: "lb", Failing: true, Value: 3, Weight: -50},
+	}
 	web.Counters.Dropped[vrrp.DropChecksum] = 4
 	web.Counters.Dropped[vrrp.DropTTL] = 1
 
