@@ -282,14 +282,16 @@ func TestProcScanHostProc(t *testing.T) {
 	}
 	sleep, _ = filepath.EvalSymlinks(sleep)
 	arg := "3599.4242"
-	self, err := os.ReadFile("/proc/self/comm")
+	// This test binary by its path, which no other process runs (another
+	// test run of the package has a binary of its own), with its threads.
+	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		t.Skip("no /proc:", err)
 	}
 	specs := []config.TrackProcess{
 		procSpec("name", "sleep", arg),
 		procSpec("path", sleep, arg),
-		procSpec("self", string(self[:len(self)-1])),
+		procSpec("self", self),
 	}
 	sc := newProcScanner("/proc", specs)
 	counts := make([]int, len(specs))
