@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -404,5 +405,35 @@ func TestChildCredential(t *testing.T) {
 		if fields["Uid"] != id(c.UID) || fields["Gid"] != id(c.GID) || fields["Groups"] != strings.Join(wantGroups, " ") {
 			t.Errorf("%s: Uid %q Gid %q Groups %q; want %d, %d, %v", c.User, fields["Uid"], fields["Gid"], fields["Groups"], c.UID, c.GID, wantGroups)
 		}
+	}
+}
+
+// A tracker script with a user runs as that user.
+func TestTrackScriptRunsAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Chmod(filepath.Dir(dir), 0o755))
+	must(os.Chmod(dir, 0o777))
+	script := trkScript(t, dir, "check", `id -u > "@DIR@/uid"`)
+	log, _ := trkNewLog()
+	out := make(chan TrackResult, 1)
+	spec := config.TrackScript{Name: "chk", Command: []string{script}, Interval: time.Hour, Timeout: 5 * time.Second, Rise: 1, Fall: 1,
+		Run: &config.Credential{User: "nobody", UID: 65534, GID: 65534, Groups: []uint32{65534}}}
+	trkStart(t, func(ctx context.Context) { runScriptTracker(ctx, "web", spec, out, log) })
+	if r := trkRecv(t, out, 5*time.Second); r.Failing {
+		t.Fatalf("result %+v; want healthy", r)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "uid"))
+	must(err)
+	if strings.TrimSpace(string(b)) != "65534" {
+		t.Errorf("the script ran as uid %q; want 65534", b)
 	}
 }
