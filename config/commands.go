@@ -14,28 +14,61 @@ import (
 
 // checkCommands refuses a hook or tracker program that anyone but root or
 // vipd's own user could replace or change, as keepalived's
-// enable_script_security does: vipd would run what they wrote.
+// enable_script_security does: vipd would run what they wrote. A program
+// that runs as a configured user other than root must not be changeable by
+// that user either, even when it is vipd's own: the user a hook runs as is
+// not trusted with what it runs (keepalived checks only what runs as root;
+// vipd checks everything).
 func checkCommands(cfg *Config) Errors {
-	trusted := map[uint32]bool{0: true, uint32(os.Geteuid()): true}
 	var errs Errors
-	check := func(line int, what string, argv []string) {
+	check := func(line int, what string, argv []string, run *Credential) {
 		if len(argv) == 0 {
 			return
 		}
-		if err := commandSecure(argv[0], trusted); err != nil {
+		if err := commandSecure(argv[0], trustFor(run)); err != nil {
 			errs = append(errs, Error{File: cfg.File, Line: line, Msg: fmt.Sprintf("%s: refusing %s: %v", what, argv[0], err)})
+		}
+	}
+	hooks := func(n *Notify, of string) {
+		if n == nil {
+			return
+		}
+		for _, h := range n.Hooks() {
+			what := "notify hook of " + of
+			if h.Key != "command" {
+				what = "notify." + h.Key + " hook of " + of
+			}
+			check(n.Line, what, h.Argv, n.Run)
 		}
 	}
 	for _, in := range cfg.Instances {
 		for _, s := range in.Track.Scripts {
-			check(s.Line, "track script "+s.Name, s.Command)
+			check(s.Line, "track script "+s.Name, s.Command, s.Run)
 		}
-		if in.Notify != nil {
-			check(in.Notify.Line, "notify hook of "+in.Name, in.Notify.Command)
-		}
+		hooks(in.Notify, in.Name)
+	}
+	for _, g := range cfg.SyncGroups {
+		hooks(g.Notify, "sync group "+g.Name)
 	}
 	slices.SortStableFunc(errs, func(a, b Error) int { return cmp.Compare(a.Line, b.Line) })
 	return errs
+}
+
+// trust is who may own the components of a program's path.
+type trust struct {
+	uids  map[uint32]bool
+	runAs *Credential // the configured user the program runs as, if any
+}
+
+// trustFor returns the owners trusted for a program run as run (nil: as
+// vipd itself): root and vipd's own user, less the user it runs as unless
+// that is root.
+func trustFor(run *Credential) trust {
+	t := trust{uids: map[uint32]bool{0: true, uint32(os.Geteuid()): true}, runAs: run}
+	if run != nil && run.UID != 0 {
+		delete(t.uids, run.UID)
+	}
+	return t
 }
 
 // maxSymlinkHops bounds the symbolic links followed for one path, as the
@@ -57,7 +90,7 @@ const maxSymlinkHops = 40
 // A program that does not exist is accepted if nobody else could create
 // it: its parent directory must be writable by its owner only, sticky or
 // not. Running it then fails at run time, where it is reported.
-func commandSecure(prog string, trusted map[uint32]bool) error {
+func commandSecure(prog string, trusted trust) error {
 	done := "/"
 	if err := componentSecure(done, true, trusted); err != nil {
 		return err
@@ -125,7 +158,7 @@ func commandSecure(prog string, trusted map[uint32]bool) error {
 
 // componentSecure checks one directory or the program itself (not a
 // symbolic link).
-func componentSecure(path string, dir bool, trusted map[uint32]bool) error {
+func componentSecure(path string, dir bool, trusted trust) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return err
@@ -146,15 +179,22 @@ func componentSecure(path string, dir bool, trusted map[uint32]bool) error {
 	}
 }
 
-func ownerTrusted(path string, fi fs.FileInfo, trusted map[uint32]bool) error {
+func ownerTrusted(path string, fi fs.FileInfo, trusted trust) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("%s: no owner information", path)
 	}
-	if !trusted[st.Uid] {
-		return fmt.Errorf("%s is owned by uid %d; it must belong to root or to the user vipd runs as (uid %d)", path, st.Uid, os.Geteuid())
+	switch {
+	case trusted.uids[st.Uid]:
+		return nil
+	case trusted.runAs != nil && st.Uid == trusted.runAs.UID:
+		others := "root"
+		if euid := uint32(os.Geteuid()); euid != 0 && trusted.uids[euid] {
+			others = fmt.Sprintf("root or to the user vipd runs as (uid %d)", os.Geteuid())
+		}
+		return fmt.Errorf("%s is owned by %s (uid %d), the user it runs as, who could change what runs; it must belong to %s", path, trusted.runAs.User, st.Uid, others)
 	}
-	return nil
+	return fmt.Errorf("%s is owned by uid %d; it must belong to root or to the user vipd runs as (uid %d)", path, st.Uid, os.Geteuid())
 }
 
 func writers(perm fs.FileMode) string {

@@ -82,7 +82,7 @@ func TestCommandSecure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := cmdTree(t, tt.entries...)
-			err := commandSecure(filepath.Join(root, tt.prog), trusted)
+			err := commandSecure(filepath.Join(root, tt.prog), trust{uids: trusted})
 			want := strings.ReplaceAll(tt.wantErr, "@ROOT@", root)
 			switch {
 			case want == "" && err != nil:
@@ -116,7 +116,7 @@ func TestCommandSecureOwner(t *testing.T) {
 			if !strings.HasPrefix(tc.chown, "tmp/") && tc.chown != "d/link" {
 				prog = filepath.Join(root, "d/hook")
 			}
-			err := commandSecure(prog, map[uint32]bool{0: true})
+			err := commandSecure(prog, trust{uids: map[uint32]bool{0: true}})
 			if want := strings.ReplaceAll(tc.want, "@ROOT@", root); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error %v; want one containing %q", err, want)
 			}

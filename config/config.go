@@ -24,6 +24,10 @@ type Config struct {
 	// Warnings are settings that load but do not do what they say
 	// (vipd check prints them, the daemon logs them), in line order.
 	Warnings []Error
+	// ScriptUser and ScriptGroup are the default user and group of every
+	// hook and tracker script (script_user, script_group); unset, they run
+	// as vipd itself.
+	ScriptUser, ScriptGroup Account
 }
 
 // Instance is one VRRP virtual router: a VRID on an interface and the
@@ -81,7 +85,11 @@ type TrackScript struct {
 	Rise     int           // default 1
 	Fall     int           // default 1
 	Weight   int           // -254..254
-	Line     int
+	// User and Group override script_user and script_group for this
+	// script; Run is who it runs as, resolved by Load (nil: as vipd).
+	User, Group Account
+	Run         *Credential
+	Line        int
 }
 
 // TrackFile reads an integer from a file: the priority changes by that
@@ -93,11 +101,25 @@ type TrackFile struct {
 	Line   int
 }
 
-// Notify is a hook run on every state change of the instance.
+// Notify holds the hooks of an instance or a sync group; at least one of
+// the argv lists is set, and each Command-like list's first item is an
+// absolute path. For one state change they run in this order: the state's
+// own hook (Master, Backup, Fault or Stop), then Keepalived, then Command.
 type Notify struct {
-	Command []string      // argv; Command[0] is an absolute path
-	Timeout time.Duration // default 10s; a hook that runs longer is killed
-	Line    int
+	Command []string // every change, with the VIPD_* environment
+	// Master, Backup, Fault and Stop run on entering that state (Stop:
+	// the instance or group stops, at daemon stop or removed by reload).
+	Master, Backup, Fault, Stop []string
+	// Keepalived runs with keepalived's arguments appended: INSTANCE or
+	// GROUP, the name, MASTER|BACKUP|FAULT|STOP and the priority (0 for
+	// a group).
+	Keepalived []string
+	Timeout    time.Duration // default 10s, per hook run; a hook that runs longer is killed
+	// User and Group override script_user and script_group for these
+	// hooks; Run is who they run as, resolved by Load (nil: as vipd).
+	User, Group Account
+	Run         *Credential
+	Line        int
 }
 
 // SyncGroup is a set of instances that move together: if one must leave
@@ -105,7 +127,24 @@ type Notify struct {
 type SyncGroup struct {
 	Name      string
 	Instances []string
+	Notify    *Notify // nil: no hook; run when the group as a whole changes state
 	Line      int
+}
+
+// Account is a user or group name as written in the file, with the key
+// and line it was given at; Name "" means not set.
+type Account struct {
+	Name string
+	Key  string // e.g. "script_user", "notify.group"
+	Line int
+}
+
+// Credential is who a hook or tracker script runs as: numeric ids resolved
+// from /etc/passwd and /etc/group by Load.
+type Credential struct {
+	User, Group string   // names, for messages
+	UID, GID    uint32   // GID: the configured group, else the user's primary group
+	Groups      []uint32 // supplementary groups: the user's groups (GID among them)
 }
 
 // ChecksumMode says what a VRRPv3 checksum covers. RFC 5798 includes the IP
@@ -149,9 +188,11 @@ const (
 	defaultMetricsListen = "127.0.0.1:9654"
 )
 
-// Load reads the file at path, parses it with Parse, and then checks the
-// hook and tracker programs on the filesystem: one that a user other than
-// root or vipd's own could change is refused (see commandSecure). Failing
+// Load reads the file at path, parses it with Parse, resolves the users and
+// groups of hooks and scripts into numeric ids (resolveCredentials), and
+// then checks the hook and tracker programs on the filesystem: one that a
+// user other than root or vipd's own could change is refused (see
+// commandSecure). Failing
 // to read the file is reported as an Errors value too, so callers handle one
 // error type.
 func Load(path string) (*Config, error) {
@@ -169,7 +210,11 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := checkCommands(cfg); len(errs) > 0 {
+	errs := resolveCredentials(cfg, osAccounts{})
+	if len(errs) == 0 {
+		errs = checkCommands(cfg)
+	}
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	return cfg, nil

@@ -884,8 +884,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`t.yaml:9: unknown key "scale" in tracked file`}},
 
 		// Notify.
-		{"notify null", one("notify:"), []string{`t.yaml:6: missing required key "command" in notify`}},
-		{"notify without command", one("notify:", "  timeout: 1s"), []string{`t.yaml:7: missing required key "command" in notify`}},
+		{"notify null", one("notify:"), []string{"t.yaml:6: notify: no hook; give at least one of master, backup, fault, stop, keepalived, command"}},
+		{"notify without command", one("notify:", "  timeout: 1s"), []string{"t.yaml:7: notify: no hook; give at least one of master, backup, fault, stop, keepalived, command"}},
 		{"notify a string", one("notify: /etc/vipd/notify.sh"), []string{`t.yaml:6: notify: expected a mapping, got "/etc/vipd/notify.sh"`}},
 		{"notify command a string", one("notify:", "  command: /etc/vipd/notify.sh"), []string{
 			`t.yaml:7: notify.command: expected a list, got "/etc/vipd/notify.sh"; the command is argv and never goes through a shell, ` +
@@ -1060,7 +1060,7 @@ instances:
 		`t.yaml:16: track.scripts.command: expected a list, got "pgrep haproxy"; the command is argv and never goes through a shell, ` +
 			`so give each argument as its own item, e.g. ["/usr/bin/pgrep", "-x", "haproxy"]`,
 		"t.yaml:17: track.scripts.timeout: 5s is longer than the interval (2s); a run must end before the next one is due",
-		`t.yaml:19: missing required key "command" in notify`,
+		"t.yaml:19: notify: no hook; give at least one of master, backup, fault, stop, keepalived, command",
 	}
 	cfg, err := Parse("t.yaml", []byte(in))
 	if cfg != nil {

@@ -69,7 +69,9 @@ func (p *parser) config(root *yaml.Node) *Config {
 		StateDir:      defaultStateDir,
 	}
 	fs, _ := p.fields(field{name: "top level", line: root.Line, node: root}, "at the top level",
-		"control_socket", "metrics_listen", "state_dir", "instances", "sync_groups")
+		"control_socket", "metrics_listen", "state_dir", "instances", "sync_groups",
+		"script_user", "script_group")
+	cfg.ScriptUser, cfg.ScriptGroup = p.runAs(fs, "script_user", "script_group")
 	if f, ok := fs["control_socket"]; ok {
 		if s, ok := p.str(f); ok && p.checkSocket(f, s) {
 			cfg.ControlSocket = s
@@ -740,7 +742,7 @@ func (p *parser) trackScripts(f field) []TrackScript {
 	const where = "in track script"
 	var out []TrackScript
 	first := make(map[string]int)
-	for _, it := range p.items(f, where, "name", "command", "interval", "timeout", "rise", "fall", "weight") {
+	for _, it := range p.items(f, where, "name", "command", "interval", "timeout", "rise", "fall", "weight", "user", "group") {
 		p.required(it, where, "name", "command")
 		t := TrackScript{
 			Interval: 2 * time.Second,
@@ -750,6 +752,7 @@ func (p *parser) trackScripts(f field) []TrackScript {
 			Weight:   p.weight(it),
 			Line:     it.line,
 		}
+		t.User, t.Group = p.runAs(it.fs, "user", "group")
 		if nf, ok := it.fs["name"]; ok {
 			if s, ok := p.str(nf); ok {
 				line, dup := first[s]
@@ -872,27 +875,6 @@ func (p *parser) command(f field) []string {
 	return argv
 }
 
-// notify reads an instance's hook. Notify.Line is the line of its mapping.
-func (p *parser) notify(f field) *Notify {
-	fs, ok := p.fields(f, "in notify", "command", "timeout")
-	if !ok {
-		return nil
-	}
-	qualify(fs, "notify.")
-	n := &Notify{Timeout: 10 * time.Second, Line: f.line}
-	if cf, ok := fs["command"]; ok {
-		n.Command = p.command(cf)
-	} else {
-		p.errorf(f.line, `missing required key "command" in notify`)
-	}
-	if df, ok := fs["timeout"]; ok {
-		if d, ok := p.durationIn(df, 100*time.Millisecond, time.Hour); ok {
-			n.Timeout = d
-		}
-	}
-	return n
-}
-
 // syncGroups reads the top-level sync_groups. known holds the instance
 // names (nil: the instances could not be read, so references go unchecked).
 func (p *parser) syncGroups(f field, known map[string]bool) []SyncGroup {
@@ -904,9 +886,12 @@ func (p *parser) syncGroups(f field, known map[string]bool) []SyncGroup {
 	var out []SyncGroup
 	groups := make(map[string]int)
 	members := make(map[string]member)
-	for _, it := range p.items(f, where, "name", "instances") {
+	for _, it := range p.items(f, where, "name", "instances", "notify") {
 		p.required(it, where, "name", "instances")
 		g := SyncGroup{Line: it.line}
+		if nf, ok := it.fs["notify"]; ok {
+			g.Notify = p.notify(nf)
+		}
 		label := "(unnamed)"
 		if nf, ok := it.fs["name"]; ok {
 			if s, ok := p.str(nf); ok {

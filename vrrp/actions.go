@@ -55,6 +55,7 @@ func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propaga
 		n.log.Info("transition", attrs...)
 		n.subs.publish(te)
 		n.notifyHook(in, out)
+		n.groupChanged(in.group)
 		if propagate {
 			n.propagate(in, out, now)
 		}

@@ -81,7 +81,7 @@ func TestChildHasNoCapabilities(t *testing.T) {
 	dir := t.TempDir()
 	script := trkScript(t, dir, "caps", `cat /proc/$$/status > "@DIR@/status"`)
 	for range 5 {
-		if r := runCommand(context.Background(), []string{script}, nil, 5*time.Second); r.err != nil {
+		if r := runCommand(context.Background(), []string{script}, nil, 5*time.Second, nil); r.err != nil {
 			t.Fatalf("run: %v (output %q)", r.err, r.output)
 		}
 	}

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -37,13 +38,130 @@ func (n *Node) newNotifierFor(c config.Instance) *notifier {
 	if c.Notify == nil {
 		return nil
 	}
+	return startNotifier(&notifier{instance: c.Name, spec: *c.Notify, log: n.log.With("instance", c.Name), run: n.hookRun}, n.retiredDone(c.Name, false))
+}
+
+// newGroupNotifierFor is newNotifierFor for a sync group's hooks.
+func (n *Node) newGroupNotifierFor(g config.SyncGroup) *notifier {
+	if g.Notify == nil {
+		return nil
+	}
+	return startNotifier(&notifier{instance: g.Name, group: true, spec: *g.Notify, log: n.log.With("sync_group", g.Name), run: n.hookRun}, n.retiredDone(g.Name, true))
+}
+
+// retiredDone returns the Done of the latest retired notifier of that
+// instance or group (it waits for any earlier one), or nil.
+func (n *Node) retiredDone(name string, group bool) <-chan struct{} {
 	var after <-chan struct{}
 	for _, r := range n.retired {
-		if r.instance == c.Name {
-			after = r.Done() // the latest; it waits for any earlier one
+		if r.instance == name && r.group == group {
+			after = r.Done()
 		}
 	}
-	return newNotifierAfter(c.Name, *c.Notify, n.log, after)
+	return after
+}
+
+// groupNotifyEvent is a sync group's change from prev to g.state.
+func groupNotifyEvent(g *syncGroup, prev State) NotifyEvent {
+	ev := NotifyEvent{Group: g.name, State: notifyState(g.state), PreviousState: notifyState(prev)}
+	for _, m := range g.members {
+		ev.Members = append(ev.Members, m.cfg.Name)
+		for _, v := range m.vips {
+			ev.VIPs = append(ev.VIPs, v.String())
+		}
+	}
+	return ev
+}
+
+// groupChanged looks at a sync group's state as a whole (groupState) after
+// a member's transition, and on a change logs it and queues the group's
+// hooks. While the loop starts, stops or reloads (groupsFrozen) the
+// members' steps are not looked at one by one: the group's state is looked
+// at once at the end (settleGroups), so that a group whose members stop
+// one after the other does not report a passing state.
+func (n *Node) groupChanged(g *syncGroup) {
+	if g == nil || n.groupsFrozen {
+		return
+	}
+	states := make([]State, len(g.members))
+	for i, m := range g.members {
+		if m.m != nil {
+			states[i] = m.m.State()
+		}
+	}
+	s := groupState(states)
+	if s == g.state {
+		return
+	}
+	prev := g.state
+	g.state = s
+	n.log.Info("sync group state", "sync_group", g.name, "from", notifyState(prev), "to", notifyState(s))
+	if g.notify != nil {
+		g.notify.Notify(groupNotifyEvent(g, prev))
+	}
+}
+
+// freezeGroups holds groupChanged until settleGroups.
+func (n *Node) freezeGroups() { n.groupsFrozen = true }
+
+// settleGroups ends freezeGroups and looks at every group once.
+func (n *Node) settleGroups() {
+	n.groupsFrozen = false
+	for _, g := range n.groups {
+		n.groupChanged(g)
+	}
+}
+
+// buildGroups makes the run-time sync groups of n.cfg. A group that stays
+// (by name) keeps its state and, if its notify is the same, its hook
+// runner; one whose notify changed gets a new runner that starts after the
+// old one is done. A group that is gone queues its "stopped" hooks (unless
+// it never started) and retires its runner.
+func (n *Node) buildGroups() {
+	byName := map[string]*instance{}
+	for _, in := range n.insts {
+		in.group = nil
+		byName[in.cfg.Name] = in
+	}
+	old := map[string]*syncGroup{}
+	for _, g := range n.groups {
+		old[g.name] = g
+	}
+	var groups []*syncGroup
+	for _, g := range n.cfg.SyncGroups {
+		sg := &syncGroup{name: g.Name, cfg: g, state: StateInit}
+		if o := old[g.Name]; o != nil {
+			delete(old, g.Name)
+			sg.state = o.state
+			if reflect.DeepEqual(o.cfg.Notify, g.Notify) {
+				sg.notify = o.notify
+			} else {
+				n.retireNotifier(o.notify)
+				sg.notify = n.newGroupNotifierFor(g)
+			}
+		} else {
+			sg.notify = n.newGroupNotifierFor(g)
+		}
+		for _, name := range g.Instances {
+			if in := byName[name]; in != nil {
+				sg.members = append(sg.members, in)
+				in.group = sg
+			}
+		}
+		groups = append(groups, sg)
+	}
+	for _, o := range n.groups {
+		if old[o.name] != o {
+			continue
+		}
+		if o.state != StateInit && o.notify != nil {
+			prev := o.state
+			o.state = StateInit
+			o.notify.Notify(groupNotifyEvent(o, prev))
+		}
+		n.retireNotifier(o.notify)
+	}
+	n.groups = groups
 }
 
 // hookDrainMax bounds how long a stopping Node waits for the hooks still

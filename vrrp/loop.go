@@ -82,6 +82,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 // holds, then each machine in backup (or fault without carrier).
 func (n *Node) start(now time.Time) {
 	n.started, n.reloadOK, n.reloadTime = now, true, now
+	n.freezeGroups()
+	defer n.settleGroups()
 	for _, in := range n.insts {
 		// The primary address is known only now that setup is done.
 		in.m = NewMachine(in.machineConfig())
@@ -107,10 +109,12 @@ func (n *Node) startInstance(in *instance, now time.Time) {
 // beginStop stops every instance: a master resigns and hands its VIPs
 // over (Machine.HandingOver) until a successor advertises.
 func (n *Node) beginStop(now time.Time) {
+	n.freezeGroups()
 	for _, in := range n.insts {
 		in.stopTrackers()
 		n.stepForced(in, Event{Kind: EventShutdown, HandOver: true}, now)
 	}
+	n.settleGroups() // every group stopped
 	n.flush()
 	n.rescan()
 }
@@ -149,6 +153,9 @@ func (n *Node) awaitSuccessors() {
 func (n *Node) endStop() {
 	for _, in := range n.insts {
 		n.retireNotifier(in.notify)
+	}
+	for _, g := range n.groups {
+		n.retireNotifier(g.notify)
 	}
 }
 

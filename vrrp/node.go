@@ -88,6 +88,12 @@ type Node struct {
 	// shutdown) that may still be running their queued hooks; Run waits
 	// for them, bounded, once the protocol work is done.
 	retired []*notifier
+	// groups are the sync groups; groupsFrozen holds their hooks while
+	// the loop starts, stops or reloads (freezeGroups).
+	groups       []*syncGroup
+	groupsFrozen bool
+	// hookRun, if set, runs hooks instead of runCommand (tests).
+	hookRun func(argv, vars []string, timeout time.Duration, cred *config.Credential) commandRun
 	// maint saves the maintenance state off the loop; its goroutine runs
 	// with Run.
 	maint *maintWriter

@@ -8,15 +8,73 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vipd/vipd/config"
 )
 
-// NotifyEvent is one state change to report to an instance's hook.
+// NotifyEvent is one state change to report to an instance's or a sync
+// group's hooks.
 type NotifyEvent struct {
-	Instance, State, PreviousState string // states as "master", "backup", "fault", "stopped"
-	Priority                       int
+	Instance, State, PreviousState string   // states as "master", "backup", "fault", "stopped"
+	Priority                       int      // effective; 0 for a group
 	VIPs                           []string // addresses
+	// Group is the sync group's name for a group's event (Instance is
+	// then ""), and Members its instances.
+	Group   string
+	Members []string
+}
+
+// keepalivedState is keepalived's name of a hook state, as its notify
+// scripts receive it.
+func keepalivedState(state string) string {
+	switch state {
+	case "master":
+		return "MASTER"
+	case "backup":
+		return "BACKUP"
+	case "fault":
+		return "FAULT"
+	case "stopped":
+		return "STOP"
+	}
+	return "{UNKNOWN}"
+}
+
+// hookRun is one program a notifier runs for an event.
+type hookRun struct {
+	key  string // the notify key: master, backup, fault, stop, keepalived or command
+	argv []string
+}
+
+// hooksFor returns what spec runs for ev, in order: the hook of the state
+// entered, then keepalived with keepalived's four arguments appended
+// (INSTANCE|GROUP, the name, the state, the priority: 0 for a group), then
+// command.
+func hooksFor(spec *config.Notify, ev NotifyEvent) []hookRun {
+	var out []hookRun
+	own := map[string]struct {
+		key  string
+		argv []string
+	}{
+		"master": {"master", spec.Master}, "backup": {"backup", spec.Backup},
+		"fault": {"fault", spec.Fault}, "stopped": {"stop", spec.Stop},
+	}[ev.State]
+	if len(own.argv) > 0 {
+		out = append(out, hookRun{own.key, own.argv})
+	}
+	if len(spec.Keepalived) > 0 {
+		kind, name, prio := "INSTANCE", ev.Instance, ev.Priority
+		if ev.Group != "" {
+			kind, name, prio = "GROUP", ev.Group, 0
+		}
+		argv := append(slices.Clip(spec.Keepalived), kind, name, keepalivedState(ev.State), strconv.Itoa(prio))
+		out = append(out, hookRun{"keepalived", argv})
+	}
+	if len(spec.Command) > 0 {
+		out = append(out, hookRun{"command", spec.Command})
+	}
+	return out
 }
 
 // maxNotifyPending bounds the events waiting for a hook that is slower than
@@ -24,16 +82,19 @@ type NotifyEvent struct {
 // one a hook must not miss.
 const maxNotifyPending = 1000
 
-// notifier runs one instance's hook for every event, in order, one at a
-// time, never blocking the caller. Hooks for one instance never overlap, so
-// a hook that sees "backup" cannot finish after a later one that saw
-// "master".
+// notifier runs one instance's (or sync group's) hooks for every event,
+// in order, one at a time, never blocking the caller. Hooks for one
+// instance never overlap, so a hook that sees "backup" cannot finish after
+// a later one that saw "master".
 type notifier struct {
-	instance string
+	instance string // or the group's name
+	group    bool
 	spec     config.Notify
 	log      *slog.Logger
-	wake     chan struct{} // capacity 1: "the queue or closed changed"
-	done     chan struct{} // closed when the goroutine has returned
+	// run runs one hook; runCommand but in tests.
+	run  func(argv, vars []string, timeout time.Duration, cred *config.Credential) commandRun
+	wake chan struct{} // capacity 1: "the queue or closed changed"
+	done chan struct{} // closed when the goroutine has returned
 	// after, if not nil, is a predecessor's done: no hook runs before it
 	// is closed, so that a hook replaced by a reload and the new one
 	// never overlap or run out of order.
@@ -46,27 +107,34 @@ type notifier struct {
 	drain   bool
 }
 
-// newNotifier starts the goroutine that runs spec.Command for each event;
-// Close stops it.
+// newNotifier starts the goroutine that runs an instance's hooks for each
+// event; Close stops it.
 func newNotifier(instance string, spec config.Notify, log *slog.Logger) *notifier {
-	return newNotifierAfter(instance, spec, log, nil)
+	return startNotifier(&notifier{instance: instance, spec: spec, log: log.With("instance", instance)}, nil)
 }
 
-// newNotifierAfter is newNotifier whose first hook waits until after is
-// closed (nil: no wait).
-func newNotifierAfter(instance string, spec config.Notify, log *slog.Logger, after <-chan struct{}) *notifier {
-	if spec.Timeout <= 0 {
-		spec.Timeout = defaultNotifyTimeout
+// newGroupNotifier is newNotifier for a sync group's hooks.
+func newGroupNotifier(group string, spec config.Notify, log *slog.Logger) *notifier {
+	return startNotifier(&notifier{instance: group, group: true, spec: spec, log: log.With("sync_group", group)}, nil)
+}
+
+// startNotifier completes n and starts its goroutine, whose first hook
+// waits until after is closed (nil: no wait).
+func startNotifier(n *notifier, after <-chan struct{}) *notifier {
+	if n.spec.Timeout <= 0 {
+		n.spec.Timeout = defaultNotifyTimeout
 	}
-	n := &notifier{
-		instance: instance,
-		spec:     spec,
-		log:      log.With("instance", instance),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		after:    after,
+	if n.run == nil {
+		n.run = func(argv, vars []string, timeout time.Duration, cred *config.Credential) commandRun {
+			// Not tied to the Node's context: a hook that has started is
+			// let run to its end or its timeout even while vipd stops.
+			return runCommand(context.Background(), argv, vars, timeout, cred)
+		}
 	}
-	go n.run()
+	n.wake = make(chan struct{}, 1)
+	n.done = make(chan struct{})
+	n.after = after
+	go n.loop()
 	return n
 }
 
@@ -122,7 +190,7 @@ func (n *notifier) signal() {
 	}
 }
 
-func (n *notifier) run() {
+func (n *notifier) loop() {
 	defer close(n.done)
 	if n.after != nil {
 		<-n.after
@@ -132,7 +200,7 @@ func (n *notifier) run() {
 		if !ok {
 			return
 		}
-		n.runHook(ev)
+		n.runHooks(ev)
 	}
 }
 
@@ -173,35 +241,42 @@ func (n *notifier) logDropped(dropped int) {
 	}
 }
 
-// runHook runs the hook for one event and logs how it went.
-func (n *notifier) runHook(ev NotifyEvent) {
-	instance := ev.Instance
-	if instance == "" {
-		instance = n.instance
+// runHooks runs the hooks for one event, one after the other, and logs
+// how each went.
+func (n *notifier) runHooks(ev NotifyEvent) {
+	if ev.Instance == "" && !n.group {
+		ev.Instance = n.instance
+	}
+	if n.group && ev.Group == "" {
+		ev.Group = n.instance
 	}
 	// With PATH and LANG, the hook's whole environment: nothing of the
 	// daemon's own (NOTIFY_SOCKET, WATCHDOG_*) reaches it.
-	vars := []string{
-		"VIPD_INSTANCE=" + instance,
-		"VIPD_STATE=" + ev.State,
-		"VIPD_PREVIOUS_STATE=" + ev.PreviousState,
-		"VIPD_PRIORITY=" + strconv.Itoa(ev.Priority),
-		"VIPD_VIPS=" + strings.Join(ev.VIPs, " "),
+	var vars []string
+	if n.group {
+		vars = append(vars, "VIPD_GROUP="+ev.Group, "VIPD_INSTANCES="+strings.Join(ev.Members, " "))
+	} else {
+		vars = append(vars, "VIPD_INSTANCE="+ev.Instance)
 	}
-	// Not tied to the Node's context: a hook that has started is let run
-	// to its end or its timeout even while vipd stops.
-	run := runCommand(context.Background(), n.spec.Command, vars, n.spec.Timeout)
-
-	attrs := append([]any{"state", ev.State, "previous_state", ev.PreviousState}, run.outputAttrs()...)
-	attrs = append(attrs, "duration", run.duration)
-	switch {
-	case run.timedOut:
-		n.log.Error(fmt.Sprintf("notify hook timed out after %s; killed", n.spec.Timeout), attrs...)
-	case !run.started:
-		n.log.Error("notify hook could not be started", append(attrs, "err", run.err)...)
-	case run.err != nil:
-		n.log.Warn("notify hook failed", append(attrs, "err", run.err)...)
-	default:
-		n.log.Info("notify hook ran", attrs...)
+	vars = append(vars,
+		"VIPD_STATE="+ev.State,
+		"VIPD_PREVIOUS_STATE="+ev.PreviousState,
+		"VIPD_PRIORITY="+strconv.Itoa(ev.Priority),
+		"VIPD_VIPS="+strings.Join(ev.VIPs, " "),
+	)
+	for _, h := range hooksFor(&n.spec, ev) {
+		run := n.run(h.argv, vars, n.spec.Timeout, n.spec.Run)
+		attrs := append([]any{"hook", h.key, "state", ev.State, "previous_state", ev.PreviousState}, run.outputAttrs()...)
+		attrs = append(attrs, "duration", run.duration)
+		switch {
+		case run.timedOut:
+			n.log.Error(fmt.Sprintf("notify hook timed out after %s; killed", n.spec.Timeout), attrs...)
+		case !run.started:
+			n.log.Error("notify hook could not be started", append(attrs, "err", run.err)...)
+		case run.err != nil:
+			n.log.Warn("notify hook failed", append(attrs, "err", run.err)...)
+		default:
+			n.log.Info("notify hook ran", attrs...)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package vrrp
 import (
 	"context"
 	"time"
+
+	"github.com/vipd/vipd/config"
 )
 
 // The policy above the machine: trackers set the effective priority or a
@@ -124,24 +126,41 @@ func (n *Node) reevaluate(in *instance, now time.Time) {
 // syncGroup is the run-time form of a configured sync group.
 type syncGroup struct {
 	name    string
+	cfg     config.SyncGroup
 	members []*instance
+	// state is the group's state as a whole last reported to its hooks
+	// (groupState); init until the members start, and again once they
+	// all stopped.
+	state  State
+	notify *notifier // nil: no hooks
 }
 
-func (n *Node) buildGroups() {
-	byName := map[string]*instance{}
-	for _, in := range n.insts {
-		in.group = nil
-		byName[in.cfg.Name] = in
-	}
-	for _, g := range n.cfg.SyncGroups {
-		sg := &syncGroup{name: g.Name}
-		for _, name := range g.Instances {
-			if in := byName[name]; in != nil {
-				sg.members = append(sg.members, in)
-				in.group = sg
-			}
+// groupState is a sync group's state as a whole, from its members' states:
+// fault while any member is in fault; otherwise, leaving out the members
+// not running (init: not started yet, or stopped), master when all the
+// others are master and backup when not; init when no member runs. A
+// group is master only once every member followed, and leaves master as
+// soon as one member does, as keepalived's group notifications do.
+func groupState(members []State) State {
+	running, masters := 0, 0
+	for _, s := range members {
+		switch s {
+		case StateFault:
+			return StateFault
+		case StateMaster:
+			masters++
+			running++
+		case StateBackup:
+			running++
 		}
 	}
+	switch {
+	case running == 0:
+		return StateInit
+	case masters == running:
+		return StateMaster
+	}
+	return StateBackup
 }
 
 // groupFollow says what the other members of a sync group are told after

@@ -84,7 +84,9 @@ func (n *Node) reload(cfg *config.Config, now time.Time) error {
 		n.reloadErrors++
 		return nil
 	}
+	n.freezeGroups()
 	err := n.applyConfig(cfg, now)
+	n.settleGroups()
 	if err != nil {
 		n.reloadOK = false
 		n.reloadErrors++

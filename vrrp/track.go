@@ -72,7 +72,7 @@ func runScriptTracker(ctx context.Context, instance string, spec config.TrackScr
 		failedRuns int // in a row
 	)
 	for {
-		run := runCommand(ctx, spec.Command, nil, timeout)
+		run := runCommand(ctx, spec.Command, nil, timeout, spec.Run)
 		if ctx.Err() != nil {
 			// Killed because vipd is stopping: not the script's fault.
 			return
@@ -293,11 +293,11 @@ func (r commandRun) outputAttrs() []any {
 }
 
 // runCommand runs argv (never through a shell) in a process group of its
-// own, with no capabilities (startUnprivileged) and only childEnv(vars...)
-// for environment, and waits for it. When the timeout passes or ctx is
+// own, as cred (nil: as vipd), with no capabilities (startUnprivileged)
+// and only childEnv(vars...) for environment, and waits for it. When the timeout passes or ctx is
 // done, the whole group is killed, so that children of a hung script die
 // with it.
-func runCommand(ctx context.Context, argv []string, vars []string, timeout time.Duration) commandRun {
+func runCommand(ctx context.Context, argv []string, vars []string, timeout time.Duration, cred *config.Credential) commandRun {
 	if len(argv) == 0 {
 		return commandRun{err: errors.New("empty command")}
 	}
@@ -309,7 +309,7 @@ func runCommand(ctx context.Context, argv []string, vars []string, timeout time.
 	cmd.Env = childEnv(vars...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: credentialFor(cred)}
 	cmd.Cancel = func() error {
 		// The group's ID is the leader's PID, which cannot be reused while
 		// the leader is unreaped, and Wait has not reaped it yet.
