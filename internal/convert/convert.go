@@ -232,7 +232,7 @@ const (
 	msgLVS   = "LVS (virtual_server, real_server and their checkers) is not part of vipd; these blocks are skipped (run keepalived's checker or another load balancer for them)"
 	msgVMAC  = "vipd has no virtual MAC: the master answers with the interface's own MAC and sends gratuitous ARP for it"
 	msgRoute = "vipd adds no routes or rules with the VIPs; add them from a notify.master hook"
-	msgIPv6  = "vipd does not carry IPv6 addresses yet; this address is left out"
+	msgIPv6  = "vipd does not carry IPv6 yet; left out"
 )
 
 // topLevel handles a root keyword other than the ones Convert walks.
@@ -248,7 +248,7 @@ func (c *conv) topLevel(n *kaconf.Node) {
 		"instance", "use_pid_dir", "child_wait_time", "SSL", "interface_up_down_delays":
 		c.drop(n, "no vipd equivalent")
 	default:
-		c.drop(n, "unknown keyword (keepalived reports and ignores it too)")
+		c.warn(n, "unknown keyword (keepalived reports and ignores it too)")
 	}
 }
 
@@ -317,7 +317,7 @@ func (c *conv) globalDefs(g *kaconf.Node) {
 		case globalKnown(k):
 			c.drop(n, "no vipd equivalent")
 		default:
-			c.drop(n, "unknown keyword in global_defs (keepalived reports and ignores it too)")
+			c.warn(n, "unknown keyword in global_defs (keepalived reports and ignores it too)")
 		}
 	}
 }

@@ -203,7 +203,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 						c.extra(a, 1)
 					}
 				default:
-					c.drop(a, "unknown keyword in authentication")
+					c.warn(a, "unknown keyword in authentication")
 				}
 			}
 		case "virtual_ipaddress":
@@ -352,7 +352,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 			"down_timer_adverts", "timer_expired_backup", "thread_timer_expired", "owner_ignore_adverts", "garp_extra_if", "track_bfd":
 			c.drop(k, "no vipd equivalent")
 		default:
-			c.drop(k, "unknown keyword in vrrp_instance (keepalived reports and ignores it too)")
+			c.warn(k, "unknown keyword in vrrp_instance (keepalived reports and ignores it too)")
 		}
 	}
 	if !ifOK || !vridOK {

@@ -104,7 +104,7 @@ func (c *conv) script(def *kaconf.Node) (*trackScript, int, bool) {
 		case "init_fail":
 			c.warn(k, "vipd counts a tracker as up until it has failed fall times in a row; it does not start as failed")
 		default:
-			c.drop(k, "unknown keyword in vrrp_script")
+			c.warn(k, "unknown keyword in vrrp_script")
 		}
 	}
 	if cmdNode == nil {
@@ -187,7 +187,7 @@ func (c *conv) process(def *kaconf.Node) (*trackProcess, int, bool) {
 		case "full_command":
 			full = true
 		default:
-			c.drop(k, "unknown keyword in vrrp_track_process")
+			c.warn(k, "unknown keyword in vrrp_track_process")
 		}
 	}
 	if procNode == nil {
@@ -234,7 +234,7 @@ func (c *conv) trackFile(a *kaconf.Node) (trackFile, bool) {
 		case "init_file":
 			c.drop(k, "vipd does not create the file; a missing file counts as 0")
 		default:
-			c.drop(k, "unknown keyword in track_file")
+			c.warn(k, "unknown keyword in track_file")
 		}
 	}
 	if len(a.Args) > 0 {
@@ -340,7 +340,7 @@ func (c *conv) syncGroup(n *kaconf.Node) *syncGroup {
 		case "notify_priority_changes":
 			c.drop(k, "no vipd equivalent")
 		default:
-			c.drop(k, "unknown keyword in vrrp_sync_group")
+			c.warn(k, "unknown keyword in vrrp_sync_group")
 		}
 	}
 	if len(g.instances) < 2 {
