@@ -50,7 +50,7 @@ type trackIface struct {
 }
 
 type trackScript struct {
-	name, orig         string
+	orig               string
 	command            []string
 	interval, timeout  time.Duration
 	rise, fall, weight int
@@ -59,13 +59,13 @@ type trackScript struct {
 }
 
 type trackProcess struct {
-	name, orig, process string
-	args                []string
-	hasArgs             bool
-	quorum, quorumMax   int
-	delay               time.Duration
-	weight              int
-	notes               []string
+	orig, process     string
+	args              []string
+	hasArgs           bool
+	quorum, quorumMax int
+	delay             time.Duration
+	weight            int
+	notes             []string
 }
 
 type trackFile struct {
