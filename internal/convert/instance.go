@@ -209,9 +209,15 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 		case "virtual_ipaddress":
 			in.hadVIPs = true
 			for _, a := range k.Block {
-				if v, ok := c.vipEntry(in, a); ok {
-					in.vips = append(in.vips, v)
+				v, ok := c.vipEntry(in, a)
+				if !ok {
+					continue
 				}
+				if slices.ContainsFunc(in.vips, func(o vip) bool { return sameAddr(o.addr, v.addr) }) {
+					c.warn(a, "address listed twice in the instance; keepalived keeps the first, and so does the converted file")
+					continue
+				}
+				in.vips = append(in.vips, v)
 			}
 		case "no_virtual_ipaddress":
 			in.hadVIPs = true
@@ -637,4 +643,11 @@ func broadcast(p netip.Prefix) netip.Addr {
 	host := uint32(1)<<(32-p.Bits()) - 1
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// sameAddr compares the addresses of two "A[/len]" entries.
+func sameAddr(a, b string) bool {
+	a, _, _ = strings.Cut(a, "/")
+	b, _, _ = strings.Cut(b, "/")
+	return a == b
 }
