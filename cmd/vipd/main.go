@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
@@ -29,6 +30,7 @@ commands:
   events   [--socket PATH] [--json]          follow the daemon's state transitions
   maintenance INSTANCE on|off [--socket PATH] drain an instance (resign, stay backup) or return it
   doctor   [--config FILE] [--listen DUR]    read-only checks of this host for the configured instances
+  convert  [--host NAME] [FILE]              keepalived.conf (FILE or stdin) to vipd YAML on stdout
 
 status, events and maintenance find the socket with --socket, or in the
 control_socket of --config FILE, or at /run/vipd/vipd.sock.
@@ -44,10 +46,14 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runIn(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runIn(args, strings.NewReader(""), stdout, stderr)
+}
+
+func runIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
 		return 2
@@ -66,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(args[1:], stdout, stderr)
 	case "events":
 		err = cmdEvents(args[1:], stdout, stderr)
+	case "convert":
+		err = cmdConvert(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
