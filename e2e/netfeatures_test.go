@@ -98,7 +98,7 @@ func captureOn(t *testing.T, h *lab.Host, iface, filter, pcap string, during fun
 	}
 	during()
 	time.Sleep(after)
-	_ = proc.Signal(syscall.SIGINT) //: tshark writes the file out and exits
+	_ = proc.Signal(syscall.SIGINT) // tshark writes the file out and exits
 	if _, err := proc.Wait(10 * time.Second); err != nil {
 		b, _ := os.ReadFile(logPath)
 		t.Fatalf("tshark: %v:\n%s", err, b)
@@ -135,9 +135,11 @@ func TestNetUnicastSourceAddress(t *testing.T) {
 			}
 			assertClientAt(t, p, p.A)
 
-			// Graceful stop, captured on a's eth0 (a's adverts out, b's in).
+			// Graceful stop, captured on a's port of the bridge: what a
+			// sends comes in there and what b sends to a goes out there.
 			pcap := filepath.Join(p.Dir, "unicast.pcap")
-			captureOn(t, p.A.Host, "eth0", "ip proto 112", pcap, func() {
+			captureOn(t, p.Lab.Bridge(), p.A.Host.Name, "ip proto 112", pcap, func() {
+				time.Sleep(1500 * time.Millisecond) // an advert of a's at least
 				must(t, p.Stop(p.A))
 				must(t, p.WaitHolder(p.B, pair.VIP, wait))
 			}, 2500*time.Millisecond)
