@@ -41,16 +41,20 @@ type Instance struct {
 	AdvertInterval time.Duration
 	Preempt        bool
 	PreemptDelay   time.Duration
-	AuthPass       string // version 2 only; sent as simple text authentication
+	AuthPass       string // version 2 only; sent as simple text authentication; at most 8 bytes (a longer one is cut)
 	V3Checksum     ChecksumMode
 	VIPs           []VIP
 	GARP           GARP
 	// UnicastPeers, when set, replaces multicast: adverts go to each peer
 	// and only adverts from them are accepted.
 	UnicastPeers []netip.Addr
-	Track        Track
-	Notify       *Notify // nil: no hook
-	Line         int     // line of the instance's mapping in the file
+	// SourceAddress is the address adverts are sent from (multicast and
+	// unicast); the zero Addr means the interface's primary address. It
+	// must be an address of Interface at start and reload.
+	SourceAddress netip.Addr
+	Track         Track
+	Notify        *Notify // nil: no hook
+	Line          int     // line of the instance's mapping in the file
 }
 
 // Track lists what the instance's effective priority depends on.
@@ -173,7 +177,12 @@ type VIP struct {
 	Address     netip.Prefix // a bare address in the file is a /32
 	Description string
 	Owner       string
-	Line        int
+	// Interface is the link the VIP is put on and announced from; ""
+	// means the instance's own interface.
+	Interface string
+	// Label is the address label (IFA_LABEL, "eth0:1"); "" for none.
+	Label string
+	Line  int
 }
 
 // GARP says how a new master announces its addresses.

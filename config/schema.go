@@ -105,6 +105,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 			}
 		}
 		p.crossCheck(parsed)
+		p.crossCheckSources(parsed)
 		if len(items) > 0 {
 			known = make(map[string]bool)
 		}
@@ -163,6 +164,7 @@ type parsedInstance struct {
 	Instance
 	nameLine, vridLine int
 	peerLines          []int // of each of UnicastPeers
+	sourceLine         int   // of SourceAddress
 	// rawName is the name as written, even when it is not a valid one, so
 	// that a sync group naming it is not reported as well.
 	rawName string
@@ -171,7 +173,7 @@ type parsedInstance struct {
 var instanceKeys = []string{
 	"name", "interface", "vrid", "priority", "version", "advert_interval",
 	"preempt", "preempt_delay", "auth_pass", "v3_checksum", "vips", "garp",
-	"unicast_peers", "track", "notify",
+	"unicast_peers", "track", "notify", "source_address",
 }
 
 // instance reads one item of the instances list. Fields with errors keep
@@ -191,7 +193,7 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	if !ok {
 		return pi, false
 	}
-	for _, key := range []string{"name", "interface", "vrid", "vips"} {
+	for _, key := range []string{"name", "interface", "vrid"} {
 		if _, ok := fs[key]; !ok {
 			p.errorf(item.Line, "missing required key %q in instance", key)
 		}
@@ -256,10 +258,7 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	}
 	if f, ok := fs["auth_pass"]; ok {
 		if s, ok := p.str(f); ok {
-			in.AuthPass = s
-			if len(s) > 8 {
-				p.errorf(f.line, "auth_pass: %d bytes is too long; VRRP version 2 carries at most 8", len(s))
-			}
+			in.AuthPass = p.authPass(f, s)
 			if s != "" && versionOK && in.Version == 3 {
 				p.errorf(f.line, "auth_pass: only version 2 has authentication; this instance is version 3")
 			}
@@ -307,7 +306,10 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 		}
 	}
 	if f, ok := fs["vips"]; ok {
-		in.VIPs = p.vips(f)
+		in.VIPs = p.vips(f, in.Interface)
+	}
+	if f, ok := fs["source_address"]; ok {
+		in.SourceAddress, pi.sourceLine = p.sourceAddress(f)
 	}
 	if f, ok := fs["garp"]; ok {
 		p.garp(f, &in.GARP)
@@ -376,21 +378,19 @@ func validIfname(s string) bool {
 	return true
 }
 
-// vips reads an instance's list of addresses. An address listed twice is
-// reported at its second appearance.
-func (p *parser) vips(f field) []VIP {
+// vips reads an instance's list of addresses; own is the instance's
+// interface ("" when it is itself wrong). The list may be empty: such an
+// instance elects and runs its hooks with no address of its own. An
+// address listed twice is reported at its second appearance.
+func (p *parser) vips(f field, own string) []VIP {
 	items, ok := p.list(f)
 	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.errorf(f.line, "vips: at least one VIP is needed")
 		return nil
 	}
 	var out []VIP
 	first := make(map[netip.Addr]int)
 	for _, item := range items {
-		v, ok := p.vip(item)
+		v, ok := p.vip(item, own)
 		if !ok {
 			continue
 		}
@@ -407,7 +407,7 @@ func (p *parser) vips(f field) []VIP {
 
 // vip reads one item of vips: a mapping, or an address alone as shorthand.
 // VIP.Line is the line of the address.
-func (p *parser) vip(item *yaml.Node) (VIP, bool) {
+func (p *parser) vip(item *yaml.Node, own string) (VIP, bool) {
 	n := resolve(item)
 	var v VIP
 	var addr field
@@ -415,7 +415,8 @@ func (p *parser) vip(item *yaml.Node) (VIP, bool) {
 	case n.Kind == yaml.ScalarNode && !isNull(n):
 		addr = field{name: "address", line: item.Line, node: n}
 	case n.Kind == yaml.MappingNode:
-		fs, _ := p.fields(field{name: "vip", line: item.Line, node: n}, "in vip", "address", "description", "owner")
+		fs, _ := p.fields(field{name: "vip", line: item.Line, node: n}, "in vip", "address", "description", "owner", "interface", "label")
+		p.vipPlace(fs, own, &v)
 		if f, ok := fs["description"]; ok {
 			v.Description, _ = p.str(f)
 		}

@@ -210,8 +210,8 @@ func TestInteropHandOver(t *testing.T) {
 	}
 }
 
-func handOver(t *testing.T, f flavour, master string) {
-	p := newInteropPair(t, "ih"+f.code+master[:1])
+func handOver(t *testing.T, f flavour, master string, allowed ...string) {
+	p := newInteropPair(t, "ih"+f.code+master[:1], allowed...)
 	backup := other(master)
 	iv, wait := f.interval, f.wait()
 

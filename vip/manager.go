@@ -74,6 +74,11 @@ func (m *Manager) Close() {
 // and IFA_ADDRESS, and for a prefix shorter than /31 the IFA_BROADCAST it
 // implies; an add also carries vipd's mark.
 func (m *Manager) request(typ, flags int, index int, p netip.Prefix) *nl.NetlinkRequest {
+	return m.labelled(typ, flags, index, p, "")
+}
+
+// labelled is request with the address label (IFA_LABEL) label, none if "".
+func (m *Manager) labelled(typ, flags int, index int, p netip.Prefix, label string) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
 	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: m.sock}
 	msg := nl.NewIfAddrmsg(nl.FAMILY_V4)
@@ -88,6 +93,9 @@ func (m *Manager) request(typ, flags int, index int, p netip.Prefix) *nl.Netlink
 		brd := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(a)|host)
 		req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, brd))
 	}
+	if label != "" {
+		req.AddData(nl.NewRtAttr(unix.IFA_LABEL, nl.ZeroTerminated(label)))
+	}
 	if typ == unix.RTM_NEWADDR {
 		req.AddData(nl.NewRtAttr(ifaProto, nl.Uint8Attr(Proto)))
 	}
@@ -100,10 +108,18 @@ func (m *Manager) request(typ, flags int, index int, p netip.Prefix) *nl.Netlink
 // left as it is and the error wraps ErrNotOurs: vipd does not take over an
 // address it could not remove later.
 func (m *Manager) Add(index int, p netip.Prefix) error {
+	return m.AddLabel(index, p, "")
+}
+
+// AddLabel is Add with the address label label (IFA_LABEL, as netlink.Addr's
+// Label: "eth0:1", the alias name ifconfig shows); "" gives the kernel's
+// default, the interface's name. An address already there as vipd's keeps
+// the label it has.
+func (m *Manager) AddLabel(index int, p netip.Prefix, label string) error {
 	if !p.Addr().Is4() {
 		return fmt.Errorf("vip: add %s on interface %d: not an IPv4 prefix", p, index)
 	}
-	_, err := m.request(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, index, p).Execute(unix.NETLINK_ROUTE, 0)
+	_, err := m.labelled(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, index, p, label).Execute(unix.NETLINK_ROUTE, 0)
 	if errors.Is(err, unix.EEXIST) {
 		a, found, lerr := m.find(index, p)
 		switch {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -92,28 +93,35 @@ func (n *Node) apply(in *instance, acts Action, now time.Time) {
 	}
 }
 
-// announce sends gratuitous ARP for the VIPs that are on the interface:
+// announce sends gratuitous ARP for the VIPs that are on their links:
 // never for one whose add failed, which would draw the clients to an
 // address this node does not answer for.
 func (n *Node) announce(in *instance) {
-	in.annBuf = in.annBuf[:0]
-	for i, a := range in.vips {
-		if in.vs[i].present {
-			in.annBuf = append(in.annBuf, a)
-		}
-	}
-	n.announceAddrs(in, in.annBuf)
+	n.announceAddrs(in, nil)
 }
 
-// announceAddrs sends gratuitous ARP for addrs, on the instance's link.
+// announceAddrs sends gratuitous ARP for the present VIPs among addrs (nil:
+// all of them), each on its own link.
 func (n *Node) announceAddrs(in *instance, addrs []netip.Addr) {
-	if in.ifc.link == nil || len(addrs) == 0 {
-		return
-	}
-	sent, err := in.ifc.link.Announce(addrs)
-	in.count.GARPSent += uint64(sent)
-	if err != nil {
-		n.log.Error("gratuitous ARP failed", "instance", in.cfg.Name, "err", err)
+	for i := range in.vs {
+		link := in.vs[i].link
+		if slices.ContainsFunc(in.vs[:i], func(o vipState) bool { return o.link == link }) {
+			continue // that link's addresses went out with an earlier one
+		}
+		in.annBuf = in.annBuf[:0]
+		for _, v := range in.vs[i:] {
+			if v.link == link && v.present && (addrs == nil || slices.Contains(addrs, v.prefix.Addr())) {
+				in.annBuf = append(in.annBuf, v.prefix.Addr())
+			}
+		}
+		if link.link == nil || len(in.annBuf) == 0 {
+			continue
+		}
+		sent, err := link.link.Announce(in.annBuf)
+		in.count.GARPSent += uint64(sent)
+		if err != nil {
+			n.log.Error("gratuitous ARP failed", "instance", in.cfg.Name, "interface", link.name, "err", err)
+		}
 	}
 }
 
@@ -127,13 +135,13 @@ func (n *Node) send(in *instance, prio uint8) {
 	if len(in.cfg.UnicastPeers) == 0 {
 		var b []byte
 		if b, err = in.advert(prio, GroupV4); err == nil {
-			err = l.Queue(b, in.ifc.primary, GroupV4)
+			err = l.Queue(b, in.source(), GroupV4)
 		}
 	} else {
 		for _, peer := range in.cfg.UnicastPeers {
 			var b []byte
 			if b, err = in.advert(prio, peer); err == nil {
-				err = l.Queue(b, in.ifc.primary, peer)
+				err = l.Queue(b, in.source(), peer)
 			}
 			if err != nil {
 				break

@@ -61,9 +61,14 @@ type Dataplane interface {
 	// OpenLink opens link l for adverts of family fam and gratuitous
 	// announcements.
 	OpenLink(l LinkInfo, fam Family) (Link, error)
-	// AddAddr puts p on the link with index, marked as vipd's; it refuses
+	// OpenAnnouncer opens link l for gratuitous announcements only: a link
+	// that carries VIPs of instances advertising on another one. Its
+	// Queue fails and Flush sends nothing.
+	OpenAnnouncer(l LinkInfo, fam Family) (Link, error)
+	// AddAddr puts p on the link with index, marked as vipd's, with the
+	// address label label ("" for the kernel's default); it refuses
 	// (vip.ErrNotOurs) to take over an address vipd did not add.
-	AddAddr(index int, p netip.Prefix) error
+	AddAddr(index int, p netip.Prefix, label string) error
 	// RemoveAddr takes p off the link if vipd added it.
 	RemoveAddr(index int, p netip.Prefix) error
 	// ListAddrs lists the link's addresses, each marked whether vipd owns it.

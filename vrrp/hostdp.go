@@ -61,7 +61,20 @@ func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
 	return &hostLink{conn: conn, ann: ann}, nil
 }
 
-func (d *hostDataplane) AddAddr(index int, p netip.Prefix) error    { return d.addrs.Add(index, p) }
+func (d *hostDataplane) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {
+	if fam != FamilyIPv4 {
+		return nil, fmt.Errorf("vrrp: open %s: address family %s is not supported", l.Name, fam)
+	}
+	ann, err := arp.NewAnnouncer(l.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &announceLink{name: l.Name, ann: ann}, nil
+}
+
+func (d *hostDataplane) AddAddr(index int, p netip.Prefix, label string) error {
+	return d.addrs.AddLabel(index, p, label)
+}
 func (d *hostDataplane) RemoveAddr(index int, p netip.Prefix) error { return d.addrs.Remove(index, p) }
 func (d *hostDataplane) ListAddrs(index int) ([]vip.Addr, error)    { return d.addrs.List(index) }
 func (d *hostDataplane) Close()                                     { d.addrs.Close() }
@@ -97,6 +110,22 @@ func (l *hostLink) Close() {
 	l.conn.Close()
 	l.ann.Close()
 }
+
+// announceLink is a link of the host that carries VIPs but no adverts:
+// gratuitous ARP only, no VRRP socket (nothing is received on it).
+type announceLink struct {
+	name string
+	ann  *arp.Announcer
+}
+
+func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr) error {
+	return fmt.Errorf("vrrp: %s carries VIPs only; no adverts are sent on it", l.name)
+}
+func (l *announceLink) Pending() bool                            { return false }
+func (l *announceLink) Flush() error                             { return nil }
+func (l *announceLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
+func (l *announceLink) SetHardwareAddr(net.HardwareAddr) error   { return l.ann.Reopen() }
+func (l *announceLink) Close()                                   { l.ann.Close() }
 
 // rxBatch is one batch of datagrams from a link's reader; the loop hands
 // the buffer back on free when it is done with it.

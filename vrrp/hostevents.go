@@ -43,6 +43,9 @@ func (n *Node) onAddrChange(c vip.Change, now time.Time) {
 }
 
 func (n *Node) updatePrimary(ifc *iface, now time.Time) {
+	if ifc.vipOnly {
+		return // no adverts go out here
+	}
 	old := ifc.primary
 	if err := n.refreshPrimary(ifc); err != nil {
 		n.log.Warn("no primary address", "interface", ifc.name, "err", err)
@@ -87,6 +90,10 @@ func (n *Node) onLinkChange(lc LinkInfo, now time.Time) {
 		ifc.mac = lc.MAC // the link, opened afresh below, uses it
 	}
 	if !lc.Up {
+		if ifc.vipOnly {
+			n.log.Warn("interface carrying VIPs lost carrier; not a fault unless track.interfaces lists it", "interface", ifc.name)
+			return
+		}
 		n.log.Warn("interface lost carrier", "interface", ifc.name)
 		for _, in := range ifc.insts {
 			n.reevaluate(in, now)
@@ -107,6 +114,19 @@ func (n *Node) onLinkChange(lc LinkInfo, now time.Time) {
 	for _, in := range ifc.insts {
 		n.reevaluate(in, now)
 	}
+	if len(ifc.guests) > 0 {
+		// VIPs of instances advertising elsewhere: their state did not
+		// change with this link's carrier (it is not tracked unless
+		// track.interfaces lists it), but the link may have been
+		// recreated without them, and its neighbours may have forgotten
+		// them: masters put back what is missing and announce again.
+		n.restoreVIPs(ifc, now)
+		for _, in := range ifc.guests {
+			if in.m.State() == StateMaster {
+				n.step(in, Event{Kind: EventAnnounce}, now)
+			}
+		}
+	}
 }
 
 // onNewMAC follows a hardware address that changed while the link stayed
@@ -124,7 +144,7 @@ func (n *Node) onNewMAC(ifc *iface, mac net.HardwareAddr, now time.Time) {
 			n.log.Error("rebuilding gratuitous ARP for the new hardware address failed", "interface", ifc.name, "err", err)
 		}
 	}
-	for _, in := range ifc.insts {
+	for _, in := range n.allInstancesOn(ifc) {
 		if in.m.State() == StateMaster {
 			n.step(in, Event{Kind: EventAnnounce}, now)
 		}

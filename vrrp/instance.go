@@ -67,7 +67,7 @@ func newInstance(c config.Instance, ifc *iface) *instance {
 	in := &instance{cfg: c, ifc: ifc, buf: make([]byte, 0, 1500)}
 	in.count.Transitions = make(map[[2]State]uint64)
 	in.track = newTrackState()
-	in.setVIPs()
+	in.setVIPs(nil)
 	copy(in.auth[:], c.AuthPass)
 	in.m = NewMachine(in.machineConfig())
 	return in
@@ -79,24 +79,43 @@ type vipState struct {
 	prefix   netip.Prefix
 	family   Family
 	link     *iface
+	label    string // the address label; "" for the kernel's default
 	present  bool
 	addErr   string // the last add's error; "" once an add succeeded
 	failures uint64 // adds that failed
 }
 
-// setVIPs takes the VIP lists from the configuration; a VIP that stays
-// keeps its state.
-func (in *instance) setVIPs() {
+// setVIPs takes the VIP lists from the configuration; a VIP that stays on
+// the same link with the same label keeps its state. linkOf finds the link
+// of a VIP with an interface of its own (nil: every VIP on the instance's).
+func (in *instance) setVIPs(linkOf func(name string) *iface) {
 	oldVS := in.vs
 	in.vips = in.vips[:0]
 	in.vs = make([]vipState, len(in.cfg.VIPs))
 	for i, v := range in.cfg.VIPs {
 		in.vips = append(in.vips, v.Address.Addr())
-		in.vs[i] = vipState{prefix: v.Address, family: familyOf(v.Address.Addr()), link: in.ifc}
-		if j := slices.IndexFunc(oldVS, func(o vipState) bool { return o.prefix == v.Address }); j >= 0 {
+		link := in.ifc
+		if v.Interface != "" && linkOf != nil {
+			if l := linkOf(v.Interface); l != nil {
+				link = l
+			}
+		}
+		in.vs[i] = vipState{prefix: v.Address, family: familyOf(v.Address.Addr()), link: link, label: v.Label}
+		if j := slices.IndexFunc(oldVS, func(o vipState) bool {
+			return o.prefix == v.Address && o.link == link && o.label == v.Label
+		}); j >= 0 {
 			in.vs[i] = oldVS[j]
 		}
 	}
+}
+
+// source is the address adverts go out from: source_address, else the
+// interface's primary address.
+func (in *instance) source() netip.Addr {
+	if in.cfg.SourceAddress.IsValid() {
+		return in.cfg.SourceAddress
+	}
+	return in.ifc.primary
 }
 
 func (in *instance) machineConfig() MachineConfig {
@@ -106,7 +125,7 @@ func (in *instance) machineConfig() MachineConfig {
 		AdvertInterval: in.cfg.AdvertInterval,
 		Preempt:        in.cfg.Preempt,
 		PreemptDelay:   in.cfg.PreemptDelay,
-		Addr:           in.ifc.primary,
+		Addr:           in.source(),
 
 		AnnounceRepeat:   in.cfg.GARP.Repeat,
 		AnnounceInterval: in.cfg.GARP.Interval,
@@ -129,7 +148,7 @@ func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
 		a.AuthType = 1
 		a.AuthData = in.auth
 	}
-	b, err := a.AppendMarshal(in.buf[:0], in.checksumMode(), in.ifc.primary, dst)
+	b, err := a.AppendMarshal(in.buf[:0], in.checksumMode(), in.source(), dst)
 	if err == nil {
 		in.buf = b
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,11 @@ type iface struct {
 	link    Link
 	byVRID  [256]*instance
 	insts   []*instance
+	// vipOnly: no instance advertises here; the link carries VIPs of
+	// instances that advertise on another one (guests), and is opened for
+	// gratuitous ARP only.
+	vipOnly bool
+	guests  []*instance
 
 	unattributed [numDropReasons]uint64 // drops for no configured VRID
 	dropLog      [numDropReasons]rateLog
@@ -180,13 +186,29 @@ func (n *Node) setup() error {
 		ifc.insts = append(ifc.insts, in)
 		n.insts = append(n.insts, in)
 	}
+	errs = append(errs, n.addVIPLinks(n.cfg, byName, func(ifc *iface) { n.ifaces = append(n.ifaces, ifc) })...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	linkOf := func(name string) *iface { return byName[name] }
+	for _, in := range n.insts {
+		in.setVIPs(linkOf)
+	}
+	n.indexGuests()
 	// Check every interface before removing anything: a refused VIP stops
 	// vipd with the host as it found it.
 	for _, ifc := range n.ifaces {
-		if err := n.checkOwnAddresses(n.cfg.File, ifc, ifc.configs()); err != nil {
+		if err := n.checkOwnAddresses(n.cfg.File, ifc, n.cfg.Instances); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Every link is listed before the stale clean-up, which removes an
+	// instance's VIPs on all its links at once.
+	for _, ifc := range n.ifaces {
+		if err := n.observe(ifc); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -205,27 +227,24 @@ func newIface(li LinkInfo) *iface {
 	return &iface{name: li.Name, index: li.Index, family: FamilyIPv4, up: li.Up, mac: li.MAC}
 }
 
-// configs lists the configurations of the instances on ifc.
-func (ifc *iface) configs() []config.Instance {
-	cs := make([]config.Instance, len(ifc.insts))
-	for i, in := range ifc.insts {
-		cs[i] = in.cfg
-	}
-	return cs
-}
-
-// checkOwnAddresses refuses a VIP that is one of its interface's own
-// addresses: present with another prefix length, or present without
-// vipd's mark (the host's or another program's address; vipd never
-// removes, nor takes over, what it did not add).
+// checkOwnAddresses refuses a VIP placed on ifc (by any of the instances
+// cs) that is one of the interface's own addresses: present with another
+// prefix length, or present without vipd's mark (the host's or another
+// program's address; vipd never removes, nor takes over, what it did not
+// add). It also refuses a source_address of an instance advertising on ifc
+// that is not one of its addresses.
 func (n *Node) checkOwnAddresses(file string, ifc *iface, cs []config.Instance) error {
 	as, err := n.dp.ListAddrs(ifc.index)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	errs = append(errs, checkSources(file, ifc.name, as, cs)...)
 	for _, c := range cs {
 		for _, v := range c.VIPs {
+			if vipIfname(c, v) != ifc.name {
+				continue
+			}
 			for _, a := range as {
 				if a.Prefix.Addr() != v.Address.Addr() {
 					continue
@@ -252,20 +271,20 @@ func foreignVIPError(file string, v config.VIP, ifname string) error {
 	return fmt.Errorf("%s:%d: VIP %s is already on %s without vipd's mark (address protocol %#x): %s", file, v.Line, v.Address, ifname, vip.Proto, why)
 }
 
-// prepareIface has the reconciler remove the interface's stale VIPs (left
-// marked as vipd's by a run that did not stop cleanly), finds the primary
-// address and opens the link.
+// prepareIface has the reconciler remove the stale VIPs (left marked as
+// vipd's by a run that did not stop cleanly) of the instances advertising
+// on ifc, on every link, finds the primary address and opens the link.
+// Every link must have been observed.
 func (n *Node) prepareIface(ifc *iface) error {
-	if err := n.observe(ifc); err != nil {
-		return err
-	}
 	for _, in := range ifc.insts {
 		if err := n.reconcile(in, reconcileStale, n.now()); err != nil {
 			return err
 		}
 	}
-	if err := n.refreshPrimary(ifc); err != nil {
-		return err
+	if !ifc.vipOnly {
+		if err := n.refreshPrimary(ifc); err != nil {
+			return err
+		}
 	}
 	return n.openLink(ifc)
 }
@@ -277,7 +296,12 @@ func (n *Node) openLink(ifc *iface) error {
 		return fmt.Errorf("interface %s: %w", ifc.name, err)
 	}
 	ifc.index = li.Index
-	l, err := n.dp.OpenLink(li, ifc.family)
+	var l Link
+	if ifc.vipOnly {
+		l, err = n.dp.OpenAnnouncer(li, ifc.family)
+	} else {
+		l, err = n.dp.OpenLink(li, ifc.family)
+	}
 	if err != nil {
 		return err
 	}
@@ -302,10 +326,12 @@ func (n *Node) refreshPrimary(ifc *iface) error {
 	return nil
 }
 
+// isVIP reports whether a is a VIP of an instance that advertises on ifc
+// or has VIPs on it.
 func (ifc *iface) isVIP(a netip.Addr) bool {
-	for _, in := range ifc.insts {
-		for _, v := range in.vips {
-			if v == a {
+	for _, ins := range [2][]*instance{ifc.insts, ifc.guests} {
+		for _, in := range ins {
+			if slices.Contains(in.vips, a) {
 				return true
 			}
 		}

@@ -52,7 +52,7 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		n.drop(ifc, nil, DropVRID, src, now)
 		return
 	}
-	if src == ifc.primary {
+	if src == ifc.primary || src == in.source() {
 		n.drop(ifc, in, DropOwnAddress, src, now)
 		return
 	}

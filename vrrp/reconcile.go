@@ -151,7 +151,7 @@ func (n *Node) removeAddr(in *instance, link *iface, p netip.Prefix) bool {
 // a retry; it reports whether the VIP is on now.
 func (n *Node) addVIP(in *instance, i int, now time.Time) bool {
 	v := &in.vs[i]
-	err := n.dp.AddAddr(v.link.index, v.prefix)
+	err := n.dp.AddAddr(v.link.index, v.prefix, v.label)
 	if err == nil {
 		if v.addErr != "" {
 			n.log.Info("VIP added after failed attempts", "instance", in.cfg.Name, "interface", v.link.name,
@@ -186,11 +186,16 @@ func (n *Node) retryVIPs(in *instance, now time.Time) {
 // observe learns from a listing of ifc's addresses which VIPs placed on it
 // are there.
 func (n *Node) observe(ifc *iface) error {
+	return n.observeFor(ifc, n.allInstancesOn(ifc)...)
+}
+
+// observeFor is observe for the VIPs of the instances ins only.
+func (n *Node) observeFor(ifc *iface, ins ...*instance) error {
 	as, err := n.dp.ListAddrs(ifc.index)
 	if err != nil {
 		return err
 	}
-	for _, in := range n.allInstancesOn(ifc) {
+	for _, in := range ins {
 		for i := range in.vs {
 			v := &in.vs[i]
 			if v.link == ifc {
@@ -201,9 +206,14 @@ func (n *Node) observe(ifc *iface) error {
 	return nil
 }
 
-// allInstancesOn lists the instances with addresses on ifc: today those
-// that advertise on it.
-func (n *Node) allInstancesOn(ifc *iface) []*instance { return ifc.insts }
+// allInstancesOn lists the instances with addresses on ifc: those that
+// advertise on it, then those with VIPs on it that advertise elsewhere.
+func (n *Node) allInstancesOn(ifc *iface) []*instance {
+	if len(ifc.guests) == 0 {
+		return ifc.insts
+	}
+	return append(slices.Clip(ifc.insts), ifc.guests...)
+}
 
 // restoreVIPs learns which VIPs are on the interface, and puts back those
 // that someone removed from a master's interface. A VIP whose add failed is

@@ -107,6 +107,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		adds     []config.Instance
 		keep     = map[*instance]bool{}
 		newIfcs  []*iface
+		upgrades = map[*iface]Link{} // VIP-only links that instances now advertise on
 		errs     []error
 		ifByName = map[string]*iface{}
 	)
@@ -121,7 +122,9 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		} else {
 			adds = append(adds, c)
 		}
-		if ifByName[c.Interface] == nil {
+		if ifc := ifByName[c.Interface]; ifc != nil && ifc.vipOnly {
+			upgrades[ifc] = nil
+		} else if ifc == nil {
 			li, err := n.dp.LookupLink(c.Interface)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("instance %s (%s:%d): interface %s: %w", c.Name, cfg.File, c.Line, c.Interface, err))
@@ -132,31 +135,44 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 			newIfcs = append(newIfcs, ifc)
 		}
 	}
+	errs = append(errs, n.addVIPLinks(cfg, ifByName, func(ifc *iface) { newIfcs = append(newIfcs, ifc) })...)
 	if len(errs) == 0 {
-		byIfc := map[*iface][]config.Instance{}
 		var order []*iface
 		for _, c := range cfg.Instances {
-			ifc := ifByName[c.Interface]
-			if byIfc[ifc] == nil {
+			if ifc := ifByName[c.Interface]; !slices.Contains(order, ifc) {
 				order = append(order, ifc)
 			}
-			byIfc[ifc] = append(byIfc[ifc], c)
+			for _, v := range c.VIPs {
+				if ifc := ifByName[vipIfname(c, v)]; !slices.Contains(order, ifc) {
+					order = append(order, ifc)
+				}
+			}
 		}
 		for _, ifc := range order {
-			if err := n.checkOwnAddresses(cfg.File, ifc, byIfc[ifc]); err != nil {
+			if err := n.checkOwnAddresses(cfg.File, ifc, cfg.Instances); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	if len(errs) == 0 {
 		for _, ifc := range newIfcs {
-			if err := n.refreshPrimaryWith(ifc, cfg); err != nil {
-				errs = append(errs, err)
-				continue
+			if !ifc.vipOnly {
+				if err := n.refreshPrimaryWith(ifc, cfg); err != nil {
+					errs = append(errs, err)
+					continue
+				}
 			}
 			if err := n.openLink(ifc); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		for ifc := range upgrades {
+			l, err := n.upgradeLink(ifc, cfg)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			upgrades[ifc] = l
 		}
 	}
 	if len(errs) > 0 {
@@ -165,8 +181,14 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 				ifc.link.Close()
 			}
 		}
+		for _, l := range upgrades {
+			if l != nil {
+				l.Close()
+			}
+		}
 		return errors.Join(errs...)
 	}
+	linkOf := func(name string) *iface { return ifByName[name] }
 
 	// Removed (or moved) instances resign first, so that their VIPs are
 	// free before new instances claim them.
@@ -184,21 +206,32 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		n.ifaces = append(n.ifaces, ifc)
 		n.rcv.attach(n, ifc)
 	}
+	for ifc, l := range upgrades {
+		ifc.link.Close()
+		ifc.link, ifc.vipOnly = l, false
+		n.rcv.attach(n, ifc)
+	}
 	for i, in := range updates {
-		n.update(in, upCfgs[i], now)
+		n.update(in, upCfgs[i], linkOf, now)
 	}
 	var added []*instance
 	for _, c := range adds {
 		ifc := ifByName[c.Interface]
 		in := newInstance(c, ifc)
+		in.setVIPs(linkOf)
 		if o := old[c.Name]; o != nil {
 			in.maintenance = o.maintenance // a moved instance stays in maintenance
 		}
 		ifc.byVRID[c.VRID] = in
 		ifc.insts = append(ifc.insts, in)
 		// Nothing that stays configured holds the new instance's VIPs:
-		// any that are on the link are left over.
-		err := n.observe(ifc)
+		// any that are on its links are left over.
+		var err error
+		for _, l := range linksOf(in) {
+			if err = n.observeFor(l, in); err != nil {
+				break
+			}
+		}
 		if err == nil {
 			err = n.reconcile(in, reconcileStale, now)
 		}
@@ -212,11 +245,12 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	for _, c := range cfg.Instances {
 		n.insts = append(n.insts, ifByName[c.Interface].byVRID[c.VRID])
 	}
-	// Interfaces without instances close their sockets, once the
+	// Interfaces without instances or VIPs close their sockets, once the
 	// resignations queued on them are out.
 	n.flush()
+	n.indexGuests()
 	n.ifaces = slices.DeleteFunc(n.ifaces, func(ifc *iface) bool {
-		if len(ifc.insts) > 0 {
+		if len(ifc.insts) > 0 || len(ifc.guests) > 0 {
 			return false
 		}
 		if ifc.link != nil {
@@ -260,8 +294,21 @@ func vipAddrs(c config.Instance) []netip.Addr {
 	return as
 }
 
+// upgradeLink opens a full link (adverts too) for a VIP-only link that an
+// instance of cfg now advertises on; the caller puts it in place.
+func (n *Node) upgradeLink(ifc *iface, cfg *config.Config) (Link, error) {
+	if err := n.refreshPrimaryWith(ifc, cfg); err != nil {
+		return nil, err
+	}
+	li, err := n.dp.LookupLink(ifc.name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", ifc.name, err)
+	}
+	return n.dp.OpenLink(li, ifc.family)
+}
+
 // update applies a changed configuration to a running instance in place.
-func (n *Node) update(in *instance, c config.Instance, now time.Time) {
+func (n *Node) update(in *instance, c config.Instance, linkOf func(string) *iface, now time.Time) {
 	if sameInstance(in.cfg, c) {
 		in.cfg = c // keep the new line numbers
 		return
@@ -279,14 +326,14 @@ func (n *Node) update(in *instance, c config.Instance, now time.Time) {
 		n.retireNotifier(in.notify)
 		in.notify = n.newNotifierFor(c)
 	}
-	in.setVIPs()
+	in.setVIPs(linkOf)
 	in.auth = [8]byte{}
 	copy(in.auth[:], c.AuthPass)
 	n.log.Info("instance reconfigured by reload", "instance", c.Name, "interface", in.ifc.name, "vrid", c.VRID)
 	if wasHolding {
 		// The VIPs taken out go; the new ones come and are announced.
 		for _, o := range oldVS {
-			if !slices.ContainsFunc(in.vs, func(v vipState) bool { return v.prefix == o.prefix }) {
+			if !slices.ContainsFunc(in.vs, func(v vipState) bool { return v.prefix == o.prefix && v.link == o.link && v.label == o.label }) {
 				in.orphans = append(in.orphans, o)
 			}
 		}

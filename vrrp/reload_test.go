@@ -95,7 +95,7 @@ func TestReloadNotifyChangeDoesNotWaitForHook(t *testing.T) {
 	in := rldBusyInstance(t, n, c, ifc, dir)
 	c2 := in.cfg
 	c2.Notify = &config.Notify{Command: in.cfg.Notify.Command, Timeout: 20 * time.Second}
-	rldWithin(t, "a reload changing notify", 2*time.Second, dir, func() { n.update(in, c2, time.Now()) })
+	rldWithin(t, "a reload changing notify", 2*time.Second, dir, func() { n.update(in, c2, nil, time.Now()) })
 	if in.notify == nil || in.notify.spec.Timeout != 20*time.Second {
 		t.Fatal("the new hook is not in place")
 	}

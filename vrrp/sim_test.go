@@ -54,6 +54,7 @@ type simFrame struct {
 type simAnnounce struct {
 	at    time.Time
 	node  string
+	link  string
 	addrs []netip.Addr
 	mac   string
 }
@@ -67,7 +68,8 @@ type simNode struct {
 	addrs    map[int][]vip.Addr
 	failAdd  map[netip.Prefix]error
 	adds     map[netip.Prefix]int
-	events   []vip.Change // address changes not yet delivered
+	labels   map[netip.Prefix]string // of the addresses on, by prefix
+	events   []vip.Change            // address changes not yet delivered
 	n        *Node
 	open     map[string]*simLink
 	running  bool
@@ -98,7 +100,7 @@ func (s *simNet) host(name string, primary string) *simNode {
 			"eth1": {Name: "eth1", Index: 3, Up: true, MAC: simMAC(len(s.nodes) + 101)},
 		},
 		addrs:   map[int][]vip.Addr{},
-		failAdd: map[netip.Prefix]error{}, adds: map[netip.Prefix]int{},
+		failAdd: map[netip.Prefix]error{}, adds: map[netip.Prefix]int{}, labels: map[netip.Prefix]string{},
 		open: map[string]*simLink{}, logs: &simLog{},
 	}
 	h.addrs[2] = []vip.Addr{{Prefix: netip.PrefixFrom(h.primary, 24)}}
@@ -342,7 +344,16 @@ func (h *simNode) OpenLink(l LinkInfo, fam Family) (Link, error) {
 	return sl, nil
 }
 
-func (h *simNode) AddAddr(index int, p netip.Prefix) error {
+func (h *simNode) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {
+	if fam != FamilyIPv4 {
+		return nil, fmt.Errorf("family %s", fam)
+	}
+	sl := &simLink{h: h, name: l.Name, mac: l.MAC, announceOnly: true}
+	h.open[l.Name] = sl
+	return sl, nil
+}
+
+func (h *simNode) AddAddr(index int, p netip.Prefix, label string) error {
 	h.adds[p]++
 	if err := h.failAdd[p]; err != nil {
 		return fmt.Errorf("vip: add %s on interface %d: %w", p, index, err)
@@ -356,6 +367,7 @@ func (h *simNode) AddAddr(index int, p netip.Prefix) error {
 		}
 	}
 	h.addrs[index] = append(h.addrs[index], vip.Addr{Prefix: p, Proto: vip.Proto, Owned: true})
+	h.labels[p] = label
 	h.events = append(h.events, vip.Change{Index: index, Addr: p.Addr(), Added: true})
 	h.addrLog = append(h.addrLog, simAddrChange{h.net.now, p.Addr(), true})
 	return nil
@@ -421,9 +433,14 @@ type simLink struct {
 	mac    net.HardwareAddr
 	queue  []simFrame
 	closed bool
+	// announceOnly: opened with OpenAnnouncer (VIPs, no adverts).
+	announceOnly bool
 }
 
 func (l *simLink) Queue(msg []byte, src, dst netip.Addr) error {
+	if l.announceOnly {
+		return fmt.Errorf("%s carries VIPs only", l.name)
+	}
 	d := make([]byte, 20+len(msg))
 	d[0] = 0x45
 	binary.BigEndian.PutUint16(d[2:4], uint16(len(d)))
@@ -514,7 +531,7 @@ func (l *simLink) Announce(addrs []netip.Addr) (int, error) {
 		return 0, errors.New("closed")
 	}
 	s := l.h.net
-	s.anns = append(s.anns, simAnnounce{at: s.now, node: l.h.name, addrs: slices.Clone(addrs), mac: l.mac.String()})
+	s.anns = append(s.anns, simAnnounce{at: s.now, node: l.h.name, link: l.name, addrs: slices.Clone(addrs), mac: l.mac.String()})
 	return 2 * len(addrs), nil
 }
 

@@ -43,7 +43,8 @@ type InstanceStatus struct {
 	EffectivePriority    uint8
 	AdvertInterval       time.Duration
 	MasterAdvertInterval time.Duration
-	PrimaryAddr          netip.Addr
+	PrimaryAddr          netip.Addr // the interface's primary address
+	SourceAddr           netip.Addr // where adverts come from: source_address, else PrimaryAddr
 	MasterAddr           netip.Addr
 	MasterPriority       uint8
 	LastTransition       time.Time
@@ -74,6 +75,8 @@ type VIPStatus struct {
 	Address     netip.Prefix
 	Description string
 	Owner       string
+	Interface   string // the link the VIP is on
+	Label       string // the address label; "" for none
 	Present     bool
 	AddError    string // the last add's error, "" once an add succeeded
 	AddFailures uint64 // adds that failed since vipd started
@@ -169,6 +172,7 @@ func (n *Node) status() Status {
 			AdvertInterval:       in.cfg.AdvertInterval,
 			MasterAdvertInterval: in.m.MasterAdverInterval(),
 			PrimaryAddr:          in.ifc.primary,
+			SourceAddr:           in.source(),
 			MasterAddr:           in.m.MasterAddr(),
 			MasterPriority:       in.m.MasterPriority(),
 			LastTransition:       in.m.LastChange(),
@@ -199,7 +203,7 @@ func (n *Node) status() Status {
 		for i, v := range in.cfg.VIPs {
 			vs := in.vs[i]
 			is.VIPs = append(is.VIPs, VIPStatus{
-				Address: v.Address, Description: v.Description, Owner: v.Owner,
+				Address: v.Address, Description: v.Description, Owner: v.Owner, Interface: vs.link.name, Label: vs.label,
 				Present: vs.present, AddError: vs.addErr, AddFailures: vs.failures,
 			})
 		}

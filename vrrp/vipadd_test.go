@@ -71,7 +71,7 @@ type faultyAddrs struct {
 	adds  map[netip.Prefix]int // attempts, failed or not
 }
 
-func (f *faultyAddrs) AddAddr(index int, p netip.Prefix) error {
+func (f *faultyAddrs) AddAddr(index int, p netip.Prefix, label string) error {
 	f.mu.Lock()
 	f.adds[p]++
 	err := f.fail[p]
@@ -79,7 +79,7 @@ func (f *faultyAddrs) AddAddr(index int, p netip.Prefix) error {
 	if err != nil {
 		return fmt.Errorf("vip: add %s on interface %d: %w", p, index, err)
 	}
-	return f.Dataplane.AddAddr(index, p)
+	return f.Dataplane.AddAddr(index, p, label)
 }
 
 func (f *faultyAddrs) ListAddrs(index int) ([]vip.Addr, error) {

@@ -136,7 +136,7 @@ func printStatus(w io.Writer, s control.Status, now time.Time) {
 			if i > 0 {
 				cells = []string{"", "", "", "", "", "", ""}
 			}
-			fmt.Fprintln(tw, strings.Join(append(cells, vipCell(v)), "\t"))
+			fmt.Fprintln(tw, strings.Join(append(cells, vipCell(v, in.Interface)), "\t"))
 		}
 	}
 	tw.Flush()
@@ -148,6 +148,10 @@ func printStatus(w io.Writer, s control.Status, now time.Time) {
 		fmt.Fprintln(w, trunc(strings.TrimRight(line, " \n"), 100))
 	}
 	for _, in := range s.Instances {
+		if in.SourceAddress != "" && in.SourceAddress != in.PrimaryAddress {
+			fmt.Fprintln(w, trunc(fmt.Sprintf("%s: adverts from %s (source_address; %s's primary address is %s)",
+				in.Name, in.SourceAddress, in.Interface, in.PrimaryAddress), 100))
+		}
 		for _, v := range in.VIPs {
 			if v.AddError != "" {
 				fmt.Fprintln(w, trunc(fmt.Sprintf("%s: VIP %s cannot be added (%d failed adds, retrying): %s",
@@ -165,9 +169,11 @@ func printStatus(w io.Writer, s control.Status, now time.Time) {
 	}
 }
 
-// vipCell is "address on|off|failing description (owner)", kept short enough for the
-// table to fit 100 columns.
-func vipCell(v control.VIP) string {
+// vipCell is "address [label or interface] on|off|failing description (owner)",
+// kept short enough for the table to fit 100 columns; the bracket is there
+// for a VIP with a label or on another interface than its instance's
+// (ifname).
+func vipCell(v control.VIP, ifname string) string {
 	on := "off"
 	switch {
 	case v.Present:
@@ -176,6 +182,12 @@ func vipCell(v control.VIP) string {
 		on = "failing"
 	}
 	s := v.Address + " " + on
+	switch {
+	case v.Label != "":
+		s = v.Address + " [" + v.Label + "] " + on
+	case v.Interface != "" && v.Interface != ifname:
+		s = v.Address + " [" + v.Interface + "] " + on
+	}
 	desc := v.Description
 	if v.Owner != "" {
 		desc = strings.TrimSpace(desc + " (" + v.Owner + ")")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,35 @@ func TestPrintStatusFits100Columns(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestPrintStatusPlacement(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	s := control.Status{Reload: control.Reload{OK: true}, Instances: []control.Instance{{
+		Name: "web", Interface: "eth0", VRID: 51, State: "master", PrimaryAddress: "198.18.0.11", SourceAddress: "198.18.0.21",
+		VIPs: []control.VIP{
+			{Address: "198.18.0.100", Interface: "eth0", Present: true},
+			{Address: "198.18.0.101", Interface: "eth1", Present: true},
+			{Address: "198.18.0.102", Interface: "eth1", Label: "eth1:web", Present: true},
+		},
+	}, {
+		Name: "novip", Interface: "eth0", VRID: 52, State: "backup", PrimaryAddress: "198.18.0.11", SourceAddress: "198.18.0.11",
+	}}}
+	var b bytes.Buffer
+	printStatus(&b, s, now)
+	out := b.String()
+	for _, want := range []string{"198.18.0.100 on", "198.18.0.101 [eth1] on", "198.18.0.102 [eth1:web] on",
+		"web: adverts from 198.18.0.21 (source_address; eth0's primary address is 198.18.0.11)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "novip: adverts from") {
+		t.Errorf("a note for an instance without source_address:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^novip +eth0 +52 +backup .* -$`).MatchString(out) {
+		t.Errorf("the instance without VIPs is not one line ending in -:\n%s", out)
 	}
 }
 

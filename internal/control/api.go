@@ -40,6 +40,7 @@ type Instance struct {
 	AdvertIntervalSeconds       float64           `json:"advert_interval_seconds"`
 	MasterAdvertIntervalSeconds float64           `json:"master_advert_interval_seconds"`
 	PrimaryAddress              string            `json:"primary_address"`
+	SourceAddress               string            `json:"source_address"`
 	MasterAddress               string            `json:"master_address"`
 	MasterPriority              uint8             `json:"master_priority"`
 	LastTransition              time.Time         `json:"last_transition"`
@@ -82,6 +83,8 @@ type VIP struct {
 	Address     string `json:"address"`
 	Description string `json:"description"`
 	Owner       string `json:"owner"`
+	Interface   string `json:"interface"`
+	Label       string `json:"label,omitempty"`
 	Present     bool   `json:"present"`
 	// The last add's error while adding the VIP fails, and the failed
 	// adds since vipd started.
@@ -137,6 +140,7 @@ func toStatus(s vrrp.Status, version string) Status {
 			AdvertIntervalSeconds:       in.AdvertInterval.Seconds(),
 			MasterAdvertIntervalSeconds: in.MasterAdvertInterval.Seconds(),
 			PrimaryAddress:              addrString(in.PrimaryAddr),
+			SourceAddress:               addrString(in.SourceAddr),
 			MasterAddress:               addrString(in.MasterAddr),
 			MasterPriority:              in.MasterPriority,
 			LastTransition:              in.LastTransition,
@@ -174,7 +178,8 @@ func toStatus(s vrrp.Status, version string) Status {
 			}
 		}
 		for _, v := range in.VIPs {
-			ai.VIPs = append(ai.VIPs, VIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner, Present: v.Present,
+			ai.VIPs = append(ai.VIPs, VIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner,
+				Interface: v.Interface, Label: v.Label, Present: v.Present,
 				AddError: v.AddError, AddFailures: v.AddFailures})
 		}
 		out.Instances = append(out.Instances, ai)
