@@ -182,7 +182,11 @@ type VIP struct {
 	Interface string
 	// Label is the address label (IFA_LABEL, "eth0:1"); "" for none.
 	Label string
-	Line  int
+	// NotAdvertised leaves the VIP out of the adverts' address list: it
+	// moves with the master like the others (keepalived's
+	// virtual_ipaddress_excluded).
+	NotAdvertised bool
+	Line          int
 }
 
 // GARP says how a new master announces its addresses.

@@ -133,3 +133,20 @@ func TestParseNetErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseVIPAdvertise(t *testing.T) {
+	cfg, err := Parse("t.yaml", []byte(inst("name: web", "interface: eth0", "vrid: 51",
+		"vips: [198.51.100.10, {address: 198.51.100.11, advertise: false}, {address: 198.51.100.12, advertise: true}]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := cfg.Instances[0].VIPs
+	if len(vs) != 3 || vs[0].NotAdvertised || !vs[1].NotAdvertised || vs[2].NotAdvertised {
+		t.Errorf("VIPs: %+v", vs)
+	}
+	_, err = Parse("t.yaml", []byte(inst("name: web", "interface: eth0", "vrid: 51",
+		"vips: [{address: 198.51.100.11, advertise: no}]")))
+	if err == nil || err.Error() != `t.yaml:5: vips.advertise: expected true or false, got "no"` {
+		t.Errorf("advertise: no: %v", err)
+	}
+}

@@ -415,8 +415,14 @@ func (p *parser) vip(item *yaml.Node, own string) (VIP, bool) {
 	case n.Kind == yaml.ScalarNode && !isNull(n):
 		addr = field{name: "address", line: item.Line, node: n}
 	case n.Kind == yaml.MappingNode:
-		fs, _ := p.fields(field{name: "vip", line: item.Line, node: n}, "in vip", "address", "description", "owner", "interface", "label")
+		fs, _ := p.fields(field{name: "vip", line: item.Line, node: n}, "in vip", "address", "description", "owner", "interface", "label", "advertise")
 		p.vipPlace(fs, own, &v)
+		if f, ok := fs["advertise"]; ok {
+			f.name = "vips.advertise"
+			if b, ok := p.boolean(f); ok {
+				v.NotAdvertised = !b
+			}
+		}
 		if f, ok := fs["description"]; ok {
 			v.Description, _ = p.str(f)
 		}

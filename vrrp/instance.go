@@ -29,7 +29,10 @@ type instance struct {
 	cfg   config.Instance
 	m     *Machine
 	ifc   *iface
-	vips  []netip.Addr // addresses advertised and announced
+	vips  []netip.Addr // addresses announced
+	// advertised are the addresses the adverts list: vips but those with
+	// advertise: false.
+	advertised []netip.Addr
 	auth  [8]byte
 	buf   []byte // marshal buffer, reused
 	count Counters
@@ -91,9 +94,13 @@ type vipState struct {
 func (in *instance) setVIPs(linkOf func(name string) *iface) {
 	oldVS := in.vs
 	in.vips = in.vips[:0]
+	in.advertised = in.advertised[:0]
 	in.vs = make([]vipState, len(in.cfg.VIPs))
 	for i, v := range in.cfg.VIPs {
 		in.vips = append(in.vips, v.Address.Addr())
+		if !v.NotAdvertised {
+			in.advertised = append(in.advertised, v.Address.Addr())
+		}
 		link := in.ifc
 		if v.Interface != "" && linkOf != nil {
 			if l := linkOf(v.Interface); l != nil {
@@ -142,7 +149,7 @@ func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
 		VRID:      in.cfg.VRID,
 		Priority:  prio,
 		Interval:  in.cfg.AdvertInterval,
-		Addresses: in.vips,
+		Addresses: in.advertised,
 	}
 	if in.cfg.Version == 2 && in.cfg.AuthPass != "" {
 		a.AuthType = 1
@@ -158,12 +165,12 @@ func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
 // sameAddresses reports whether a peer advertises exactly our VIP list
 // (order aside): a difference is configuration drift between the peers.
 func (in *instance) sameAddresses(got []netip.Addr) bool {
-	if len(got) != len(in.vips) {
+	if len(got) != len(in.advertised) {
 		return false
 	}
 outer:
 	for _, g := range got {
-		for _, v := range in.vips {
+		for _, v := range in.advertised {
 			if g == v {
 				continue outer
 			}

@@ -299,3 +299,40 @@ func TestScenarioNoVIPs(t *testing.T) {
 	s.run(time.Second)
 	b.expect("web", StateMaster)
 }
+
+// A VIP with advertise: false (keepalived's virtual_ipaddress_excluded)
+// moves with the master like the others but is not in the adverts, so a
+// peer that lists only the advertised ones sees no drift.
+func TestScenarioVIPNotAdvertised(t *testing.T) {
+	s, a, b := scnPair(t, 150, 100, "vips: ["+scnVIP+", {address: 198.51.100.12, advertise: false}]")
+	a.expect("web", StateMaster)
+	b.expect("web", StateBackup)
+	scnHolders(t, s, scnVIP, "a")
+	scnHolders(t, s, "198.51.100.12", "a")
+	if s.announced(a, "198.51.100.12", simT0) == 0 {
+		t.Error("the VIP left out of the adverts was not announced")
+	}
+	in := a.inst("web")
+	msg, err := in.advert(150, GroupV4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ad Advert
+	if _, err := ad.Unmarshal(msg, in.source(), GroupV4); err != nil {
+		t.Fatal(err)
+	}
+	if want := []netip.Addr{netip.MustParseAddr(scnVIP)}; !slices.Equal(ad.Addresses, want) {
+		t.Errorf("advert lists %v, want %v", ad.Addresses, want)
+	}
+	if n := b.inst("web").count.AddressListMismatch; n != 0 {
+		t.Errorf("b counted %d address list mismatches", n)
+	}
+	st := scnStatus(t, a)
+	if len(st.VIPs) != 2 || !st.VIPs[0].Advertised || st.VIPs[1].Advertised {
+		t.Errorf("status VIPs: %+v", st.VIPs)
+	}
+	a.stop()
+	s.run(time.Second)
+	b.expect("web", StateMaster)
+	scnHolders(t, s, "198.51.100.12", "b")
+}

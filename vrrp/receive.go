@@ -74,7 +74,7 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		if now.Sub(in.mismatchLogged) > time.Minute {
 			in.mismatchLogged = now
 			n.log.Warn("peer advertises a different VIP list: the peers' configurations disagree",
-				"instance", in.cfg.Name, "peer", src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.vips))
+				"instance", in.cfg.Name, "peer", src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.advertised))
 		}
 	}
 	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)

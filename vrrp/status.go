@@ -77,6 +77,7 @@ type VIPStatus struct {
 	Owner       string
 	Interface   string // the link the VIP is on
 	Label       string // the address label; "" for none
+	Advertised  bool   // listed in the adverts (advertise: true, the default)
 	Present     bool
 	AddError    string // the last add's error, "" once an add succeeded
 	AddFailures uint64 // adds that failed since vipd started
@@ -203,7 +204,7 @@ func (n *Node) status() Status {
 		for i, v := range in.cfg.VIPs {
 			vs := in.vs[i]
 			is.VIPs = append(is.VIPs, VIPStatus{
-				Address: v.Address, Description: v.Description, Owner: v.Owner, Interface: vs.link.name, Label: vs.label,
+				Address: v.Address, Description: v.Description, Owner: v.Owner, Interface: vs.link.name, Label: vs.label, Advertised: !v.NotAdvertised,
 				Present: vs.present, AddError: vs.addErr, AddFailures: vs.failures,
 			})
 		}

@@ -85,7 +85,10 @@ type VIP struct {
 	Owner       string `json:"owner"`
 	Interface   string `json:"interface"`
 	Label       string `json:"label,omitempty"`
-	Present     bool   `json:"present"`
+	// Advertised is false for a VIP left out of the adverts (advertise:
+	// false): it moves with the master all the same.
+	Advertised bool `json:"advertised"`
+	Present    bool `json:"present"`
 	// The last add's error while adding the VIP fails, and the failed
 	// adds since vipd started.
 	AddError    string `json:"add_error,omitempty"`
@@ -179,7 +182,7 @@ func toStatus(s vrrp.Status, version string) Status {
 		}
 		for _, v := range in.VIPs {
 			ai.VIPs = append(ai.VIPs, VIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner,
-				Interface: v.Interface, Label: v.Label, Present: v.Present,
+				Interface: v.Interface, Label: v.Label, Advertised: v.Advertised, Present: v.Present,
 				AddError: v.AddError, AddFailures: v.AddFailures})
 		}
 		out.Instances = append(out.Instances, ai)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -68,38 +67,8 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// newKeys are the keys of issue 14 that other branches add to the config
-// parser.
-//
-// TODO(issue 14): once the branches with script_user, script_group,
-// source_address, vips[].interface, vips[].label, track.own_interface,
-// track.processes, track.scripts[].user/group, notify.master/backup/fault/
-// stop/keepalived/user/group, sync_groups[].notify and empty vips are
-// merged, remove this tolerance so that parsing is strict.
-var newKeys = []string{
-	"script_user", "script_group", "source_address", "interface", "label", "own_interface", "processes",
-	"user", "group", "master", "backup", "fault", "stop", "keepalived", "notify",
-}
-
-var unknownKey = regexp.MustCompile(`^unknown key "([a-z_]+)" `)
-
-// tolerated reports whether e only says that this tree's parser does not
-// know a key of issue 14 yet (or what follows from it: a notify with no
-// command, an instance with no VIPs).
-func tolerated(e config.Error) bool {
-	if m := unknownKey.FindStringSubmatch(e.Msg); m != nil {
-		for _, k := range newKeys {
-			if m[1] == k {
-				return true
-			}
-		}
-		return false
-	}
-	return e.Msg == `missing required key "command" in notify` || e.Msg == "vips: at least one VIP is needed"
-}
-
 // parseOutput runs the real config parser over a converted file and fails
-// on every error but the tolerated ones.
+// on every error.
 func parseOutput(t *testing.T, name string, yaml []byte) {
 	t.Helper()
 	_, err := config.Parse(name, yaml)
@@ -111,9 +80,7 @@ func parseOutput(t *testing.T, name string, yaml []byte) {
 		t.Fatalf("%s: %v", name, err)
 	}
 	for _, e := range errs {
-		if !tolerated(e) {
-			t.Errorf("converted %s does not parse: %v\n%s", name, e, yaml)
-		}
+		t.Errorf("converted %s does not parse: %v\n%s", name, e, yaml)
 	}
 }
 
@@ -129,16 +96,6 @@ func TestOutputParses(t *testing.T) {
 			continue
 		}
 		parseOutput(t, f, res.YAML)
-	}
-}
-
-// The tolerance is for the new keys only: a misspelt key still fails.
-func TestToleranceIsNarrow(t *testing.T) {
-	if tolerated(config.Error{Msg: `unknown key "intreface" in instance`}) {
-		t.Error("a misspelt key is tolerated")
-	}
-	if !tolerated(config.Error{Msg: `unknown key "source_address" in instance`}) {
-		t.Error("source_address is not tolerated")
 	}
 }
 

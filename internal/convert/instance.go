@@ -42,6 +42,7 @@ type instance struct {
 
 type vip struct {
 	addr, iface, label string
+	excluded           bool // virtual_ipaddress_excluded: advertise: false
 }
 
 type trackIface struct {
@@ -106,18 +107,17 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 	}
 	in.orig = n.Args[0]
 	var (
-		state          string
-		stateNode      *kaconf.Node
-		nopreempt      *kaconf.Node
-		delayNode      *kaconf.Node
-		authType       string
-		authNode       *kaconf.Node
-		weights        []weighted
-		vridOK, ifOK   bool
-		versionNode    *kaconf.Node
-		notifyNodes    []*kaconf.Node
-		checksumAsV2   *kaconf.Node
-		excludedReport bool
+		state        string
+		stateNode    *kaconf.Node
+		nopreempt    *kaconf.Node
+		delayNode    *kaconf.Node
+		authType     string
+		authNode     *kaconf.Node
+		weights      []weighted
+		vridOK, ifOK bool
+		versionNode  *kaconf.Node
+		notifyNodes  []*kaconf.Node
+		checksumAsV2 *kaconf.Node
 	)
 	for _, k := range n.Block {
 		switch k.Keyword {
@@ -222,13 +222,19 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 		case "no_virtual_ipaddress":
 			in.hadVIPs = true
 		case "virtual_ipaddress_excluded":
+			// Added and announced with the VIPs, left out of the adverts:
+			// vipd's advertise: false.
 			for _, a := range k.Block {
-				if addr, _, _ := strings.Cut(a.Keyword, "/"); strings.Contains(addr, ":") {
-					c.drop(a, msgIPv6)
-				} else if !excludedReport {
-					excludedReport = true
-					c.drop(k, "vipd has no addresses that are added with the VIPs but left out of the adverts; add them from a notify.master hook (and remove them in notify.backup/fault)")
+				v, ok := c.vipEntry(in, a)
+				if !ok {
+					continue
 				}
+				if slices.ContainsFunc(in.vips, func(o vip) bool { return sameAddr(o.addr, v.addr) }) {
+					c.warn(a, "address listed twice in the instance; keepalived keeps the first, and so does the converted file")
+					continue
+				}
+				v.excluded = true
+				in.vips = append(in.vips, v)
 			}
 		case "unicast_src_ip", "mcast_src_ip":
 			if v, ok := c.arg(k, 0); ok {
@@ -579,6 +585,17 @@ func (c *conv) vipEntry(in *instance, a *kaconf.Node) (vip, bool) {
 	if err != nil {
 		c.warn(a, "%q is not an address/prefix; keepalived ignores the line", a.Keyword)
 		return v, false
+	}
+	if pfx.Bits() < 31 && (addr == broadcast(pfx) || addr == pfx.Masked().Addr()) {
+		// The kernel takes it, but such an address is a subnet's broadcast
+		// or network address as well: vipd refuses it as a VIP.
+		which := "broadcast"
+		if addr == pfx.Masked().Addr() {
+			which = "network"
+		}
+		c.drop(a, "the %s address of %s, which vipd refuses as a VIP; written as %s/32, so the VIP brings no on-link route for %s", which, pfx.Masked(), addr, pfx.Masked())
+		pfx = netip.PrefixFrom(addr, 32)
+		v.addr = addr.String()
 	}
 	var brd, scope, label string
 	for i := 0; i < len(a.Args); i++ {

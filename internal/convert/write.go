@@ -153,7 +153,7 @@ func (c *conv) writeInstance(w *writer, in *instance) {
 	} else {
 		w.key(4, "vips")
 		for _, v := range in.vips {
-			if v.iface == "" && v.label == "" {
+			if v.iface == "" && v.label == "" && !v.excluded {
 				w.b.WriteString("      - " + str(v.addr) + "\n")
 				continue
 			}
@@ -163,6 +163,9 @@ func (c *conv) writeInstance(w *writer, in *instance) {
 			}
 			if v.label != "" {
 				w.kv(8, "label", str(v.label))
+			}
+			if v.excluded {
+				w.kv(8, "advertise", "false")
 			}
 		}
 	}
