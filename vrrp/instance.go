@@ -26,16 +26,16 @@ type Counters struct {
 // instance is one configured VRRP instance at run time. It is owned by the
 // Node's loop goroutine.
 type instance struct {
-	cfg   config.Instance
-	m     *Machine
-	ifc   *iface
-	vips  []netip.Addr // addresses announced
+	cfg  config.Instance
+	m    *Machine
+	ifc  *iface
+	vips []netip.Addr // addresses announced
 	// advertised are the addresses the adverts list: vips but those with
 	// advertise: false.
 	advertised []netip.Addr
-	auth  [8]byte
-	buf   []byte // marshal buffer, reused
-	count Counters
+	auth       [8]byte
+	buf        []byte // marshal buffer, reused
+	count      Counters
 
 	// vs is each VIP's place (family and link) and what vipd believes of
 	// it (parallel to vips), kept by the reconciler from its own add and
