@@ -86,8 +86,6 @@ func checkInvariants(t *testing.T, cfg *Config) {
 			t.Errorf("bad identity in %+v", in)
 		case in.Version != 2 && in.Version != 3:
 			t.Errorf("bad version in %+v", in)
-		case len(in.VIPs) == 0:
-			t.Errorf("no VIPs in %+v", in)
 		case in.Version == 3 && in.AuthPass != "", len(in.AuthPass) > 8:
 			t.Errorf("bad auth_pass in %+v", in)
 		case in.PreemptDelay < 0 || in.GARP.Repeat < 0 || in.GARP.Interval <= 0 || in.GARP.Refresh < 0:
