@@ -28,6 +28,9 @@ type flavour struct {
 	version  int
 	interval time.Duration
 	authPass string // v2 only
+	// converted: vipd runs what `vipd convert` makes of the keepalived.conf
+	// that a keepalived node of the same flavour would run.
+	converted bool
 }
 
 var (
@@ -103,6 +106,12 @@ func runNode(t *testing.T, p *pair.Pair, n *pair.Node, d string, f flavour, prio
 	t.Helper()
 	switch d {
 	case vipd:
+		if f.converted {
+			must(t, p.ConfigureConverted(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: f.interval,
+				Version: f.version, NoPreempt: noPreempt, AuthPass: f.authPass}))
+			must(t, p.Start(n))
+			return
+		}
 		c := pair.NodeConfig{Priority: prio, AdvertInterval: f.interval, Version: f.version, NoPreempt: noPreempt}
 		if f.authPass != "" {
 			c.Extra = fmt.Sprintf("    auth_pass: %s\n", f.authPass)

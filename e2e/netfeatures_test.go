@@ -22,9 +22,10 @@ import (
 // (source_address / unicast_src_ip), an instance without VIPs, and a VIP on
 // another interface with a label.
 
-// v2LongPass is a 12-byte password, written whole in both daemons'
-// configurations: both send and check its first 8 bytes.
-var v2LongPass = flavour{name: "v2-longpass-1s", code: "l", version: 2, interval: time.Second, authPass: "vipd-e2e-pwd"}
+// v2LongPass is a 12-byte password in keepalived.conf, which keepalived
+// runs and vipd runs converted by `vipd convert`: both send and check its
+// first 8 bytes.
+var v2LongPass = flavour{name: "v2-longpass-1s", code: "l", version: 2, interval: time.Second, authPass: "vipd-e2e-pwd", converted: true}
 
 // TestNetLongAuthPass: keepalived (v2, auth_type PASS, a 12-byte auth_pass)
 // and vipd given the same 12 bytes hand over both ways, whichever is the
@@ -65,15 +66,15 @@ func addSecondAddr(t *testing.T, n *pair.Node, a netip.Addr) {
 func runUnicast(t *testing.T, p *pair.Pair, n *pair.Node, d string, prio uint8, src, peer netip.Addr) {
 	t.Helper()
 	f := v2LongPass
+	kc := pair.KeepalivedConfig{Priority: prio, AdvertInterval: f.interval, Version: f.version, AuthPass: f.authPass,
+		Extra: fmt.Sprintf("    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", src, peer)}
 	switch d {
 	case vipd:
-		must(t, p.Configure(n, pair.NodeConfig{Priority: prio, AdvertInterval: f.interval, Version: f.version,
-			Extra: fmt.Sprintf("    auth_pass: %s\n    source_address: %s\n    unicast_peers: [%s]\n", f.authPass, src, peer)}))
+		// What `vipd convert` makes of the keepalived.conf.
+		must(t, p.ConfigureConverted(n, kc))
 		must(t, p.Start(n))
 	case keepalived:
-		must(t, p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: f.interval,
-			Version: f.version, AuthPass: f.authPass,
-			Extra: fmt.Sprintf("    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", src, peer)}))
+		must(t, p.ConfigureKeepalived(n, kc))
 		must(t, p.StartKeepalived(n))
 	}
 }

@@ -1,6 +1,7 @@
 package pair
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -124,6 +125,26 @@ func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 	}
 	b.WriteString("    }\n}\n")
 	return os.WriteFile(p.KeepalivedConf(n), []byte(b.String()), 0o600)
+}
+
+// ConfigureConverted writes for vipd on n what `vipd convert` makes of the
+// keepalived.conf that ConfigureKeepalived writes for c, with the lab's
+// socket, state directory and no metrics listener put in front. The
+// conversion must map everything (exit 0).
+func (p *Pair) ConfigureConverted(n *Node, c KeepalivedConfig) error {
+	if err := p.ConfigureKeepalived(n, c); err != nil {
+		return err
+	}
+	cmd := exec.Command(p.Bin, "convert", p.KeepalivedConf(n))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("vipd convert %s: %w\n%s", p.KeepalivedConf(n), err, stderr.Bytes())
+	}
+	head := fmt.Sprintf("metrics_listen: \"\"\ncontrol_socket: %s\nstate_dir: %s\n",
+		filepath.Join(p.Dir, n.Host.Name+".sock"), filepath.Join(p.Dir, n.Host.Name+"-state"))
+	return os.WriteFile(n.Config, append([]byte(head), out...), 0o600)
 }
 
 // StartKeepalived runs keepalived's VRRP side on n in the foreground,
