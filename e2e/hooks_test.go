@@ -11,7 +11,8 @@ import (
 	"github.com/vipd/vipd/e2e/pair"
 )
 
-// Notify scripts written for keepalived run under vipd with the arguments
+// Notify scripts written for keepalived, in a keepalived.conf that
+// `vipd convert` turns into vipd's configuration, run under vipd with the arguments
 // keepalived passes them, as the configured script_user, in transition
 // order: a keepalived-style "notify" script (it logs "$@" and `id -un`)
 // as notify.keepalived, and small notify_master/notify_backup scripts as
@@ -42,11 +43,18 @@ func TestHooksKeepalivedScriptsAsScriptUser(t *testing.T) {
 	master := script("notify_master.sh", `echo "notify_master $(id -un)" >> `+logFile)
 	backup := script("notify_backup.sh", `echo "notify_backup $(id -un)" >> `+logFile)
 
-	hooks := fmt.Sprintf("    notify:\n      master: [%q]\n      backup: [%q]\n      keepalived: [%q]\n", master, backup, notify)
-	must(t, p.Configure(p.A, pair.NodeConfig{Priority: 100, AdvertInterval: interval, Extra: hooks}))
+	// A runs what `vipd convert` makes of a keepalived.conf with these
+	// hooks and script_user.
+	hooks := fmt.Sprintf("    notify_master %q\n    notify_backup %s\n    notify %s\n", master, backup, notify)
+	must(t, p.ConfigureConverted(p.A, pair.KeepalivedConfig{Priority: 100, AdvertInterval: interval,
+		Extra: hooks, Global: "    script_user nobody\n    enable_script_security\n"}))
 	cfg, err := os.ReadFile(p.A.Config)
 	must(t, err)
-	must(t, os.WriteFile(p.A.Config, append([]byte("script_user: nobody\n"), cfg...), 0o600))
+	for _, want := range []string{"script_user: nobody", "keepalived: [" + notify + "]"} {
+		if !strings.Contains(string(cfg), want) {
+			t.Fatalf("the converted configuration lacks %q:\n%s", want, cfg)
+		}
+	}
 	must(t, p.Configure(p.B, pair.NodeConfig{Priority: 200, AdvertInterval: interval}))
 
 	readLog := func() []string {

@@ -51,6 +51,7 @@ type KeepalivedConfig struct {
 	AuthPass string
 	VIPs     []netip.Addr // default: VIP
 	Extra    string       // more vrrp_instance lines, indented by 4
+	Global   string       // more global_defs lines, indented by 4
 }
 
 // keepalivedRun is what the pair knows of keepalived running on a node.
@@ -106,7 +107,7 @@ func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 		state = "MASTER"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    vrrp_version %d\n}\n", n.Host.NS, c.Version)
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    vrrp_version %d\n%s}\n", n.Host.NS, c.Version, c.Global)
 	fmt.Fprintf(&b, "vrrp_instance web {\n    state %s\n    interface eth0\n    virtual_router_id 51\n    priority %d\n    advert_int %s\n",
 		state, c.Priority, strconv.FormatFloat(c.AdvertInterval.Seconds(), 'f', -1, 64))
 	if c.NoPreempt {
