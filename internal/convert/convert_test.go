@@ -125,3 +125,30 @@ func TestWeightMappingExact(t *testing.T) {
 		t.Error("a clamped sum is reported exact")
 	}
 }
+
+// A sync group of one instance moves as its member does: left out with a
+// warning (exit 0); with notify scripts of its own, left out and reported
+// as dropped (exit 3).
+func TestSyncGroupOfOne(t *testing.T) {
+	const inst = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  198.18.0.100\n }\n}\n"
+	for _, tt := range []struct {
+		group string
+		exit  int
+	}{
+		{"vrrp_sync_group G {\n group {\n  A\n }\n}\n", ExitOK},
+		{"vrrp_sync_group G {\n group {\n  A\n }\n notify_master /bin/true\n}\n", ExitDropped},
+	} {
+		f := filepath.Join(t.TempDir(), "keepalived.conf")
+		if err := os.WriteFile(f, []byte(tt.group+inst), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := convertFile(t, f)
+		if res.ExitCode() != tt.exit || len(res.Reports) != 1 || !strings.Contains(res.Reports[0].Msg, "fewer than 2 instances") {
+			t.Errorf("%q: exit %d, reports %v; want exit %d and one report", tt.group, res.ExitCode(), res.Reports, tt.exit)
+		}
+		if strings.Contains(string(res.YAML), "sync_groups") {
+			t.Errorf("%q: a group of one is written:\n%s", tt.group, res.YAML)
+		}
+		parseOutput(t, f, res.YAML)
+	}
+}

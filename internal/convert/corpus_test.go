@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/internal/kaconf"
 )
 
@@ -39,11 +41,16 @@ type outInstance struct {
 	Notify    map[string]any
 }
 
-// The samples of ../shared/keepalived-corpus (beside the repository in CI)
-// convert with exit 0, or 3 for the accepted reasons only; the YAML parses;
-// and each instance keeps what kaconf reads from the sample.
+// The samples of ../shared/keepalived-corpus (beside the repository in CI;
+// $VIPD_KEEPALIVED_CORPUS names another directory of keepalived.conf files)
+// convert with exit 0, or 3 for the accepted reasons only; the YAML passes
+// what `vipd check` checks (config.Load); and each instance keeps what
+// kaconf reads from the sample.
 func TestCorpus(t *testing.T) {
 	dir := filepath.Join("..", "..", "..", "shared", "keepalived-corpus")
+	if d := os.Getenv("VIPD_KEEPALIVED_CORPUS"); d != "" {
+		dir = d
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.conf"))
 	if len(files) == 0 {
 		t.Skipf("no keepalived corpus at %s", dir)
@@ -67,11 +74,18 @@ func TestCorpus(t *testing.T) {
 				t.Fatalf("exit %d: %v", res.ExitCode(), res.Reports)
 			}
 			parseOutput(t, f, res.YAML)
-			var out struct{ Instances []outInstance }
-			if err := yaml.Unmarshal(res.YAML, &out); err != nil {
+			out := filepath.Join(t.TempDir(), "vipd.yaml")
+			if err := os.WriteFile(out, res.YAML, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			checkInstances(t, tree, out.Instances)
+			if _, err := config.Load(out); err != nil {
+				t.Errorf("vipd check refuses the converted %s: %v", f, err)
+			}
+			var got struct{ Instances []outInstance }
+			if err := yaml.Unmarshal(res.YAML, &got); err != nil {
+				t.Fatal(err)
+			}
+			checkInstances(t, tree, got.Instances)
 		})
 	}
 }

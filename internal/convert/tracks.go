@@ -344,7 +344,13 @@ func (c *conv) syncGroup(n *kaconf.Node) *syncGroup {
 		}
 	}
 	if len(g.instances) < 2 {
-		c.drop(n, "sync group %s has fewer than 2 instances; vipd needs 2 to move together, so it is left out", g.orig)
+		if len(notifyNodes) == 0 {
+			// A group of one moves as its member does: leaving it out
+			// changes nothing.
+			c.warn(n, "sync group %s has fewer than 2 instances; it moves as its member does, so it is left out", g.orig)
+			return nil
+		}
+		c.drop(n, "sync group %s has fewer than 2 instances (vipd needs 2), so it and its notify scripts are left out; put them on the member instance", g.orig)
 		return nil
 	}
 	g.name = c.groupNames.make(g.orig)

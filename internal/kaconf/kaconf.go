@@ -295,7 +295,13 @@ func (r *reader) include(name string, lineNo int, pat string, chain []string) {
 		return
 	}
 	if len(matches) == 0 {
-		r.lost(name, lineNo, "include %s: no file matches", pat)
+		if strings.ContainsAny(pat, "*?[") {
+			// keepalived reads nothing from it either; on the host whose
+			// files it names, run vipd convert there.
+			r.problem(name, lineNo, "include %s: no file matches here, so nothing is read from it (as keepalived would); convert on the host that has these files", pat)
+		} else {
+			r.lost(name, lineNo, "include %s: no such file", pat)
+		}
 		return
 	}
 	slices.Sort(matches)

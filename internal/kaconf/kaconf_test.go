@@ -1,6 +1,7 @@
 package kaconf
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -144,5 +145,28 @@ func TestSplitQuoted(t *testing.T) {
 	}
 	if _, err := SplitQuoted(`"open`, true); err == nil {
 		t.Error("unterminated quote: no error")
+	}
+}
+
+// A glob that matches nothing reads nothing, as keepalived does: a note,
+// not a loss. A named file that is missing is a loss.
+func TestIncludeNoMatch(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(f, []byte("include rules/*.conf\ninclude extra.conf\nvrrp_instance a {\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := ReadFile(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Problems) != 2 {
+		t.Fatalf("problems: %+v", tree.Problems)
+	}
+	if p := tree.Problems[0]; p.Line != 1 || p.Lost || !strings.Contains(p.Msg, "no file matches here") {
+		t.Errorf("glob: %+v", p)
+	}
+	if p := tree.Problems[1]; p.Line != 2 || !p.Lost || !strings.Contains(p.Msg, "no such file") {
+		t.Errorf("named file: %+v", p)
 	}
 }
