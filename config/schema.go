@@ -760,20 +760,7 @@ func (p *parser) trackScripts(f field) []TrackScript {
 			Line:     it.line,
 		}
 		t.User, t.Group = p.runAs(it.fs, "user", "group")
-		if nf, ok := it.fs["name"]; ok {
-			if s, ok := p.str(nf); ok {
-				line, dup := first[s]
-				switch {
-				case !validName(s):
-					p.errorf(nf.line, "%s: %q is not a valid script name; %s", nf.name, s, nameRule)
-				case dup:
-					p.errorf(nf.line, "track script %s is defined twice in this instance (first at line %d)", s, line)
-				default:
-					first[s] = nf.line
-					t.Name = s
-				}
-			}
-		}
+		t.Name = p.trackerName(it, first, "script", "track script")
 		if cf, ok := it.fs["command"]; ok {
 			t.Command = p.command(cf)
 		}
@@ -951,4 +938,30 @@ func (p *parser) syncGroups(f field, known map[string]bool) []SyncGroup {
 		out = append(out, g)
 	}
 	return out
+}
+
+// trackerName reads the name of a tracker list item: valid, and not used
+// before in the list (first holds the names seen, with their lines). kind
+// names it in "not a valid <kind> name", what in "<what> X is defined
+// twice". It returns "" when the name is missing or wrong.
+func (p *parser) trackerName(it item, first map[string]int, kind, what string) string {
+	nf, ok := it.fs["name"]
+	if !ok {
+		return ""
+	}
+	s, ok := p.str(nf)
+	if !ok {
+		return ""
+	}
+	line, dup := first[s]
+	switch {
+	case !validName(s):
+		p.errorf(nf.line, "%s: %q is not a valid %s name; %s", nf.name, s, kind, nameRule)
+	case dup:
+		p.errorf(nf.line, "%s %s is defined twice in this instance (first at line %d)", what, s, line)
+	default:
+		first[s] = nf.line
+		return s
+	}
+	return ""
 }

@@ -40,20 +40,7 @@ func (p *parser) trackProcesses(f field) []TrackProcess {
 	for _, it := range p.items(f, where, "name", "process", "args", "quorum", "quorum_max", "delay", "interval", "weight") {
 		p.required(it, where, "name", "process")
 		t := TrackProcess{Quorum: 1, Interval: time.Second, Weight: p.weight(it), Line: it.line}
-		if nf, ok := it.fs["name"]; ok {
-			if s, ok := p.str(nf); ok {
-				line, dup := first[s]
-				switch {
-				case !validName(s):
-					p.errorf(nf.line, "%s: %q is not a valid process tracker name; %s", nf.name, s, nameRule)
-				case dup:
-					p.errorf(nf.line, "tracked process %s is defined twice in this instance (first at line %d)", s, line)
-				default:
-					first[s] = nf.line
-					t.Name = s
-				}
-			}
-		}
+		t.Name = p.trackerName(it, first, "process tracker", "tracked process")
 		if pf, ok := it.fs["process"]; ok {
 			if s, ok := p.str(pf); ok && p.processName(pf, s) {
 				t.Process = s
