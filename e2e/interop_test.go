@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/e2e/lab"
 	"github.com/vipd/vipd/e2e/pair"
 )
 
@@ -604,25 +605,32 @@ func capture(t *testing.T, p *pair.Pair, pcap string, before time.Duration, duri
 	t.Helper()
 	logPath := pcap + ".log"
 	secs := int((before + 2*time.Second - 1) / time.Second)
-	proc, err := p.Client.Start(logPath, "tshark", "-n", "-i", "eth0", "-f", "ip proto 112",
+	proc := startTshark(t, p.Client, logPath, "-n", "-i", "eth0", "-f", "ip proto 112",
 		"-c", "100", "-a", fmt.Sprintf("duration:%d", secs), "-w", pcap)
-	must(t, err)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if strings.Contains(string(b), "Capturing on") {
-			break
-		}
-		if proc.Exited() || time.Now().After(deadline) {
-			t.Fatalf("tshark did not start capturing:\n%s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	time.Sleep(before)
 	during()
 	if code, err := proc.Wait(time.Duration(secs)*time.Second + 10*time.Second); err != nil || code != 0 {
 		b, _ := os.ReadFile(logPath)
 		t.Fatalf("tshark: exit %d, %v:\n%s", code, err, b)
+	}
+}
+
+// startTshark runs tshark with args on h, logging to logPath, and returns
+// once it is capturing.
+func startTshark(t *testing.T, h *lab.Host, logPath string, args ...string) *lab.Proc {
+	t.Helper()
+	proc, err := h.Start(logPath, append([]string{"tshark"}, args...)...)
+	must(t, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "Capturing on") {
+			return proc
+		}
+		if proc.Exited() || time.Now().After(deadline) {
+			t.Fatalf("tshark did not start capturing:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -84,19 +84,7 @@ func runUnicast(t *testing.T, p *pair.Pair, n *pair.Node, d string, prio uint8, 
 func captureOn(t *testing.T, h *lab.Host, iface, filter, pcap string, during func(), after time.Duration) {
 	t.Helper()
 	logPath := pcap + ".log"
-	proc, err := h.Start(logPath, "tshark", "-n", "-i", iface, "-f", filter, "-c", "500", "-a", "duration:60", "-w", pcap)
-	must(t, err)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if strings.Contains(string(b), "Capturing on") {
-			break
-		}
-		if proc.Exited() || time.Now().After(deadline) {
-			t.Fatalf("tshark did not start capturing:\n%s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	proc := startTshark(t, h, logPath, "-n", "-i", iface, "-f", filter, "-c", "500", "-a", "duration:60", "-w", pcap)
 	during()
 	time.Sleep(after)
 	_ = proc.Signal(syscall.SIGINT) // tshark writes the file out and exits
