@@ -847,7 +847,22 @@ func (p *parser) command(f field) []string {
 		p.errorf(f.line, "%s: must not be empty; give the program's absolute path, then its arguments", f.name)
 		return nil
 	}
-	argv := make([]string, 0, len(items))
+	argv, ok := p.argStrings(f, items, 0)
+	if n := resolve(items[0]); n != nil && n.Kind == yaml.ScalarNode && !path.IsAbs(argv[0]) {
+		p.errorf(items[0].Line, "%s: %q is not an absolute path; the program is run directly, with no shell and no $PATH search", f.name, argv[0])
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	return argv
+}
+
+// argStrings reads the items of an argument list: strings without NUL.
+// first is the argument number of the first item, for messages (0 for a
+// command's program, 1 for arguments after it).
+func (p *parser) argStrings(f field, items []*yaml.Node, first int) ([]string, bool) {
+	args := make([]string, 0, len(items))
 	good := true
 	for i, item := range items {
 		s, ok := p.str(field{name: f.name, line: item.Line, node: resolve(item)})
@@ -855,18 +870,12 @@ func (p *parser) command(f field) []string {
 		case !ok:
 			good = false
 		case strings.IndexByte(s, 0) >= 0:
-			p.errorf(item.Line, "%s: argument %d contains a NUL byte", f.name, i)
-			good = false
-		case i == 0 && !path.IsAbs(s):
-			p.errorf(item.Line, "%s: %q is not an absolute path; the program is run directly, with no shell and no $PATH search", f.name, s)
+			p.errorf(item.Line, "%s: argument %d contains a NUL byte", f.name, first+i)
 			good = false
 		}
-		argv = append(argv, s)
+		args = append(args, s)
 	}
-	if !good {
-		return nil
-	}
-	return argv
+	return args, good
 }
 
 // syncGroups reads the top-level sync_groups. known holds the instance

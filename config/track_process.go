@@ -109,21 +109,5 @@ func (p *parser) processArgs(f field) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	args := make([]string, 0, len(items))
-	good := true
-	for i, item := range items {
-		s, ok := p.str(field{name: f.name, line: item.Line, node: resolve(item)})
-		switch {
-		case !ok:
-			good = false
-		case strings.IndexByte(s, 0) >= 0:
-			p.errorf(item.Line, "%s: argument %d contains a NUL byte", f.name, i+1)
-			good = false
-		}
-		args = append(args, s)
-	}
-	if !good {
-		return nil, false
-	}
-	return args, true
+	return p.argStrings(f, items, 1)
 }

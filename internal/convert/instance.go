@@ -286,14 +286,9 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 				if s == nil {
 					continue
 				}
-				w, rev := dw, drev
-				if len(a.Args) > 0 {
-					w, rev = c.entryWeight(a, -253, 253)
-				}
 				in.scripts = append(in.scripts, *s)
 				i := len(in.scripts) - 1
-				weights = append(weights, weighted{weight: w, reverse: rev, what: "script " + a.Keyword,
-					set: func(v int) { in.scripts[i].weight = v }})
+				weights = append(weights, c.refWeight(a, dw, drev, 253, "script", func(v int) { in.scripts[i].weight = v }))
 			}
 		case "track_process":
 			for _, a := range k.Block {
@@ -306,14 +301,9 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 				if p == nil {
 					continue
 				}
-				w, rev := dw, drev
-				if len(a.Args) > 0 {
-					w, rev = c.entryWeight(a, -254, 254)
-				}
 				in.processes = append(in.processes, *p)
 				i := len(in.processes) - 1
-				weights = append(weights, weighted{weight: w, reverse: rev, what: "process " + a.Keyword,
-					set: func(v int) { in.processes[i].weight = v }})
+				weights = append(weights, c.refWeight(a, dw, drev, 254, "process", func(v int) { in.processes[i].weight = v }))
 			}
 		case "track_file":
 			for _, a := range k.Block {
@@ -667,4 +657,15 @@ func sameAddr(a, b string) bool {
 	a, _, _ = strings.Cut(a, "/")
 	b, _, _ = strings.Cut(b, "/")
 	return a == b
+}
+
+// refWeight is the weight of a track_script or track_process entry a: the
+// definition's own (dw, drev) unless the entry gives one, within ±limit.
+// set writes the weight vipd ends up using.
+func (c *conv) refWeight(a *kaconf.Node, dw int, drev bool, limit int, kind string, set func(int)) weighted {
+	w, rev := dw, drev
+	if len(a.Args) > 0 {
+		w, rev = c.entryWeight(a, -limit, limit)
+	}
+	return weighted{weight: w, reverse: rev, what: kind + " " + a.Keyword, set: set}
 }
