@@ -391,3 +391,31 @@ func (r *Router) OwnedRules() ([]Rule, error) {
 	}
 	return out, nil
 }
+
+// Matches reports whether x, a route as the kernel lists it (OwnedRoutes),
+// is r as vipd installs it: the same table, destination and metric, the
+// same gateway, source, type and scope, and r's device if r names one.
+func (r Route) Matches(x Route) bool {
+	typ := func(t int) int {
+		if t == 0 {
+			return unix.RTN_UNICAST
+		}
+		return t
+	}
+	return r.Dst == x.Dst && tableOrMain(r.Table) == tableOrMain(x.Table) && r.Metric == x.Metric &&
+		r.Gw == x.Gw && r.Src == x.Src && typ(r.Type) == typ(x.Type) && r.Scope == x.Scope &&
+		(r.LinkIndex == 0 || r.LinkIndex == x.LinkIndex)
+}
+
+// SameKey reports whether the kernel holds r and x under one key (table,
+// destination, metric): adding one replaces the other.
+func (r Route) SameKey(x Route) bool {
+	return r.Dst == x.Dst && tableOrMain(r.Table) == tableOrMain(x.Table) && r.Metric == x.Metric
+}
+
+// Matches reports whether x, a rule as the kernel lists it (OwnedRules), is
+// r: a priority of 0 in r matches the one the kernel chose.
+func (r Rule) Matches(x Rule) bool {
+	return r.From == x.From && r.To == x.To && r.Table == x.Table && (r.Priority == 0 || r.Priority == x.Priority) &&
+		r.IIF == x.IIF && r.OIF == x.OIF && r.HasMark == x.HasMark && (!r.HasMark || r.Mark == x.Mark && r.Mask == x.Mask)
+}
