@@ -21,6 +21,10 @@ type Config struct {
 	StateDir   string
 	Instances  []Instance
 	SyncGroups []SyncGroup
+	// StaticRoutes and StaticRules are installed while vipd runs,
+	// whichever state its instances are in.
+	StaticRoutes []Route
+	StaticRules  []Rule
 	// Warnings are settings that load but do not do what they say
 	// (vipd check prints them, the daemon logs them), in line order.
 	Warnings []Error
@@ -54,7 +58,11 @@ type Instance struct {
 	SourceAddress netip.Addr
 	Track         Track
 	Notify        *Notify // nil: no hook
-	Line          int     // line of the instance's mapping in the file
+	// Routes and Rules follow the master: installed after the VIPs when
+	// the instance becomes master, removed before them when it leaves.
+	Routes []Route
+	Rules  []Rule
+	Line   int // line of the instance's mapping in the file
 }
 
 // Track lists what the instance's effective priority depends on.

@@ -70,7 +70,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 	}
 	fs, _ := p.fields(field{name: "top level", line: root.Line, node: root}, "at the top level",
 		"control_socket", "metrics_listen", "state_dir", "instances", "sync_groups",
-		"script_user", "script_group")
+		"script_user", "script_group", "static_routes", "static_rules")
 	cfg.ScriptUser, cfg.ScriptGroup = p.runAs(fs, "script_user", "script_group")
 	if f, ok := fs["control_socket"]; ok {
 		if s, ok := p.str(f); ok && p.checkSocket(f, s) {
@@ -119,6 +119,15 @@ func (p *parser) config(root *yaml.Node) *Config {
 	if f, ok := fs["sync_groups"]; ok {
 		cfg.SyncGroups = p.syncGroups(f, known)
 	}
+	if f, ok := fs["static_routes"]; ok {
+		f.name = "static_routes"
+		cfg.StaticRoutes = p.routes(f)
+	}
+	if f, ok := fs["static_rules"]; ok {
+		f.name = "static_rules"
+		cfg.StaticRules = p.rules(f)
+	}
+	p.crossCheckRoutes(cfg)
 	return cfg
 }
 
@@ -173,7 +182,7 @@ type parsedInstance struct {
 var instanceKeys = []string{
 	"name", "interface", "vrid", "priority", "version", "advert_interval",
 	"preempt", "preempt_delay", "auth_pass", "v3_checksum", "vips", "garp",
-	"unicast_peers", "track", "notify", "source_address",
+	"unicast_peers", "track", "notify", "source_address", "routes", "rules",
 }
 
 // instance reads one item of the instances list. Fields with errors keep
@@ -322,6 +331,12 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	}
 	if f, ok := fs["notify"]; ok {
 		in.Notify = p.notify(f)
+	}
+	if f, ok := fs["routes"]; ok {
+		in.Routes = p.routes(f)
+	}
+	if f, ok := fs["rules"]; ok {
+		in.Rules = p.rules(f)
 	}
 	return pi, true
 }

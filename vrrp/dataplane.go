@@ -77,6 +77,8 @@ type Dataplane interface {
 	// once every goroutine it started has finished. A vip.Change with
 	// Resync set means that changes may have been lost.
 	Watch(ctx context.Context, addrs chan<- vip.Change, links chan<- LinkInfo)
+	// routeDataplane installs routes and rules (routes.go).
+	routeDataplane
 	// Close releases the dataplane.
 	Close()
 }

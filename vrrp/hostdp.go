@@ -20,7 +20,8 @@ import (
 // changed by vip.Manager (which marks them with IFA_PROTO and refuses
 // foreign ones), and changes come from netlink subscriptions.
 type hostDataplane struct {
-	addrs *vip.Manager
+	addrs  *vip.Manager
+	routes *vip.Router // routes and rules (hostroutes.go)
 }
 
 func newHostDataplane() (*hostDataplane, error) {
@@ -28,7 +29,12 @@ func newHostDataplane() (*hostDataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &hostDataplane{addrs: m}, nil
+	r, err := vip.NewRouter()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &hostDataplane{addrs: m, routes: r}, nil
 }
 
 func linkUp(f net.Flags) bool { return f&net.FlagUp != 0 && f&net.FlagRunning != 0 }
@@ -77,7 +83,12 @@ func (d *hostDataplane) AddAddr(index int, p netip.Prefix, label string) error {
 }
 func (d *hostDataplane) RemoveAddr(index int, p netip.Prefix) error { return d.addrs.Remove(index, p) }
 func (d *hostDataplane) ListAddrs(index int) ([]vip.Addr, error)    { return d.addrs.List(index) }
-func (d *hostDataplane) Close()                                     { d.addrs.Close() }
+func (d *hostDataplane) Close() {
+	d.addrs.Close()
+	if d.routes != nil {
+		d.routes.Close()
+	}
+}
 
 func (d *hostDataplane) Watch(ctx context.Context, addrs chan<- vip.Change, links chan<- LinkInfo) {
 	var wg sync.WaitGroup

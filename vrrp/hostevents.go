@@ -61,6 +61,7 @@ func (n *Node) updatePrimary(ifc *iface, now time.Time) {
 }
 
 func (n *Node) onLinkChange(lc LinkInfo, now time.Time) {
+	n.onRouteLink(lc, now)
 	for _, in := range n.insts {
 		for _, ti := range in.cfg.Track.Interfaces {
 			if ti.Name == lc.Name && in.track.ifDown[ti.Name] == lc.Up {

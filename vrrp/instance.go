@@ -50,6 +50,9 @@ type instance struct {
 	retryAt   time.Time
 	retryWait time.Duration
 	annBuf    []netip.Addr // the present VIPs, for announce
+	// rs are the instance's routes and rules (routes.go), wanted with
+	// its VIPs; their failed adds share the VIPs' retry.
+	rs routeSet
 
 	mismatchLogged time.Time
 

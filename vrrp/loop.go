@@ -30,9 +30,10 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		n.dp.Close()
 		n.awaitHooks(hookDrainMax)
 	}()
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.maint.run(inner) }()
 	go func() { defer n.wg.Done(); n.dp.Watch(inner, n.addrCh, n.linkCh) }()
+	go func() { defer n.wg.Done(); n.dp.WatchRoutes(inner, n.routeCh) }()
 	for _, ifc := range n.ifaces {
 		n.rcv.attach(n, ifc)
 	}
@@ -65,6 +66,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.onAddrChange(ch, n.now())
 		case lc := <-n.linkCh:
 			n.onLinkChange(lc, n.now())
+		case <-n.routeCh:
+			n.checkRoutes(n.now())
 		case reply := <-n.statusQ:
 			reply <- n.status()
 		case req := <-n.reloadQ:
@@ -92,6 +95,8 @@ func (n *Node) start(now time.Time) {
 	}
 	n.buildGroups()
 	n.updateHolds(n.insts, now)
+	n.staticOn = true
+	n.reconcileStatic(true, reconcileTransition, now)
 	for _, in := range n.insts {
 		n.startInstance(in, now)
 	}
@@ -151,6 +156,9 @@ func (n *Node) awaitSuccessors() {
 
 // endStop retires the hooks once the protocol work is done.
 func (n *Node) endStop() {
+	// The instances' routes went with their VIPs; the static ones last.
+	n.staticOn = false
+	n.reconcileStatic(false, reconcileTransition, n.now())
 	for _, in := range n.insts {
 		n.retireNotifier(in.notify)
 	}
@@ -179,6 +187,7 @@ func (n *Node) rescan() {
 	for _, in := range n.insts {
 		n.noteDeadline(in)
 	}
+	n.noteStaticDeadline()
 }
 
 // rescanAfterBatch: a node with at most this many instances rescans its
@@ -286,6 +295,9 @@ func (n *Node) onTimer(now time.Time) {
 		if !in.retryAt.IsZero() && in.retryAt.Sub(now) <= advertSlack {
 			n.retryVIPs(in, now)
 		}
+	}
+	if n.staticOn && !n.static.retryAt.IsZero() && n.static.retryAt.Sub(now) <= advertSlack {
+		n.reconcileStatic(true, reconcileRetry, now)
 	}
 }
 

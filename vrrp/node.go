@@ -111,6 +111,17 @@ type Node struct {
 	// procRoot is where process trackers read the process list: /proc.
 	procRoot string
 
+	// static are the static routes and rules (routes.go), installed
+	// once staticOn, from start to stop; routeCh signals route and rule
+	// deletions (Dataplane.WatchRoutes); resolved holds the route sets
+	// of a configuration being applied, by instance name ("" static).
+	static   routeSet
+	staticOn bool
+	routeCh  chan struct{}
+	resolved map[string]routeSet
+	// routeLinks: whether each link a route names was last seen up.
+	routeLinks map[string]bool
+
 	started      time.Time
 	reloadOK     bool
 	reloadTime   time.Time
@@ -144,6 +155,7 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 		reloadQ: make(chan reloadReq),
 		trackCh: make(chan TrackResult, 64),
 		maintQ:  make(chan maintReq),
+		routeCh: make(chan struct{}, 1),
 
 		procRoot: "/proc",
 		loopDone: make(chan struct{}),
@@ -202,6 +214,10 @@ func (n *Node) setup() error {
 			errs = append(errs, err)
 		}
 	}
+	sets, err := n.resolveAll(n.cfg)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -214,6 +230,14 @@ func (n *Node) setup() error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	n.static = sets[""]
+	for _, in := range n.insts {
+		in.rs = sets[in.cfg.Name]
+	}
+	// Stale rules and routes go before stale addresses.
+	if err := n.removeStaleRoutes(); err != nil {
+		return err
 	}
 	for _, ifc := range n.ifaces {
 		if err := n.prepareIface(ifc); err != nil {

@@ -64,11 +64,14 @@ func (in *instance) wantsVIPs() bool {
 // logged, and a failed add is retried with back-off.
 func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error {
 	defer n.noteDeadline(in)
+	want := in.wantsVIPs()
+	// Rules, then routes, then addresses go; addresses, then routes,
+	// then rules come.
+	n.removeRoutes(&in.rs, in.cfg.Name, !want && mode == reconcileTransition)
 	for _, o := range in.orphans {
 		n.removeAddr(in, o.link, o.prefix)
 	}
 	in.orphans = nil
-	want := in.wantsVIPs()
 	switch mode {
 	case reconcileTransition:
 		in.retryAt, in.retryWait = time.Time{}, 0
@@ -121,6 +124,12 @@ func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error 
 				in.count.VIPsRestored++
 			}
 			added = append(added, v.prefix.Addr())
+		}
+	}
+	if want && mode != reconcileStale {
+		n.installRoutes(&in.rs, in.cfg.Name, mode, &in.retryAt, &in.retryWait, now)
+		if len(added) > 0 {
+			n.afterVIPsChanged(now)
 		}
 	}
 	if mode == reconcileRetry && in.retryAt.IsZero() {
@@ -226,4 +235,7 @@ func (n *Node) restoreVIPs(ifc *iface, now time.Time) {
 	for _, in := range n.allInstancesOn(ifc) {
 		_ = n.reconcile(in, reconcileRepair, now)
 	}
+	// The kernel removes, without an event, the routes whose source was
+	// an address that went.
+	n.checkRoutes(now)
 }

@@ -69,6 +69,8 @@ func sameInstance(a, b config.Instance) bool {
 	for i := range b.VIPs {
 		b.VIPs[i].Line = 0
 	}
+	a.Routes, a.Rules = routesWithoutLines(a.Routes, a.Rules)
+	b.Routes, b.Rules = routesWithoutLines(b.Routes, b.Rules)
 	return reflect.DeepEqual(a, b)
 }
 
@@ -153,7 +155,13 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 				errs = append(errs, err)
 			}
 		}
+		sets, err := n.resolveAll(cfg)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		n.resolved = sets
 	}
+	defer func() { n.resolved = nil }()
 	if len(errs) == 0 {
 		for _, ifc := range newIfcs {
 			if !ifc.vipOnly {
@@ -219,6 +227,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		ifc := ifByName[c.Interface]
 		in := newInstance(c, ifc)
 		in.setVIPs(linkOf)
+		in.rs = n.resolved[c.Name]
 		if o := old[c.Name]; o != nil {
 			in.maintenance = o.maintenance // a moved instance stays in maintenance
 		}
@@ -270,6 +279,10 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	for _, in := range added {
 		n.startInstance(in, now)
 	}
+	n.static = replaceSet(&n.static, n.resolved[""], n.staticOn)
+	if n.staticOn {
+		n.reconcileStatic(true, reconcileReload, now)
+	}
 	return nil
 }
 
@@ -311,6 +324,7 @@ func (n *Node) upgradeLink(ifc *iface, cfg *config.Config) (Link, error) {
 func (n *Node) update(in *instance, c config.Instance, linkOf func(string) *iface, now time.Time) {
 	if sameInstance(in.cfg, c) {
 		in.cfg = c // keep the new line numbers
+		in.rs = replaceSet(&in.rs, n.resolved[c.Name], false)
 		return
 	}
 	oldVS := slices.Clone(in.vs)
@@ -327,6 +341,7 @@ func (n *Node) update(in *instance, c config.Instance, linkOf func(string) *ifac
 		in.notify = n.newNotifierFor(c)
 	}
 	in.setVIPs(linkOf)
+	in.rs = replaceSet(&in.rs, n.resolved[c.Name], wasHolding)
 	in.auth = [8]byte{}
 	copy(in.auth[:], c.AuthPass)
 	n.log.Info("instance reconfigured by reload", "instance", c.Name, "interface", in.ifc.name, "vrid", c.VRID)

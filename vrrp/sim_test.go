@@ -78,6 +78,11 @@ type simNode struct {
 	trans    <-chan TransitionEvent
 	history  []TransitionEvent
 	addrLog  []simAddrChange
+	// Routes and rules (simroutes_test.go).
+	routes      []vip.Route
+	rules       []vip.Rule
+	routeEvents int      // deletions not yet signalled to the Node
+	ops         []string // addresses, routes, rules and announcements changed, in order
 }
 
 // simAddrChange is an address added or removed on a host, and when.
@@ -224,6 +229,15 @@ func (s *simNet) runUntil(end time.Time) {
 			h.after()
 			delivered = true
 		}
+		for _, h := range s.nodes {
+			if s.isBusy(h) || !h.running || h.routeEvents == 0 {
+				continue
+			}
+			h.routeEvents = 0
+			h.n.checkRoutes(s.now)
+			h.after()
+			delivered = true
+		}
 		if delivered {
 			continue
 		}
@@ -367,6 +381,7 @@ func (h *simNode) AddAddr(index int, p netip.Prefix, label string) error {
 		}
 	}
 	h.addrs[index] = append(h.addrs[index], vip.Addr{Prefix: p, Proto: vip.Proto, Owned: true})
+	h.ops = append(h.ops, "addr+ "+p.Addr().String())
 	h.labels[p] = label
 	h.events = append(h.events, vip.Change{Index: index, Addr: p.Addr(), Added: true})
 	h.addrLog = append(h.addrLog, simAddrChange{h.net.now, p.Addr(), true})
@@ -383,6 +398,8 @@ func (h *simNode) RemoveAddr(index int, p netip.Prefix) error {
 		}
 		h.addrs[index] = slices.Delete(h.addrs[index], i, i+1)
 		h.events = append(h.events, vip.Change{Index: index, Addr: p.Addr()})
+		h.ops = append(h.ops, "addr- "+p.Addr().String())
+		h.flushRoutesFrom(p.Addr())
 		h.addrLog = append(h.addrLog, simAddrChange{h.net.now, p.Addr(), false})
 		return nil
 	}
@@ -411,6 +428,7 @@ func (h *simNode) removeBehindBack(a string) {
 	ip := netip.MustParseAddr(a)
 	h.addrs[2] = slices.DeleteFunc(h.addrs[2], func(x vip.Addr) bool { return x.Prefix.Addr() == ip })
 	h.events = append(h.events, vip.Change{Index: 2, Addr: ip})
+	h.flushRoutesFrom(ip)
 }
 
 // setLink changes a link's carrier and MAC and tells the Node.
@@ -532,6 +550,7 @@ func (l *simLink) Announce(addrs []netip.Addr) (int, error) {
 	}
 	s := l.h.net
 	s.anns = append(s.anns, simAnnounce{at: s.now, node: l.h.name, link: l.name, addrs: slices.Clone(addrs), mac: l.mac.String()})
+	l.h.ops = append(l.h.ops, "announce")
 	return 2 * len(addrs), nil
 }
 

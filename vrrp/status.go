@@ -18,6 +18,11 @@ type Status struct {
 	ReloadErrors uint64 // failed reloads since start
 	Instances    []InstanceStatus
 	Interfaces   []InterfaceStatus
+	// The static routes and rules, and how many of each were put back
+	// after something removed them.
+	StaticRoutes                              []RouteStatus
+	StaticRules                               []RuleStatus
+	StaticRoutesRestored, StaticRulesRestored uint64
 }
 
 // InterfaceStatus is one interface vipd runs instances on.
@@ -57,6 +62,11 @@ type InstanceStatus struct {
 	// LowerMaster is a router that keeps advertising as master at a lower
 	// rank while this one is master; nil when there is none.
 	LowerMaster *LowerMaster
+	// Routes and Rules follow the master; RoutesRestored and RulesRestored
+	// count those put back after something removed them.
+	Routes                        []RouteStatus
+	Rules                         []RuleStatus
+	RoutesRestored, RulesRestored uint64
 }
 
 // TrackerStatus is one tracker of an instance.
@@ -154,6 +164,8 @@ func (n *Node) status() Status {
 		Started: n.started, ReloadOK: n.reloadOK, ReloadTime: n.reloadTime, ReloadErrors: n.reloadErrors,
 		Instances: make([]InstanceStatus, 0, len(n.insts)),
 	}
+	s.StaticRoutes, s.StaticRules = routeStatus(&n.static)
+	s.StaticRoutesRestored, s.StaticRulesRestored = n.static.routesRestored, n.static.rulesRestored
 	for _, ifc := range n.ifaces {
 		s.Interfaces = append(s.Interfaces, InterfaceStatus{
 			Name: ifc.name, Index: ifc.index, Up: ifc.up, Primary: ifc.primary, Dropped: ifc.unattributed,
@@ -184,6 +196,8 @@ func (n *Node) status() Status {
 		if in.group != nil {
 			is.SyncGroup = in.group.name
 		}
+		is.Routes, is.Rules = routeStatus(&in.rs)
+		is.RoutesRestored, is.RulesRestored = in.rs.routesRestored, in.rs.rulesRestored
 		if lm, ok := in.m.LowerMaster(n.now()); ok {
 			is.LowerMaster = &lm
 		}

@@ -163,6 +163,7 @@ func printStatus(w io.Writer, s control.Status, now time.Time) {
 				in.Name, lm.Address, lm.Priority, lm.Since.Format(time.RFC3339), lm.Adverts)
 		}
 	}
+	printRoutes(w, s)
 	if !s.Reload.OK {
 		fmt.Fprintf(w, "\nthe last configuration reload failed (%s); the previous configuration is running\n",
 			s.Reload.Time.Format(time.RFC3339))

@@ -19,6 +19,7 @@ type Status struct {
 	Started    time.Time  `json:"started"`
 	Reload     Reload     `json:"reload"`
 	Instances  []Instance `json:"instances"`
+	Static     Static     `json:"static"`
 }
 
 // Reload is the outcome of the last configuration load.
@@ -52,6 +53,8 @@ type Instance struct {
 	SyncGroup                   string            `json:"sync_group,omitempty"`
 	Trackers                    []Tracker         `json:"trackers"`
 	LowerPriorityMaster         *LowerMaster      `json:"lower_priority_master,omitempty"`
+	Routes                      []Route           `json:"routes"`
+	Rules                       []Rule            `json:"rules"`
 }
 
 // LowerMaster is a router that keeps advertising as master at a lower
@@ -104,6 +107,8 @@ type Counters struct {
 	GARPSent             uint64            `json:"garp_sent"`
 	AddressListMismatch  uint64            `json:"address_list_mismatch"`
 	VIPsRestored         uint64            `json:"vips_restored"`
+	RoutesRestored       uint64            `json:"routes_restored"`
+	RulesRestored        uint64            `json:"rules_restored"`
 	Transitions          map[string]uint64 `json:"transitions"`
 }
 
@@ -135,6 +140,8 @@ func toStatus(s vrrp.Status, version string) Status {
 		Started:    s.Started,
 		Reload:     Reload{OK: s.ReloadOK, Time: s.ReloadTime, Failures: s.ReloadErrors},
 		Instances:  []Instance{},
+		Static: Static{Routes: toRoutes(s.StaticRoutes), Rules: toRules(s.StaticRules),
+			RoutesRestored: s.StaticRoutesRestored, RulesRestored: s.StaticRulesRestored},
 	}
 	for _, in := range s.Instances {
 		ai := Instance{
@@ -153,7 +160,10 @@ func toStatus(s vrrp.Status, version string) Status {
 				PriorityZeroSent: in.Counters.PriorityZeroSent, PriorityZeroReceived: in.Counters.PriorityZeroReceived,
 				GARPSent: in.Counters.GARPSent, AddressListMismatch: in.Counters.AddressListMismatch,
 				VIPsRestored: in.Counters.VIPsRestored, Transitions: map[string]uint64{},
+				RoutesRestored: in.RoutesRestored, RulesRestored: in.RulesRestored,
 			},
+			Routes:      toRoutes(in.Routes),
+			Rules:       toRules(in.Rules),
 			Dropped:     map[string]uint64{},
 			Maintenance: in.Maintenance,
 			Held:        in.Held,

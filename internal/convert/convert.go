@@ -231,7 +231,7 @@ const (
 	msgSNMP  = "vipd has no SNMP agent; its state is in Prometheus metrics (metrics_listen) and vipd status --json"
 	msgLVS   = "LVS (virtual_server, real_server and their checkers) is not part of vipd; these blocks are skipped (run keepalived's checker or another load balancer for them)"
 	msgVMAC  = "vipd has no virtual MAC: the master answers with the interface's own MAC and sends gratuitous ARP for it"
-	msgRoute = "vipd adds no routes or rules with the VIPs; add them from a notify.master hook"
+	msgRoute = "vipd convert does not translate these yet; write them as the instance's routes and rules keys (README: Routes and rules that follow the master)"
 	msgIPv6  = "vipd does not carry IPv6 yet; left out"
 )
 

@@ -38,6 +38,7 @@ type Collector struct {
 	addrMismatch, masterAddress, advertInterval, masterAdvert  *prometheus.Desc
 	checksumMode, reloadOK, reloadTime, reloadFailures, starts *prometheus.Desc
 	build                                                      *prometheus.Desc
+	routes                                                     routeDescs
 
 	// snapshot names a failed scrape's cause; it is never a series.
 	snapshot *prometheus.Desc
@@ -115,6 +116,7 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 		"Unix time vipd started.")
 	c.build = node("vipd_build_info",
 		"Version of the running vipd; always 1.", "version", "commit", "goversion")
+	c.routes = newRouteDescs(inst)
 	c.snapshot = node("vipd_status_snapshot",
 		"The node's status snapshot that every vipd_ series is built from.")
 	return c
@@ -135,6 +137,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	for _, d := range c.routes.all() {
+		ch <- d
+	}
 }
 
 // Collect sends every vipd_ series from one fresh snapshot. A snapshot
@@ -153,6 +158,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectNode(e, st)
 	for _, in := range st.Instances {
 		c.collectInstance(e, in)
+		if len(in.Routes)+len(in.Rules) > 0 {
+			c.routes.collect(e, []string{in.Name, in.Interface, strconv.Itoa(int(in.VRID))}, in.Routes, in.Rules, in.RoutesRestored, in.RulesRestored)
+		}
+	}
+	if len(st.StaticRoutes)+len(st.StaticRules) > 0 {
+		c.routes.collect(e, []string{"", "", ""}, st.StaticRoutes, st.StaticRules, st.StaticRoutesRestored, st.StaticRulesRestored)
 	}
 	for _, ifc := range st.Interfaces {
 		for _, r := range vrrp.AllDropReasons() {

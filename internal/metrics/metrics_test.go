@@ -66,6 +66,12 @@ func testStatus() vrrp.Status {
 		{Kind: "interface", Name: "eth2", Weight: -10},
 		{Kind: "process", Name: "lb", Failing: true, Value: 3, Weight: -50},
 	}
+	web.Routes = []vrrp.RouteStatus{
+		{To: pfx("0.0.0.0/0"), Via: netip.MustParseAddr("198.18.2.1"), Interface: "eth1", Table: 100, Present: true},
+		{To: pfx("198.18.8.0/24"), Interface: "eth1", Source: netip.MustParseAddr("198.18.0.101"), Waiting: true},
+	}
+	web.Rules = []vrrp.RuleStatus{{From: pfx("198.18.0.100/32"), Table: 100, Priority: 100, Present: true}}
+	web.RoutesRestored, web.RulesRestored = 1, 2
 	web.Counters.Dropped[vrrp.DropChecksum] = 4
 	web.Counters.Dropped[vrrp.DropTTL] = 1
 
@@ -93,7 +99,10 @@ func testStatus() vrrp.Status {
 
 	st := vrrp.Status{
 		Started: t0, ReloadOK: false, ReloadTime: t0.Add(time.Hour), ReloadErrors: 1,
-		Instances: []vrrp.InstanceStatus{web, db, mail},
+		Instances:           []vrrp.InstanceStatus{web, db, mail},
+		StaticRoutes:        []vrrp.RouteStatus{{To: pfx("198.18.10.0/24"), Via: netip.MustParseAddr("198.18.0.254"), Present: true}},
+		StaticRules:         []vrrp.RuleStatus{{To: pfx("198.18.10.0/24"), IIF: "eth0", FwMark: "0x10/0xff", Table: 254, Priority: 200}},
+		StaticRulesRestored: 1,
 		Interfaces: []vrrp.InterfaceStatus{
 			{Name: "eth0", Index: 2, Up: true, Primary: netip.MustParseAddr("198.18.0.1")},
 			{Name: "eth1", Index: 3, Up: false},
@@ -179,6 +188,10 @@ var promisedMetrics = []string{
 	"vipd_vrrp_priority_zero_received_total",
 	"vipd_vrrp_last_transition_timestamp_seconds",
 	"vipd_vip_present",
+	"vipd_route_present",
+	"vipd_rule_present",
+	"vipd_route_restored_total",
+	"vipd_rule_restored_total",
 	"vipd_garp_sent_total",
 	"vipd_config_last_reload_successful",
 	"vipd_config_last_reload_timestamp_seconds",
