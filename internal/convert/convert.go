@@ -180,6 +180,8 @@ type conv struct {
 	groups                  []*syncGroup
 	instNames               names
 	groupNames              names
+	staticRoutes            []entry
+	staticRules             []entry
 }
 
 // garpSettings are keepalived's values as written (seconds, counts).
@@ -231,7 +233,6 @@ const (
 	msgSNMP  = "vipd has no SNMP agent; its state is in Prometheus metrics (metrics_listen) and vipd status --json"
 	msgLVS   = "LVS (virtual_server, real_server and their checkers) is not part of vipd; these blocks are skipped (run keepalived's checker or another load balancer for them)"
 	msgVMAC  = "vipd has no virtual MAC: the master answers with the interface's own MAC and sends gratuitous ARP for it"
-	msgRoute = "vipd convert does not translate these yet; write them as the instance's routes and rules keys (README: Routes and rules that follow the master)"
 	msgIPv6  = "vipd does not carry IPv6 yet; left out"
 )
 
@@ -240,8 +241,10 @@ func (c *conv) topLevel(n *kaconf.Node) {
 	switch n.Keyword {
 	case "virtual_server", "virtual_server_group":
 		c.dropOnce("lvs", n, msgLVS)
-	case "static_ipaddress", "static_routes", "static_rules":
-		c.drop(n, "vipd does not manage static addresses, routes or rules; configure them with the system's network configuration")
+	case "static_routes", "static_rules":
+		c.routesAndRules(n, &c.staticRoutes, &c.staticRules)
+	case "static_ipaddress":
+		c.drop(n, "vipd does not manage static addresses; configure them with the system's network configuration")
 	case "bfd_instance", "track_bfd":
 		c.drop(n, "vipd has no BFD")
 	case "garp_group", "linkbeat_interfaces", "track_group", "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets",

@@ -15,9 +15,9 @@ import (
 )
 
 // allowedDrop says whether a dropped keyword is one the issue accepts
-// (e-mail, SNMP, LVS, IPv6, virtual MAC, routes and rules).
+// (e-mail, SNMP, LVS, IPv6, virtual MAC).
 func allowedDrop(r Report) bool {
-	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgVMAC, msgRoute, msgIPv6} {
+	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgVMAC, msgIPv6} {
 		if r.Msg == m {
 			return true
 		}

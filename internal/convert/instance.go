@@ -35,6 +35,7 @@ type instance struct {
 	processes     []trackProcess
 	files         []trackFile
 	notify        *notify
+	routes, rules []entry
 	// notes are comments written above a key of the instance ("" for the
 	// instance as a whole).
 	notes map[string][]string
@@ -342,7 +343,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 		case "native_ipv6":
 			c.drop(k, msgIPv6)
 		case "virtual_routes", "virtual_rules":
-			c.drop(k, msgRoute)
+			c.routesAndRules(k, &in.routes, &in.rules)
 		case "v3_checksum_as_v2":
 			checksumAsV2 = k
 		case "lvs_sync_daemon_interface":

@@ -89,6 +89,8 @@ func (c *conv) write(t *kaconf.Tree) []byte {
 			w.kv(0, "script_group", str(c.scriptGroup))
 		}
 	}
+	writeEntries(&w, 0, "static_routes", c.staticRoutes)
+	writeEntries(&w, 0, "static_rules", c.staticRules)
 	if len(c.instances) > 0 {
 		w.key(0, "instances")
 	}
@@ -258,6 +260,8 @@ func (c *conv) writeInstance(w *writer, in *instance) {
 	if in.notify != nil {
 		writeNotify(w, 4, in.notify, "INSTANCE")
 	}
+	writeEntries(w, 4, "routes", in.routes)
+	writeEntries(w, 4, "rules", in.rules)
 }
 
 // writeGARP maps keepalived's gratuitous ARP settings: a burst of
