@@ -44,8 +44,7 @@ func TestRequestFrame(t *testing.T) {
 }
 
 // Request on one end of a veth pair: the other end receives one targeted
-// request per sender, and the kernel there (the target's address on it)
-// learns each sender at the MAC given.
+// request per sender, from the MAC given.
 func TestRequest(t *testing.T) {
 	netnstest.Run(t, func(netns.NsHandle) {
 		netnstest.Veth(t, "arq0", "arq1")
