@@ -64,6 +64,8 @@ type instance struct {
 	group       *syncGroup
 	notify      *notifier
 	stopTrack   context.CancelFunc
+	// up is the upstream check while master (upstream.go).
+	up upstreamCheck
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {
@@ -214,6 +216,9 @@ func (in *instance) deadline() time.Time {
 	}
 	if !in.retryAt.IsZero() && (d.IsZero() || in.retryAt.Before(d)) {
 		d = in.retryAt
+	}
+	if u := in.up.next(); !u.IsZero() && (d.IsZero() || u.Before(d)) {
+		d = u
 	}
 	return d
 }

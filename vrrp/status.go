@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -57,6 +58,10 @@ type InstanceStatus struct {
 	// LowerMaster is a router that keeps advertising as master at a lower
 	// rank while this one is master; nil when there is none.
 	LowerMaster *LowerMaster
+	// Upstreams is the upstream check of this term as master (none while
+	// not master); UpstreamCounts the attempts by upstream since start.
+	Upstreams      []UpstreamStatus
+	UpstreamCounts []UpstreamCount
 }
 
 // TrackerStatus is one tracker of an instance.
@@ -187,6 +192,7 @@ func (n *Node) status() Status {
 		if lm, ok := in.m.LowerMaster(n.now()); ok {
 			is.LowerMaster = &lm
 		}
+		is.Upstreams, is.UpstreamCounts = in.upstreamStatus(), slices.Clone(in.up.counts)
 		for _, ti := range in.cfg.Track.Interfaces {
 			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "interface", Name: ti.Name, Failing: in.track.ifDown[ti.Name], Weight: ti.Weight})
 		}
