@@ -52,6 +52,10 @@ type Instance struct {
 	SyncGroup                   string            `json:"sync_group,omitempty"`
 	Trackers                    []Tracker         `json:"trackers"`
 	LowerPriorityMaster         *LowerMaster      `json:"lower_priority_master,omitempty"`
+	// Upstreams is the upstream check of this term as master (omitted
+	// when none); UpstreamChecks its attempts by upstream since start.
+	Upstreams      []Upstream      `json:"upstreams,omitempty"`
+	UpstreamChecks []UpstreamCheck `json:"upstream_checks,omitempty"`
 }
 
 // LowerMaster is a router that keeps advertising as master at a lower
@@ -172,6 +176,7 @@ func toStatus(s vrrp.Status, version string) Status {
 			}
 			ai.Trackers = append(ai.Trackers, at)
 		}
+		ai.Upstreams, ai.UpstreamChecks = toUpstreams(in)
 		for k, v := range in.Counters.Transitions {
 			ai.Counters.Transitions[k[0].String()+"->"+k[1].String()] = v
 		}

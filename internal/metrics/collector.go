@@ -41,6 +41,9 @@ type Collector struct {
 
 	// snapshot names a failed scrape's cause; it is never a series.
 	snapshot *prometheus.Desc
+
+	// The upstream check (upstream.go).
+	upstreamState, upstreamChecks *prometheus.Desc
 }
 
 // The labels of every per-instance series, in this order.
@@ -117,6 +120,7 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 		"Version of the running vipd; always 1.", "version", "commit", "goversion")
 	c.snapshot = node("vipd_status_snapshot",
 		"The node's status snapshot that every vipd_ series is built from.")
+	c.upstreamDescs(inst)
 	return c
 }
 
@@ -132,6 +136,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.addrMismatch, c.masterAddress, c.advertInterval, c.masterAdvert,
 		c.checksumMode, c.reloadOK, c.reloadTime, c.reloadFailures, c.starts,
 		c.build,
+		c.upstreamState, c.upstreamChecks,
 	} {
 		ch <- d
 	}
@@ -153,6 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectNode(e, st)
 	for _, in := range st.Instances {
 		c.collectInstance(e, in)
+		c.collectUpstreams(e, in)
 	}
 	for _, ifc := range st.Interfaces {
 		for _, r := range vrrp.AllDropReasons() {
