@@ -25,7 +25,7 @@ build:
 # the interop peer, tshark the independent dissector, Prometheus (with
 # promtool) the scraper, setpriv (util-linux) and systemd-analyze check the
 # unit. As root, missing ones are installed; `make demo` needs only iproute2.
-DEB_PKGS := iproute2 iputils-ping keepalived tcpdump tshark prometheus util-linux systemd
+DEB_PKGS := iproute2 iputils-ping keepalived tcpdump tshark prometheus util-linux systemd nftables
 
 deps:
 ifeq ($(ROOT),0)

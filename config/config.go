@@ -49,6 +49,12 @@ type Instance struct {
 	V3Checksum     ChecksumMode
 	VIPs           []VIP
 	GARP           GARP
+	// Upstreams are the neighbours that, after a takeover, get a targeted
+	// ARP request from each VIP and are checked to send the VIPs' traffic
+	// here (upstreams); nil means the default gateway of Interface.
+	// NoUpstreams (upstreams: []) turns the check off.
+	Upstreams   []netip.Addr
+	NoUpstreams bool
 	// UnicastPeers, when set, replaces multicast: adverts go to each peer
 	// and only adverts from them are accepted.
 	UnicastPeers []netip.Addr

@@ -106,6 +106,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 		}
 		p.crossCheck(parsed)
 		p.crossCheckSources(parsed)
+		p.crossCheckUpstreams(parsed)
 		if len(items) > 0 {
 			known = make(map[string]bool)
 		}
@@ -174,6 +175,7 @@ type parsedInstance struct {
 	nameLine, vridLine int
 	peerLines          []int // of each of UnicastPeers
 	sourceLine         int   // of SourceAddress
+	upstreamLines      []int // of each of Upstreams
 	// rawName is the name as written, even when it is not a valid one, so
 	// that a sync group naming it is not reported as well.
 	rawName string
@@ -183,6 +185,7 @@ var instanceKeys = []string{
 	"name", "interface", "vrid", "priority", "version", "advert_interval",
 	"preempt", "preempt_delay", "auth_pass", "v3_checksum", "vips", "garp",
 	"unicast_peers", "track", "notify", "source_address", "routes", "rules",
+	"upstreams",
 }
 
 // instance reads one item of the instances list. Fields with errors keep
@@ -322,6 +325,9 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	}
 	if f, ok := fs["garp"]; ok {
 		p.garp(f, &in.GARP)
+	}
+	if f, ok := fs["upstreams"]; ok {
+		pi.upstreamLines = p.upstreams(f, in)
 	}
 	if f, ok := fs["unicast_peers"]; ok {
 		in.UnicastPeers, pi.peerLines = p.unicastPeers(f)

@@ -67,6 +67,8 @@ type instance struct {
 	group       *syncGroup
 	notify      *notifier
 	stopTrack   context.CancelFunc
+	// up is the upstream check while master (upstream.go).
+	up upstreamCheck
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {
@@ -217,6 +219,9 @@ func (in *instance) deadline() time.Time {
 	}
 	if !in.retryAt.IsZero() && (d.IsZero() || in.retryAt.Before(d)) {
 		d = in.retryAt
+	}
+	if u := in.up.next(); !u.IsZero() && (d.IsZero() || u.Before(d)) {
+		d = u
 	}
 	return d
 }

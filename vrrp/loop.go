@@ -77,6 +77,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.onTrackResult(r, n.now())
 		case req := <-n.maintQ:
 			req.done <- n.setMaintenance(req, n.now())
+		case r := <-n.upCh:
+			n.onProbeResult(r, n.now())
 		}
 	}
 }
@@ -294,6 +296,9 @@ func (n *Node) onTimer(now time.Time) {
 		}
 		if !in.retryAt.IsZero() && in.retryAt.Sub(now) <= advertSlack {
 			n.retryVIPs(in, now)
+		}
+		if d := in.up.next(); !d.IsZero() && !d.After(now) {
+			n.upstreamTimers(in, now)
 		}
 	}
 	if n.staticOn && !n.static.retryAt.IsZero() && n.static.retryAt.Sub(now) <= advertSlack {

@@ -126,6 +126,12 @@ type Node struct {
 	reloadOK     bool
 	reloadTime   time.Time
 	reloadErrors uint64
+
+	// upCh brings the upstream check's results (upstream.go); prober
+	// starts its attempts (nil: the dataplane has no check).
+	upCh           chan probeResult
+	prober         upstreamProber
+	probesInFlight int
 }
 
 // NewNode checks the configuration against the host and sets everything up:
@@ -160,7 +166,9 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 		procRoot: "/proc",
 		loopDone: make(chan struct{}),
 	}
+	n.upCh = make(chan probeResult, 16)
 	n.maint = newMaintWriter(log)
+	n.prober, _ = dp.(upstreamProber)
 	if err := n.setup(); err != nil {
 		n.closeIfaces()
 		n.dp.Close()

@@ -340,6 +340,7 @@ func (n *Node) update(in *instance, c config.Instance, linkOf func(string) *ifac
 		n.retireNotifier(in.notify)
 		in.notify = n.newNotifierFor(c)
 	}
+	oldVIPs := slices.Clone(in.vips)
 	in.setVIPs(linkOf)
 	in.rs = replaceSet(&in.rs, n.resolved[c.Name], wasHolding)
 	in.auth = [8]byte{}
@@ -353,6 +354,11 @@ func (n *Node) update(in *instance, c config.Instance, linkOf func(string) *ifac
 			}
 		}
 		_ = n.reconcile(in, reconcileReload, now)
+	}
+	if in.m.State() == StateMaster && (!slices.Equal(oldCfg.Upstreams, c.Upstreams) ||
+		oldCfg.NoUpstreams != c.NoUpstreams || !slices.Equal(oldVIPs, in.vips)) {
+		// Other upstreams, or other VIPs to tell them about.
+		n.startUpstreams(in, now)
 	}
 	n.reevaluate(in, now)
 }

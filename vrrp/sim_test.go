@@ -42,6 +42,20 @@ type simNet struct {
 	steps  int
 	// cut drops every frame on the segment (a partition).
 	cut bool
+	// later are callbacks due at a time (the fake upstream's answers).
+	later []simLater
+	// upstreams are neighbours on eth0, gateway eth0's default gateway,
+	// probes the upstream check's attempts (upstream_sim_test.go).
+	upstreams []*simUpstream
+	gateway   netip.Addr
+	probes    []simProbe
+}
+
+// simLater is a callback the simulation runs at a time, for one host.
+type simLater struct {
+	at time.Time
+	h  *simNode
+	fn func()
 }
 
 type simFrame struct {
@@ -260,6 +274,12 @@ func (s *simNet) runUntil(end time.Time) {
 				at, frame, timer = w, -1, h
 			}
 		}
+		later := -1
+		for i, l := range s.later {
+			if !s.isBusy(l.h) && (at.IsZero() || l.at.Before(at)) {
+				at, frame, timer, later = l.at, -1, nil, i
+			}
+		}
 		if at.IsZero() || at.After(end) {
 			if end.After(s.now) {
 				s.now = end
@@ -268,6 +288,12 @@ func (s *simNet) runUntil(end time.Time) {
 		}
 		if at.After(s.now) {
 			s.now = at
+		}
+		if later >= 0 {
+			l := s.later[later]
+			s.later = slices.Delete(s.later, later, later+1)
+			l.fn()
+			continue
 		}
 		if frame >= 0 {
 			f := s.frames[frame]
@@ -551,6 +577,7 @@ func (l *simLink) Announce(addrs []netip.Addr) (int, error) {
 	s := l.h.net
 	s.anns = append(s.anns, simAnnounce{at: s.now, node: l.h.name, link: l.name, addrs: slices.Clone(addrs), mac: l.mac.String()})
 	l.h.ops = append(l.h.ops, "announce")
+	s.upstreamsHearGARP(l, addrs)
 	return 2 * len(addrs), nil
 }
 

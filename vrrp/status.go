@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -67,6 +68,10 @@ type InstanceStatus struct {
 	Routes                        []RouteStatus
 	Rules                         []RuleStatus
 	RoutesRestored, RulesRestored uint64
+	// Upstreams is the upstream check of this term as master (none while
+	// not master); UpstreamCounts the attempts by upstream since start.
+	Upstreams      []UpstreamStatus
+	UpstreamCounts []UpstreamCount
 }
 
 // TrackerStatus is one tracker of an instance.
@@ -201,6 +206,7 @@ func (n *Node) status() Status {
 		if lm, ok := in.m.LowerMaster(n.now()); ok {
 			is.LowerMaster = &lm
 		}
+		is.Upstreams, is.UpstreamCounts = in.upstreamStatus(), slices.Clone(in.up.counts)
 		for _, ti := range in.cfg.Track.Interfaces {
 			is.Trackers = append(is.Trackers, TrackerStatus{Kind: "interface", Name: ti.Name, Failing: in.track.ifDown[ti.Name], Weight: ti.Weight})
 		}

@@ -158,6 +158,7 @@ func printStatus(w io.Writer, s control.Status, now time.Time) {
 					in.Name, v.Address, v.AddFailures, v.AddError), 100))
 			}
 		}
+		printUpstreams(w, in, now)
 		if lm := in.LowerPriorityMaster; lm != nil {
 			fmt.Fprintf(w, "\n%s: %s keeps advertising as master at priority %d since %s (%d adverts); it does not accept ours: re-announcing with backoff\n",
 				in.Name, lm.Address, lm.Priority, lm.Since.Format(time.RFC3339), lm.Adverts)

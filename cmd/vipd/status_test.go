@@ -78,3 +78,28 @@ func TestSince(t *testing.T) {
 		t.Errorf("since(zero) = %q", got)
 	}
 }
+
+func TestPrintStatusUpstreams(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	checked := now.Add(-2 * time.Second)
+	s := control.Status{Reload: control.Reload{OK: true}, Instances: []control.Instance{{
+		Name: "web", Interface: "eth0", VRID: 51, State: "master",
+		Upstreams: []control.Upstream{
+			{Address: "198.18.0.1", Default: true, State: "moved", Attempts: 1, LastCheck: &checked},
+			{Address: "198.18.0.2", State: "not-moved", Attempts: 3, LastCheck: &checked, Error: "no echo reply"},
+			{Default: true, State: "checking"},
+		},
+	}}}
+	var b bytes.Buffer
+	printStatus(&b, s, now)
+	out := b.String()
+	for _, want := range []string{
+		"web: upstream moved: 198.18.0.1 (default gateway; 1 attempt, checked 2.0s ago)\n",
+		"web: upstream not moved: 198.18.0.2 (3 attempts, checked 2.0s ago): no echo reply\n",
+		"web: upstream checking: the default gateway (0 attempts)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

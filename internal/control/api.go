@@ -55,6 +55,10 @@ type Instance struct {
 	LowerPriorityMaster         *LowerMaster      `json:"lower_priority_master,omitempty"`
 	Routes                      []Route           `json:"routes"`
 	Rules                       []Rule            `json:"rules"`
+	// Upstreams is the upstream check of this term as master (omitted
+	// when none); UpstreamChecks its attempts by upstream since start.
+	Upstreams      []Upstream      `json:"upstreams,omitempty"`
+	UpstreamChecks []UpstreamCheck `json:"upstream_checks,omitempty"`
 }
 
 // LowerMaster is a router that keeps advertising as master at a lower
@@ -182,6 +186,7 @@ func toStatus(s vrrp.Status, version string) Status {
 			}
 			ai.Trackers = append(ai.Trackers, at)
 		}
+		ai.Upstreams, ai.UpstreamChecks = toUpstreams(in)
 		for k, v := range in.Counters.Transitions {
 			ai.Counters.Transitions[k[0].String()+"->"+k[1].String()] = v
 		}

@@ -42,6 +42,9 @@ type Collector struct {
 
 	// snapshot names a failed scrape's cause; it is never a series.
 	snapshot *prometheus.Desc
+
+	// The upstream check (upstream.go).
+	upstreamState, upstreamChecks *prometheus.Desc
 }
 
 // The labels of every per-instance series, in this order.
@@ -119,6 +122,7 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 	c.routes = newRouteDescs(inst)
 	c.snapshot = node("vipd_status_snapshot",
 		"The node's status snapshot that every vipd_ series is built from.")
+	c.upstreamDescs(inst)
 	return c
 }
 
@@ -134,6 +138,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.addrMismatch, c.masterAddress, c.advertInterval, c.masterAdvert,
 		c.checksumMode, c.reloadOK, c.reloadTime, c.reloadFailures, c.starts,
 		c.build,
+		c.upstreamState, c.upstreamChecks,
 	} {
 		ch <- d
 	}
@@ -158,6 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectNode(e, st)
 	for _, in := range st.Instances {
 		c.collectInstance(e, in)
+		c.collectUpstreams(e, in)
 		if len(in.Routes)+len(in.Rules) > 0 {
 			c.routes.collect(e, []string{in.Name, in.Interface, strconv.Itoa(int(in.VRID))}, in.Routes, in.Rules, in.RoutesRestored, in.RulesRestored)
 		}

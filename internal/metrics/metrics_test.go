@@ -72,6 +72,15 @@ func testStatus() vrrp.Status {
 	}
 	web.Rules = []vrrp.RuleStatus{{From: pfx("198.18.0.100/32"), Table: 100, Priority: 100, Present: true}}
 	web.RoutesRestored, web.RulesRestored = 1, 2
+	web.Upstreams = []vrrp.UpstreamStatus{
+		{Address: netip.MustParseAddr("198.18.0.254"), Default: true, State: vrrp.UpstreamMoved, Attempts: 1, LastCheck: t0},
+		{Address: netip.MustParseAddr("198.18.0.253"), State: vrrp.UpstreamNotMoved, Attempts: 4, LastCheck: t0, Error: "no echo reply"},
+		{Default: true, State: vrrp.UpstreamChecking}, // not looked up yet: no series
+	}
+	web.UpstreamCounts = []vrrp.UpstreamCount{
+		{Upstream: netip.MustParseAddr("198.18.0.254"), Moved: 2, NotMoved: 1},
+		{Upstream: netip.MustParseAddr("198.18.0.253"), NotMoved: 4, Errors: 1},
+	}
 	web.Counters.Dropped[vrrp.DropChecksum] = 4
 	web.Counters.Dropped[vrrp.DropTTL] = 1
 
