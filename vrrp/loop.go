@@ -33,6 +33,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); n.maint.run(inner) }()
 	go func() { defer n.wg.Done(); n.dp.Watch(inner, n.addrCh, n.linkCh) }()
+	n.startConflictWatch(inner)
 	for _, ifc := range n.ifaces {
 		n.rcv.attach(n, ifc)
 	}
@@ -74,6 +75,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			n.onTrackResult(r, n.now())
 		case req := <-n.maintQ:
 			req.done <- n.setMaintenance(req, n.now())
+		case r := <-n.conflictCh:
+			n.onConflict(r)
 		}
 	}
 }

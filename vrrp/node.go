@@ -111,6 +111,9 @@ type Node struct {
 	// procRoot is where process trackers read the process list: /proc.
 	procRoot string
 
+	// conflictCh brings the conflict watcher's reports (conflictwatch.go).
+	conflictCh chan conflictReport
+
 	started      time.Time
 	reloadOK     bool
 	reloadTime   time.Time
@@ -147,6 +150,8 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 
 		procRoot: "/proc",
 		loopDone: make(chan struct{}),
+
+		conflictCh: make(chan conflictReport, 16),
 	}
 	n.maint = newMaintWriter(log)
 	if err := n.setup(); err != nil {
