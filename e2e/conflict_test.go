@@ -133,6 +133,11 @@ func TestConflictThirdHostReported(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	before := status(t, p, p.A).Instances[0].Counters.Transitions
+	aMAC, err := p.A.Host.MAC()
+	must(t, err)
+	if out, _ := doctor(t, p, p.B); !strings.Contains(out, "answers from the master's MAC "+aMAC.String()) {
+		t.Errorf("doctor on the backup does not find the VIP answering from the master's MAC %s:\n%s", aMAC, out)
+	}
 
 	t0 := time.Now()
 	_, err = rogue.Run("ip", "addr", "add", pair.VIP.String()+"/32", "dev", "eth0")
@@ -163,6 +168,13 @@ func TestConflictThirdHostReported(t *testing.T) {
 		fmt.Sprintf(`ALERTS{alertname="VipdAddressConflict",alertstate="firing",mac=%q}`, mac), 20*time.Second,
 		func(r []string) bool { return len(r) == 2 })
 	t.Logf("alert firing %v after the address was added", time.Since(t0).Round(time.Millisecond))
+
+	for _, n := range p.Nodes() {
+		out, code := doctor(t, p, n)
+		if code == 0 || !strings.Contains(out, "address conflict: VIP "+pair.VIP.String()+" is also answered for by "+mac) {
+			t.Errorf("doctor on %s: exit %d, no conflict with %s:\n%s", n.Host.Name, code, mac, out)
+		}
+	}
 
 	// vipd did not fight: A is still master and holds the VIP, no
 	// transition happened.

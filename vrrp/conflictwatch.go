@@ -31,7 +31,7 @@ const (
 	// conflictSettle: a MAC heard for a VIP is judged only with the state
 	// of at least this long after, so a new master's gratuitous ARP, which
 	// may come before its first advert, is not taken for a conflict.
-	conflictSettle = time.Second
+	conflictSettle = 500 * time.Millisecond
 	// conflictClearRounds: a conflict clears when its MAC was not heard for
 	// this many rounds.
 	conflictClearRounds = 3
