@@ -91,6 +91,9 @@ type vipState struct {
 	present  bool
 	addErr   string // the last add's error; "" once an add succeeded
 	failures uint64 // adds that failed
+	// conflicts: other hosts' MACs claiming the VIP, as the conflict
+	// watcher last reported them.
+	conflicts []VIPConflict
 }
 
 // setVIPs takes the VIP lists from the configuration; a VIP that stays on

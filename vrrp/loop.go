@@ -34,6 +34,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	go func() { defer n.wg.Done(); n.maint.run(inner) }()
 	go func() { defer n.wg.Done(); n.dp.Watch(inner, n.addrCh, n.linkCh) }()
 	go func() { defer n.wg.Done(); n.dp.WatchRoutes(inner, n.routeCh) }()
+	n.startConflictWatch(inner)
 	for _, ifc := range n.ifaces {
 		n.rcv.attach(n, ifc)
 	}
@@ -79,6 +80,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			req.done <- n.setMaintenance(req, n.now())
 		case r := <-n.upCh:
 			n.onProbeResult(r, n.now())
+		case r := <-n.conflictCh:
+			n.onConflict(r)
 		}
 	}
 }

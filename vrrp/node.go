@@ -121,6 +121,8 @@ type Node struct {
 	resolved map[string]routeSet
 	// routeLinks: whether each link a route names was last seen up.
 	routeLinks map[string]bool
+	// conflictCh brings the conflict watcher's reports (conflictwatch.go).
+	conflictCh chan conflictReport
 
 	started      time.Time
 	reloadOK     bool
@@ -165,6 +167,8 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 
 		procRoot: "/proc",
 		loopDone: make(chan struct{}),
+
+		conflictCh: make(chan conflictReport, 16),
 	}
 	n.upCh = make(chan probeResult, 16)
 	n.maint = newMaintWriter(log)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -32,6 +33,7 @@ type InterfaceStatus struct {
 	Index   int
 	Up      bool // has carrier
 	Primary netip.Addr
+	MAC     net.HardwareAddr // the link's hardware address as vipd uses it
 	// Dropped counts datagrams that could not be attributed to an
 	// instance (for a VRID not configured here, or too short to say), by
 	// DropReason.
@@ -96,6 +98,9 @@ type VIPStatus struct {
 	Present     bool
 	AddError    string // the last add's error, "" once an add succeeded
 	AddFailures uint64 // adds that failed since vipd started
+	// Conflicts are the MACs, neither this node's nor the master's, heard
+	// claiming the VIP (conflict detection); empty when none.
+	Conflicts []VIPConflict
 }
 
 // ErrNotRunning is returned by Status when the Node's loop has exited, or
@@ -173,7 +178,7 @@ func (n *Node) status() Status {
 	s.StaticRoutesRestored, s.StaticRulesRestored = n.static.routesRestored, n.static.rulesRestored
 	for _, ifc := range n.ifaces {
 		s.Interfaces = append(s.Interfaces, InterfaceStatus{
-			Name: ifc.name, Index: ifc.index, Up: ifc.up, Primary: ifc.primary, Dropped: ifc.unattributed,
+			Name: ifc.name, Index: ifc.index, Up: ifc.up, Primary: ifc.primary, MAC: slices.Clone(ifc.mac), Dropped: ifc.unattributed,
 		})
 	}
 	for _, in := range n.insts {
@@ -226,6 +231,7 @@ func (n *Node) status() Status {
 			is.VIPs = append(is.VIPs, VIPStatus{
 				Address: v.Address, Description: v.Description, Owner: v.Owner, Interface: vs.link.name, Label: vs.label, Advertised: !v.NotAdvertised,
 				Present: vs.present, AddError: vs.addErr, AddFailures: vs.failures,
+				Conflicts: slices.Clone(vs.conflicts),
 			})
 		}
 		s.Instances = append(s.Instances, is)

@@ -157,6 +157,10 @@ func printStatus(w io.Writer, s control.Status, now time.Time) {
 				fmt.Fprintln(w, trunc(fmt.Sprintf("%s: VIP %s cannot be added (%d failed adds, retrying): %s",
 					in.Name, v.Address, v.AddFailures, v.AddError), 100))
 			}
+			for _, c := range v.Conflicts {
+				fmt.Fprintln(w, trunc(fmt.Sprintf("%s: VIP %s: CONFLICT: %s answers for it too, since %s",
+					in.Name, v.Address, c.MAC, c.Since.Format(time.RFC3339)), 100))
+			}
 		}
 		printUpstreams(w, in, now)
 		if lm := in.LowerPriorityMaster; lm != nil {

@@ -45,7 +45,8 @@ func TestPrintStatusPlacement(t *testing.T) {
 		VIPs: []control.VIP{
 			{Address: "198.18.0.100", Interface: "eth0", Present: true},
 			{Address: "198.18.0.101", Interface: "eth1", Present: true},
-			{Address: "198.18.0.102", Interface: "eth1", Label: "eth1:web", Present: true},
+			{Address: "198.18.0.102", Interface: "eth1", Label: "eth1:web", Present: true,
+				Conflicts: []control.VIPConflict{{MAC: "02:00:00:00:00:99", Since: now.Add(-time.Minute)}}},
 		},
 	}, {
 		Name: "novip", Interface: "eth0", VRID: 52, State: "backup", PrimaryAddress: "198.18.0.11", SourceAddress: "198.18.0.11",
@@ -54,7 +55,8 @@ func TestPrintStatusPlacement(t *testing.T) {
 	printStatus(&b, s, now)
 	out := b.String()
 	for _, want := range []string{"198.18.0.100 on", "198.18.0.101 [eth1] on", "198.18.0.102 [eth1:web] on",
-		"web: adverts from 198.18.0.21 (source_address; eth0's primary address is 198.18.0.11)"} {
+		"web: adverts from 198.18.0.21 (source_address; eth0's primary address is 198.18.0.11)",
+		"web: VIP 198.18.0.102: CONFLICT: 02:00:00:00:00:99 answers for it too, since 2026-01-01T11:59:00Z"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -100,6 +100,15 @@ type VIP struct {
 	// adds since vipd started.
 	AddError    string `json:"add_error,omitempty"`
 	AddFailures uint64 `json:"add_failures"`
+	// Conflicts are the MACs, neither this node's nor the master's, that
+	// claim the VIP on the link (ARP); absent when none.
+	Conflicts []VIPConflict `json:"conflicts,omitempty"`
+}
+
+// VIPConflict is another host's MAC claiming a VIP, and since when.
+type VIPConflict struct {
+	MAC   string    `json:"mac"`
+	Since time.Time `json:"since"`
 }
 
 // Counters are an instance's counters since vipd started.
@@ -198,9 +207,17 @@ func toStatus(s vrrp.Status, version string) Status {
 		for _, v := range in.VIPs {
 			ai.VIPs = append(ai.VIPs, VIP{Address: vipString(v.Address), Description: v.Description, Owner: v.Owner,
 				Interface: v.Interface, Label: v.Label, Advertised: v.Advertised, Present: v.Present,
-				AddError: v.AddError, AddFailures: v.AddFailures})
+				AddError: v.AddError, AddFailures: v.AddFailures, Conflicts: vipConflicts(v.Conflicts)})
 		}
 		out.Instances = append(out.Instances, ai)
+	}
+	return out
+}
+
+func vipConflicts(cs []vrrp.VIPConflict) []VIPConflict {
+	var out []VIPConflict
+	for _, c := range cs {
+		out = append(out, VIPConflict{MAC: c.MAC.String(), Since: c.Since})
 	}
 	return out
 }

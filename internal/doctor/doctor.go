@@ -139,7 +139,10 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 			"if it belongs to a decommissioned service, remove it (ip addr del " + a.Prefix.String() + " dev " + name + "); else document it"})
 	}
 	vs = append(vs, d.kernelSettings(name)...)
-	return append(vs, d.listen(ifi, insts)...)
+	vs = append(vs, sharedSubnet(name, addrs, configured, insts)...)
+	lv, seen := d.listen(ifi, insts)
+	vs = append(vs, lv...)
+	return append(vs, d.reachability(ifi, insts, addrs, seen)...)
 }
 
 // kernelSettings reports the sysctls that decide whether adverts and ARP
@@ -178,6 +181,14 @@ func (d doctor) kernelSettings(ifname string) []Verdict {
 			vs = append(vs, Verdict{OK, fmt.Sprintf("arp_announce is %d on %s", aa, ifname), ""})
 		}
 	}
+	if af, ok := get("arp_filter"); ok {
+		if af == 1 {
+			vs = append(vs, Verdict{Warn, fmt.Sprintf("arp_filter is 1 on %s: the kernel answers ARP here only when its route back to the asker leaves through %s, so a VIP can go unanswered for clients routed another way", ifname, ifname),
+				"sysctl -w net.ipv4.conf." + ifname + ".arp_filter=0 and net.ipv4.conf.all.arp_filter=0, unless several interfaces share the subnet on purpose (then check reachability from a remote host)"})
+		} else {
+			vs = append(vs, Verdict{OK, fmt.Sprintf("arp_filter is %d on %s", af, ifname), ""})
+		}
+	}
 	if nb, err := d.sysctl("net.ipv4.ip_nonlocal_bind"); err == nil {
 		if nb == 0 {
 			vs = append(vs, Verdict{Warn, "ip_nonlocal_bind is 0: services on a backup cannot bind a VIP before it arrives",
@@ -198,7 +209,7 @@ type heard struct {
 // listen hears the segment for a while and reports who advertises our
 // VRIDs: nobody (multicast blocked, or no peer), one master, or more than
 // one (a split brain, or a foreign router using our VRID).
-func (d doctor) listen(ifi *net.Interface, insts []config.Instance) []Verdict {
+func (d doctor) listen(ifi *net.Interface, insts []config.Instance) ([]Verdict, map[uint8]map[netip.Addr]*heard) {
 	dur := d.listenFor
 	if dur == 0 {
 		var longest time.Duration
@@ -209,7 +220,7 @@ func (d doctor) listen(ifi *net.Interface, insts []config.Instance) []Verdict {
 	}
 	conn, err := vrrp.ListenConn(ifi)
 	if err != nil {
-		return []Verdict{{Fail, fmt.Sprintf("cannot listen for adverts on %s: %v", ifi.Name, err), "run vipd doctor as root (or with CAP_NET_RAW)"}}
+		return []Verdict{{Fail, fmt.Sprintf("cannot listen for adverts on %s: %v", ifi.Name, err), "run vipd doctor as root (or with CAP_NET_RAW)"}}, nil
 	}
 	done := make(chan struct{})
 	seen := map[uint8]map[netip.Addr]*heard{}
@@ -229,7 +240,7 @@ func (d doctor) listen(ifi *net.Interface, insts []config.Instance) []Verdict {
 	time.Sleep(dur)
 	conn.Close()
 	<-done
-	return heardVerdicts(ifi.Name, insts, seen, dur)
+	return heardVerdicts(ifi.Name, insts, seen, dur), seen
 }
 
 // hear records one datagram if it is a valid advert with TTL 255.

@@ -35,6 +35,7 @@ type Collector struct {
 	prioZeroSent, prioZeroReceived, lastTransition             *prometheus.Desc
 	vipPresent, vipInfo, vipRestored, garpSent                 *prometheus.Desc
 	vipAddFailures                                             *prometheus.Desc
+	vipConflict                                                *prometheus.Desc
 	addrMismatch, masterAddress, advertInterval, masterAdvert  *prometheus.Desc
 	checksumMode, reloadOK, reloadTime, reloadFailures, starts *prometheus.Desc
 	build                                                      *prometheus.Desc
@@ -92,6 +93,8 @@ func NewCollector(status StatusFunc, bi BuildInfo, timeout time.Duration) *Colle
 		"1 if the virtual address is on the instance's interface now, 0 if not (never added, removed, or its add failing).", "vip")
 	c.vipAddFailures = inst("vipd_vip_add_failures_total",
 		"Adds of the virtual address to the interface that failed (each is retried with back-off while master).", "vip")
+	c.vipConflict = inst("vipd_vip_conflict",
+		"1 for each MAC, neither this node's nor the master's, heard claiming the virtual address (ARP); no series when none.", "vip", "mac")
 	c.vipInfo = inst("vipd_vip_info",
 		"Documentation of a virtual address from the configuration; always 1.", "vip", "description", "owner")
 	c.vipRestored = inst("vipd_vip_restored_total",
@@ -134,7 +137,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.advertsSent, c.advertsReceived, c.advertsDropped,
 		c.prioZeroSent, c.prioZeroReceived, c.lastTransition,
 		c.vipPresent, c.vipInfo, c.vipRestored, c.garpSent,
-		c.vipAddFailures,
+		c.vipAddFailures, c.vipConflict,
 		c.addrMismatch, c.masterAddress, c.advertInterval, c.masterAdvert,
 		c.checksumMode, c.reloadOK, c.reloadTime, c.reloadFailures, c.starts,
 		c.build,
@@ -259,6 +262,9 @@ func (c *Collector) collectInstance(e emitter, in vrrp.InstanceStatus) {
 		e.gauge(c.vipPresent, boolValue(v.Present), with(addr)...)
 		e.gauge(c.vipInfo, 1, with(addr, v.Description, v.Owner)...)
 		e.counter(c.vipAddFailures, v.AddFailures, with(addr)...)
+		for _, cf := range v.Conflicts {
+			e.gauge(c.vipConflict, 1, with(addr, cf.MAC.String())...)
+		}
 	}
 	e.counter(c.vipRestored, cnt.VIPsRestored, with()...)
 	e.counter(c.garpSent, cnt.GARPSent, with()...)

@@ -47,7 +47,8 @@ func testStatus() vrrp.Status {
 		PrimaryAddr: netip.MustParseAddr("198.18.0.1"), MasterAddr: netip.MustParseAddr("198.18.0.1"),
 		MasterPriority: 150, LastTransition: t0.Add(3*time.Second + 500*time.Millisecond),
 		VIPs: []vrrp.VIPStatus{
-			{Address: pfx("198.18.0.100/32"), Description: "public web", Owner: "web team", Present: true},
+			{Address: pfx("198.18.0.100/32"), Description: "public web", Owner: "web team", Present: true,
+				Conflicts: []vrrp.VIPConflict{{MAC: net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}, Since: t0}}},
 			{Address: pfx("198.18.0.101/32"), Description: `legacy "www" alias`, Owner: "", Present: false,
 				AddError: "vip: add 198.18.0.101/32 on interface 2: no buffer space available", AddFailures: 3},
 		},

@@ -1,0 +1,196 @@
+package arp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Seen is one ARP frame heard on the link: who claims which address.
+type Seen struct {
+	Op     arp.Operation // arp.OperationRequest or arp.OperationReply
+	MAC    [6]byte       // the sender hardware address
+	IP     netip.Addr    // the sender protocol address
+	Target netip.Addr    // the target protocol address
+}
+
+// Claims reports whether the frame says that IP is at MAC: a reply, or a
+// request (gratuitous or not) sent from that address. An ARP probe (sender
+// 0.0.0.0, RFC 5227) claims nothing.
+func (s Seen) Claims() bool { return s.IP.IsValid() && !s.IP.IsUnspecified() }
+
+// HardwareAddr is MAC as a net.HardwareAddr (allocated).
+func (s Seen) HardwareAddr() net.HardwareAddr { return net.HardwareAddr(s.MAC[:]) }
+
+// ARP over Ethernet for IPv4: the fixed header that every frame the Watcher
+// keeps starts with, after the Ethernet header.
+const (
+	ethHeaderLen = 14
+	arpIPv4Len   = 28 // htype, ptype, hlen, plen, op, sha, spa, tha, tpa
+	frameMin     = ethHeaderLen + arpIPv4Len
+)
+
+// ParseFrame reads an Ethernet frame carrying ARP for IPv4 over Ethernet.
+// It allocates nothing; ok is false for anything else.
+func ParseFrame(b []byte) (s Seen, ok bool) {
+	if len(b) < frameMin || binary.BigEndian.Uint16(b[12:14]) != unix.ETH_P_ARP {
+		return Seen{}, false
+	}
+	a := b[ethHeaderLen:]
+	if binary.BigEndian.Uint16(a[0:2]) != 1 || binary.BigEndian.Uint16(a[2:4]) != unix.ETH_P_IP || a[4] != 6 || a[5] != 4 {
+		return Seen{}, false
+	}
+	op := arp.Operation(binary.BigEndian.Uint16(a[6:8]))
+	if op != arp.OperationRequest && op != arp.OperationReply {
+		return Seen{}, false
+	}
+	s.Op = op
+	copy(s.MAC[:], a[8:14])
+	s.IP = netip.AddrFrom4([4]byte(a[14:18]))
+	s.Target = netip.AddrFrom4([4]byte(a[24:28]))
+	return s, true
+}
+
+// watchFilter keeps, in the kernel, only ARP for IPv4 over Ethernet whose
+// sender address is set: the frames that claim an address. Probes and other
+// hardware or protocol types never wake the reader.
+var watchFilter = mustAssemble([]bpf.Instruction{
+	bpf.LoadAbsolute{Off: 12, Size: 2},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_ARP, SkipTrue: 7},
+	bpf.LoadAbsolute{Off: ethHeaderLen, Size: 4}, // htype, ptype
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 1<<16 | unix.ETH_P_IP, SkipTrue: 5},
+	bpf.LoadAbsolute{Off: ethHeaderLen + 4, Size: 2}, // hlen, plen
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 6<<8 | 4, SkipTrue: 3},
+	bpf.LoadAbsolute{Off: ethHeaderLen + 14, Size: 4}, // sender address
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 1},
+	bpf.RetConstant{Val: 0xffff},
+	bpf.RetConstant{Val: 0},
+})
+
+func mustAssemble(ins []bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(ins)
+	if err != nil {
+		panic(err) // a fixed program: a failure is a bug found by every test
+	}
+	return raw
+}
+
+// Watcher hears the ARP frames that claim addresses on one interface and
+// sends ARP probes. It is the read side of conflict detection: it decides
+// nothing and never answers.
+//
+// Read allocates nothing: the frame goes into a buffer made once, through
+// a read function bound once.
+type Watcher struct {
+	ifname string
+	mac    net.HardwareAddr
+	p      *packet.Conn
+	rc     syscall.RawConn
+
+	buf    [256]byte
+	n      int
+	rerr   error
+	readFn func(fd uintptr) bool
+
+	probe   []byte // an ARP probe from mac, its target written per send
+	to      unix.SockaddrLinklayer
+	werr    error
+	writeFn func(fd uintptr) bool
+}
+
+// NewWatcher opens an ARP packet socket on the named interface with the
+// kernel filter above.
+func NewWatcher(ifname string) (*Watcher, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("arp: interface %s: %w", ifname, err)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("arp: interface %s has no Ethernet address", ifname)
+	}
+	req, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, netip.IPv4Unspecified(), ethernet.Broadcast, netip.IPv4Unspecified())
+	if err != nil {
+		return nil, fmt.Errorf("arp: probe for %s: %w", ifname, err)
+	}
+	probe, err := marshalFrame(req)
+	if err != nil {
+		return nil, fmt.Errorf("arp: probe for %s: %w", ifname, err)
+	}
+	p, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: watchFilter})
+	if err != nil {
+		return nil, fmt.Errorf("arp: open ARP socket on %s: %w", ifname, err)
+	}
+	rc, err := p.SyscallConn()
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("arp: ARP socket on %s: %w", ifname, err)
+	}
+	w := &Watcher{ifname: ifname, mac: ifi.HardwareAddr, p: p, rc: rc, probe: probe}
+	w.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6}
+	copy(w.to.Addr[:], ethernet.Broadcast)
+	w.readFn, w.writeFn = w.read, w.write
+	return w, nil
+}
+
+// MAC is the interface's hardware address when the Watcher was opened.
+func (w *Watcher) MAC() net.HardwareAddr { return w.mac }
+
+// Read blocks until a frame that claims an address arrives (or the
+// deadline passes, or the Watcher is closed) and returns it.
+func (w *Watcher) Read() (Seen, error) {
+	for {
+		if err := w.rc.Read(w.readFn); err != nil {
+			return Seen{}, fmt.Errorf("arp: read on %s: %w", w.ifname, err)
+		}
+		if w.rerr != nil {
+			return Seen{}, fmt.Errorf("arp: read on %s: %w", w.ifname, w.rerr)
+		}
+		if s, ok := ParseFrame(w.buf[:w.n]); ok && s.Claims() {
+			return s, nil
+		}
+	}
+}
+
+func (w *Watcher) read(fd uintptr) bool {
+	w.n, w.rerr = unix.Read(int(fd), w.buf[:])
+	return !errors.Is(w.rerr, unix.EAGAIN)
+}
+
+// SetReadDeadline bounds Read.
+func (w *Watcher) SetReadDeadline(t time.Time) error { return w.p.SetReadDeadline(t) }
+
+// Probe broadcasts an ARP probe for ip (RFC 5227: sender address 0.0.0.0),
+// which whoever holds ip answers, and which changes no neighbour's cache.
+// It is not safe to call concurrently with itself.
+func (w *Watcher) Probe(ip netip.Addr) error {
+	if !ip.Is4() {
+		return fmt.Errorf("arp: probe %s on %s: not an IPv4 address", ip, w.ifname)
+	}
+	b := ip.As4()
+	copy(w.probe[targetIPOffset:], b[:])
+	if err := w.rc.Write(w.writeFn); err != nil {
+		return fmt.Errorf("arp: probe %s on %s: %w", ip, w.ifname, err)
+	}
+	if w.werr != nil {
+		return fmt.Errorf("arp: probe %s on %s: %w", ip, w.ifname, w.werr)
+	}
+	return nil
+}
+
+func (w *Watcher) write(fd uintptr) bool {
+	w.werr = unix.Sendto(int(fd), w.probe, 0, &w.to)
+	return w.werr != unix.EAGAIN
+}
+
+// Close closes the socket; a blocked Read returns an error.
+func (w *Watcher) Close() error { return w.p.Close() }

@@ -1,0 +1,141 @@
+package arp
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/bpf"
+
+	"github.com/vipd/vipd/e2e/netnstest"
+)
+
+func frameOf(t *testing.T, op arp.Operation, mac net.HardwareAddr, sender, target netip.Addr) []byte {
+	t.Helper()
+	p, err := arp.NewPacket(op, mac, sender, ethernet.Broadcast, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := marshalFrame(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ParseFrame reads what mdlayher/arp writes, and the kernel filter keeps
+// exactly the frames that claim an address.
+func TestParseFrameAndFilter(t *testing.T) {
+	mac := net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0x20, 0x30}
+	vip, peer := netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.1")
+	vm, err := bpf.NewVM(mustDisassemble(t, watchFilter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), vip)
+	notARP := frameOf(t, arp.OperationReply, mac, vip, peer)
+	notARP[12], notARP[13] = 0x08, 0x00
+	ipv6ptype := frameOf(t, arp.OperationReply, mac, vip, peer)
+	ipv6ptype[ethHeaderLen+2], ipv6ptype[ethHeaderLen+3] = 0x86, 0xdd
+	for _, tc := range []struct {
+		name     string
+		b        []byte
+		parsed   bool
+		claims   bool
+		filtered bool // dropped by the kernel filter
+	}{
+		{"reply", frameOf(t, arp.OperationReply, mac, vip, peer), true, true, false},
+		{"gratuitous request", frameOf(t, arp.OperationRequest, mac, vip, vip), true, true, false},
+		{"probe", probe, true, false, true},
+		{"IP frame", notARP, false, false, true},
+		{"other protocol type", ipv6ptype, false, false, true},
+		{"short", frameOf(t, arp.OperationReply, mac, vip, peer)[:30], false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ok := ParseFrame(tc.b)
+			if ok != tc.parsed || (ok && s.Claims() != tc.claims) {
+				t.Fatalf("ParseFrame = %+v, %v; want parsed %v, claims %v", s, ok, tc.parsed, tc.claims)
+			}
+			if ok && (s.HardwareAddr().String() != mac.String() || (tc.claims && s.IP != vip)) {
+				t.Errorf("ParseFrame = %+v, want %s at %s", s, vip, mac)
+			}
+			n, err := vm.Run(tc.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n == 0) != tc.filtered {
+				t.Errorf("filter kept %d bytes; want dropped %v", n, tc.filtered)
+			}
+		})
+	}
+	b := frameOf(t, arp.OperationReply, mac, vip, peer)
+	if a := testing.AllocsPerRun(100, func() { ParseFrame(b) }); a != 0 {
+		t.Errorf("ParseFrame allocated %v times, want 0", a)
+	}
+}
+
+func mustDisassemble(t *testing.T, raw []bpf.RawInstruction) []bpf.Instruction {
+	ins, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("filter does not disassemble")
+	}
+	return ins
+}
+
+// A probe from one end of a veth pair is answered by the kernel on the
+// other end, which holds the address; the Watcher hears the reply with the
+// peer's MAC, and a read allocates nothing.
+func TestWatcherProbe(t *testing.T) {
+	netnstest.Run(t, func(netns.NsHandle) {
+		netnstest.Veth(t, "arpw0", "arpw1")
+		vip := netip.MustParseAddr("198.18.0.100")
+		peer, err := netlink.LinkByName("arpw1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := netlink.AddrAdd(peer, &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewWatcher("arpw0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		read := func() Seen {
+			t.Helper()
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				if err := w.SetReadDeadline(deadline); err != nil {
+					t.Fatal(err)
+				}
+				s, err := w.Read()
+				if err != nil {
+					t.Fatalf("waiting for the reply for %s: %v", vip, err)
+				}
+				if s.IP == vip {
+					return s
+				}
+			}
+		}
+		if err := w.Probe(vip); err != nil {
+			t.Fatal(err)
+		}
+		s := read()
+		if s.Op != arp.OperationReply || s.HardwareAddr().String() != peer.Attrs().HardwareAddr.String() {
+			t.Errorf("heard %+v, want a reply from %s", s, peer.Attrs().HardwareAddr)
+		}
+		if a := testing.AllocsPerRun(20, func() {
+			if err := w.Probe(vip); err != nil {
+				t.Fatal(err)
+			}
+			read()
+		}); a != 0 {
+			t.Errorf("a probe and a read allocated %v times, want 0", a)
+		}
+	})
+}

@@ -1,0 +1,337 @@
+package vrrp
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	mdarp "github.com/mdlayher/arp"
+
+	"github.com/vipd/vipd/arp"
+)
+
+var (
+	cvip      = netip.MustParseAddr("198.18.0.100")
+	cmasterIP = netip.MustParseAddr("198.18.0.12")
+	macOwn    = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x11}
+	macMaster = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x12}
+	macOther  = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x99}
+	macOther2 = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x98}
+)
+
+func reply(mac net.HardwareAddr, ip netip.Addr) arp.Seen {
+	return arp.Seen{Op: mdarp.OperationReply, MAC: [6]byte(mac), IP: ip}
+}
+
+func backupTarget() conflictTarget {
+	return conflictTarget{instance: "web", vip: cvip, link: "eth0", masterIP: cmasterIP}
+}
+
+func ownMACs() map[string]net.HardwareAddr { return map[string]net.HardwareAddr{"eth0": macOwn} }
+
+// A backup: the master's MAC (learned from its answer for its own address)
+// is expected, a third MAC is a conflict once settled, and it clears after
+// it was not heard for clearAfter.
+func TestConflictBackupSeesThirdMAC(t *testing.T) {
+	d := newConflictDetector(time.Second, 6*time.Second)
+	t0 := time.Unix(1000, 0)
+	d.set([]conflictTarget{backupTarget()}, ownMACs())
+	d.observe("eth0", reply(macMaster, cmasterIP), t0)
+	d.observe("eth0", reply(macMaster, cvip), t0)
+	d.observe("eth0", reply(macOther, cvip), t0)
+	d.observe("eth0", reply(macOwn, cvip), t0) // our own never counts
+	if !d.pending(t0) {
+		t.Fatal("a new MAC is not pending")
+	}
+	if chs := d.evaluate(t0.Add(500 * time.Millisecond)); len(chs) != 0 {
+		t.Fatalf("judged before settling: %+v", chs)
+	}
+	if !d.pending(t0.Add(time.Second)) {
+		t.Fatal("a MAC whose settle time passed is not pending")
+	}
+	chs := d.evaluate(t0.Add(time.Second))
+	if len(chs) != 1 || len(chs[0].appeared) != 1 || chs[0].appeared[0].String() != macOther.String() ||
+		len(chs[0].conflicts) != 1 || !chs[0].conflicts[0].Since.Equal(t0) || chs[0].instance != "web" || chs[0].vip != cvip {
+		t.Fatalf("evaluate = %+v, want %s appeared since %v", chs, macOther, t0)
+	}
+	if d.pending(t0.Add(2 * time.Second)) {
+		t.Error("nothing new, yet pending")
+	}
+	// Heard again: still one conflict, no change reported.
+	d.observe("eth0", reply(macOther, cvip), t0.Add(4*time.Second))
+	if chs := d.evaluate(t0.Add(5 * time.Second)); len(chs) != 0 {
+		t.Fatalf("a conflict heard again changed: %+v", chs)
+	}
+	if chs := d.evaluate(t0.Add(10 * time.Second)); len(chs) != 0 {
+		t.Fatalf("cleared 6 s after last heard: %+v", chs)
+	}
+	chs = d.evaluate(t0.Add(10*time.Second + time.Millisecond))
+	if len(chs) != 1 || len(chs[0].cleared) != 1 || chs[0].cleared[0].String() != macOther.String() || len(chs[0].conflicts) != 0 {
+		t.Fatalf("evaluate = %+v, want %s cleared", chs, macOther)
+	}
+}
+
+// A backup that does not know the master's MAC yet decides nothing: the
+// only MAC answering may well be the master's.
+func TestConflictWaitsForMasterMAC(t *testing.T) {
+	d := newConflictDetector(time.Second, 6*time.Second)
+	t0 := time.Unix(1000, 0)
+	d.set([]conflictTarget{backupTarget()}, ownMACs())
+	d.observe("eth0", reply(macMaster, cvip), t0)
+	if chs := d.evaluate(t0.Add(2 * time.Second)); len(chs) != 0 {
+		t.Fatalf("judged without the master's MAC: %+v", chs)
+	}
+	if ps := d.unknownMasters(); len(ps) != 1 || ps[0] != (probeTarget{"eth0", cmasterIP}) {
+		t.Errorf("unknownMasters = %v, want the master's address", ps)
+	}
+	d.observe("eth0", reply(macMaster, cmasterIP), t0.Add(2*time.Second))
+	if ps := d.unknownMasters(); len(ps) != 0 {
+		t.Errorf("unknownMasters = %v once the master answered", ps)
+	}
+	if chs := d.evaluate(t0.Add(3 * time.Second)); len(chs) != 0 {
+		t.Fatalf("the master's own MAC taken for a conflict: %+v", chs)
+	}
+	// No master known (this backup heard none): nothing new is decided.
+	tn := backupTarget()
+	tn.masterIP = netip.Addr{}
+	d.set([]conflictTarget{tn}, ownMACs())
+	d.observe("eth0", reply(macOther, cvip), t0.Add(3*time.Second))
+	if chs := d.evaluate(t0.Add(5 * time.Second)); len(chs) != 0 {
+		t.Fatalf("judged without a master: %+v", chs)
+	}
+}
+
+// A failover: the new master's announcement heard before this node's state
+// says it is master is forgotten when the state changes, not reported.
+func TestConflictFailoverIsNotAConflict(t *testing.T) {
+	d := newConflictDetector(time.Second, 6*time.Second)
+	t0 := time.Unix(1000, 0)
+	newMasterIP := netip.MustParseAddr("198.18.0.13")
+	d.set([]conflictTarget{backupTarget()}, ownMACs())
+	d.observe("eth0", reply(macMaster, cmasterIP), t0)
+	d.observe("eth0", reply(macOther, cvip), t0) // the new master's gratuitous ARP
+	// Its advert arrives; the next state names it before the MAC settled.
+	nt := backupTarget()
+	nt.masterIP = newMasterIP
+	d.set([]conflictTarget{nt}, ownMACs())
+	if chs := d.evaluate(t0.Add(2 * time.Second)); len(chs) != 0 {
+		t.Fatalf("the new master's announcement reported: %+v", chs)
+	}
+	d.observe("eth0", reply(macOther, newMasterIP), t0.Add(2*time.Second))
+	d.observe("eth0", reply(macOther, cvip), t0.Add(2*time.Second))
+	if chs := d.evaluate(t0.Add(4 * time.Second)); len(chs) != 0 {
+		t.Fatalf("the new master reported: %+v", chs)
+	}
+	// This node becomes master: the old master's late answer conflicts.
+	mt := backupTarget()
+	mt.masterIP, mt.master = netip.Addr{}, true
+	d.set([]conflictTarget{mt}, ownMACs())
+	d.observe("eth0", reply(macOther, cvip), t0.Add(5*time.Second))
+	chs := d.evaluate(t0.Add(6 * time.Second))
+	if len(chs) != 1 || chs[0].appeared[0].String() != macOther.String() {
+		t.Fatalf("a master hearing another MAC: %+v, want it reported", chs)
+	}
+}
+
+// A master: any MAC but its own is a conflict; a reported conflict that
+// becomes the master's MAC (this node turned backup behind that master)
+// clears; and one MAC replacing another is one change.
+func TestConflictMasterAndChanges(t *testing.T) {
+	d := newConflictDetector(0, 6*time.Second)
+	t0 := time.Unix(1000, 0)
+	mt := conflictTarget{instance: "web", vip: cvip, link: "eth0", master: true}
+	d.set([]conflictTarget{mt}, ownMACs())
+	d.observe("eth0", reply(macOther, cvip), t0)
+	d.observe("eth0", reply(macOther2, cvip), t0.Add(time.Second))
+	chs := d.evaluate(t0.Add(time.Second))
+	if len(chs) != 1 || len(chs[0].appeared) != 2 || len(chs[0].conflicts) != 2 || chs[0].conflicts[0].MAC.String() != macOther.String() && chs[0].conflicts[1].MAC.String() != macOther.String() {
+		t.Fatalf("evaluate = %+v, want two conflicts", chs)
+	}
+	// macOther stops; macOther2 goes on.
+	d.observe("eth0", reply(macOther2, cvip), t0.Add(6*time.Second))
+	chs = d.evaluate(t0.Add(7 * time.Second))
+	if len(chs) != 1 || len(chs[0].cleared) != 1 || chs[0].cleared[0].String() != macOther.String() || len(chs[0].conflicts) != 1 {
+		t.Fatalf("evaluate = %+v, want %s cleared and one left", chs, macOther)
+	}
+	// This node turns backup behind the host that had the conflicting MAC.
+	bt := backupTarget()
+	d.set([]conflictTarget{bt}, ownMACs())
+	d.observe("eth0", reply(macOther2, cmasterIP), t0.Add(7*time.Second))
+	chs = d.evaluate(t0.Add(7 * time.Second))
+	if len(chs) != 1 || len(chs[0].cleared) != 1 || len(chs[0].conflicts) != 0 {
+		t.Fatalf("evaluate = %+v, want the master's MAC cleared", chs)
+	}
+	// A VIP no longer watched is forgotten, and a frame for an address
+	// nobody watches is ignored (the segment's addresses are not kept).
+	d.set(nil, ownMACs())
+	d.observe("eth0", reply(macOther, netip.MustParseAddr("198.18.0.50")), t0.Add(8*time.Second))
+	if len(d.vips) != 0 || len(d.ipMAC) != 0 {
+		t.Errorf("state kept for nothing watched: %d VIPs, %d MACs", len(d.vips), len(d.ipMAC))
+	}
+}
+
+func TestConflictProbes(t *testing.T) {
+	d := newConflictDetector(time.Second, 6*time.Second)
+	other := conflictTarget{instance: "db", vip: netip.MustParseAddr("198.18.1.100"), link: "eth1", master: true}
+	d.set([]conflictTarget{backupTarget(), other}, ownMACs())
+	want := []probeTarget{{"eth0", cmasterIP}, {"eth0", cvip}, {"eth1", other.vip}}
+	ps := d.probes()
+	if len(ps) != len(want) {
+		t.Fatalf("probes = %v, want %v", ps, want)
+	}
+	for i := range want {
+		if ps[i] != want[i] {
+			t.Errorf("probes = %v, want %v", ps, want)
+		}
+	}
+}
+
+// conflictTargets follows status: a master expects itself, a backup the
+// master's address on the instance's link, and a VIP on another link of a
+// backup is judged by no master.
+func TestConflictTargets(t *testing.T) {
+	s := Status{
+		Interfaces: []InterfaceStatus{{Name: "eth0", MAC: macOwn}},
+		Instances: []InstanceStatus{
+			{Name: "web", Interface: "eth0", State: StateBackup, MasterAddr: cmasterIP, VIPs: []VIPStatus{
+				{Address: netip.PrefixFrom(cvip, 32), Interface: "eth0"},
+				{Address: netip.MustParsePrefix("198.18.2.100/32"), Interface: "eth1"}}},
+			{Name: "db", Interface: "eth0", State: StateMaster, MasterAddr: netip.MustParseAddr("198.18.0.11"), VIPs: []VIPStatus{
+				{Address: netip.MustParsePrefix("198.18.0.101/32"), Interface: "eth0"}}},
+		},
+	}
+	ts, own := conflictTargets(s)
+	if own["eth0"].String() != macOwn.String() {
+		t.Errorf("own MACs %v", own)
+	}
+	want := []conflictTarget{
+		{instance: "web", vip: cvip, link: "eth0", masterIP: cmasterIP},
+		{instance: "web", vip: netip.MustParseAddr("198.18.2.100"), link: "eth1"},
+		{instance: "db", vip: netip.MustParseAddr("198.18.0.101"), link: "eth0", master: true},
+	}
+	if len(ts) != len(want) {
+		t.Fatalf("targets %+v, want %+v", ts, want)
+	}
+	for i := range want {
+		if ts[i] != want[i] {
+			t.Errorf("target %d = %+v, want %+v", i, ts[i], want[i])
+		}
+	}
+}
+
+// fakeARP is one link's ARP socket: frames come from a channel, probes are
+// recorded, and a probe for an address some "host" holds is answered.
+type fakeARP struct {
+	mu      sync.Mutex
+	in      chan arp.Seen
+	closed  chan struct{}
+	once    sync.Once
+	probed  []netip.Addr
+	holders map[netip.Addr][]net.HardwareAddr
+}
+
+func (f *fakeARP) Read() (arp.Seen, error) {
+	select {
+	case s := <-f.in:
+		return s, nil
+	case <-f.closed:
+		return arp.Seen{}, io.EOF
+	}
+}
+
+func (f *fakeARP) Probe(ip netip.Addr) error {
+	f.mu.Lock()
+	f.probed = append(f.probed, ip)
+	hs := f.holders[ip]
+	f.mu.Unlock()
+	for _, m := range hs {
+		select {
+		case f.in <- reply(m, ip):
+		default:
+		}
+	}
+	return nil
+}
+
+func (f *fakeARP) Close() error { f.once.Do(func() { close(f.closed) }); return nil }
+
+func (f *fakeARP) setHolders(h map[netip.Addr][]net.HardwareAddr) {
+	f.mu.Lock()
+	f.holders = h
+	f.mu.Unlock()
+}
+
+// The watcher goroutine: it probes, hears a third host's answer, reports
+// the conflict to the loop, and reports it cleared once that host stops
+// answering; it resends what the loop's copy lacks (after a reload); and
+// it stops with its context, its readers closed.
+func TestConflictWatchReports(t *testing.T) {
+	fa := &fakeARP{in: make(chan arp.Seen, 64), closed: make(chan struct{})}
+	fa.setHolders(map[netip.Addr][]net.HardwareAddr{cvip: {macMaster, macOther}, cmasterIP: {macMaster}})
+	var mu sync.Mutex
+	loopCopy := []VIPConflict(nil)
+	status := func(context.Context) (Status, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return Status{
+			Interfaces: []InterfaceStatus{{Name: "eth0", MAC: macOwn}},
+			Instances: []InstanceStatus{{Name: "web", Interface: "eth0", State: StateBackup, MasterAddr: cmasterIP,
+				VIPs: []VIPStatus{{Address: netip.PrefixFrom(cvip, 32), Interface: "eth0", Conflicts: loopCopy}}}},
+		}, nil
+	}
+	report := make(chan conflictReport, 16)
+	cw := newConflictWatch(slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) (arpWatch, error) { return fa, nil },
+		status, report, time.Now, 5*time.Millisecond, 20*time.Millisecond)
+	cw.det.settle = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); cw.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	wait := func(what string, ok func(conflictReport) bool) conflictReport {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case r := <-report:
+				mu.Lock()
+				loopCopy = r.conflicts
+				mu.Unlock()
+				if ok(r) {
+					return r
+				}
+			case <-timeout:
+				t.Fatalf("no report: %s", what)
+			}
+		}
+	}
+	r := wait("conflict", func(r conflictReport) bool { return len(r.conflicts) == 1 })
+	if r.instance != "web" || r.vip != cvip || r.conflicts[0].MAC.String() != macOther.String() {
+		t.Fatalf("report %+v, want %s conflicting on %s", r, macOther, cvip)
+	}
+	// A reload made the loop's copy anew: the watcher hands it over again.
+	mu.Lock()
+	loopCopy = nil
+	mu.Unlock()
+	wait("resend after reload", func(r conflictReport) bool { return len(r.conflicts) == 1 })
+	fa.setHolders(map[netip.Addr][]net.HardwareAddr{cvip: {macMaster}, cmasterIP: {macMaster}})
+	wait("cleared", func(r conflictReport) bool { return len(r.conflicts) == 0 })
+	fa.mu.Lock()
+	probed := len(fa.probed)
+	fa.mu.Unlock()
+	if probed == 0 {
+		t.Error("no probe sent")
+	}
+	cancel()
+	<-done
+	select {
+	case <-fa.closed:
+	default:
+		t.Error("the ARP socket was left open")
+	}
+}
