@@ -63,19 +63,71 @@ func ParseFrame(b []byte) (s Seen, ok bool) {
 
 // watchFilter keeps, in the kernel, only ARP for IPv4 over Ethernet whose
 // sender address is set: the frames that claim an address. Probes and other
-// hardware or protocol types never wake the reader.
-var watchFilter = mustAssemble([]bpf.Instruction{
-	bpf.LoadAbsolute{Off: 12, Size: 2},
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_ARP, SkipTrue: 7},
-	bpf.LoadAbsolute{Off: ethHeaderLen, Size: 4}, // htype, ptype
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 1<<16 | unix.ETH_P_IP, SkipTrue: 5},
-	bpf.LoadAbsolute{Off: ethHeaderLen + 4, Size: 2}, // hlen, plen
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 6<<8 | 4, SkipTrue: 3},
-	bpf.LoadAbsolute{Off: ethHeaderLen + 14, Size: 4}, // sender address
-	bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 1},
-	bpf.RetConstant{Val: 0xffff},
-	bpf.RetConstant{Val: 0},
-})
+// hardware or protocol types never wake the reader. It is the broad filter:
+// a socket starts with it, and falls back to it above MaxFilterAddrs.
+var watchFilter = mustAssemble(filterFor(nil))
+
+// MaxFilterAddrs is the most sender addresses SetFilter matches one by
+// one; with more it keeps every frame that claims an address.
+const MaxFilterAddrs = 64
+
+// filterFor is the program that keeps ARP for IPv4 over Ethernet whose
+// sender address is one of addrs (at most MaxFilterAddrs, each IPv4), or,
+// with addrs nil, any sender address but 0.0.0.0.
+//
+//	0      ld  [12] (h)          ethertype
+//	1      jne ETH_P_ARP, drop
+//	2      ld  [14] (w)          htype, ptype
+//	3      jne 1/ETH_P_IP, drop
+//	4      ld  [18] (h)          hlen, plen
+//	5      jne 6/4, drop
+//	6      ld  [28] (w)          sender protocol address
+//	7..    jeq addr_i, keep      (one per address; broad: jne 0, keep)
+//	drop   ret 0
+//	keep   ret 0xffff
+func filterFor(addrs []netip.Addr) []bpf.Instruction {
+	n := len(addrs)
+	broad := addrs == nil
+	if broad {
+		n = 1
+	}
+	toDrop := func(at int) uint8 { return uint8(7 + n - at - 1) } // skip from instruction at to drop
+	ins := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: 12, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_ARP, SkipTrue: toDrop(1)},
+		bpf.LoadAbsolute{Off: ethHeaderLen, Size: 4}, // htype, ptype
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 1<<16 | unix.ETH_P_IP, SkipTrue: toDrop(3)},
+		bpf.LoadAbsolute{Off: ethHeaderLen + 4, Size: 2}, // hlen, plen
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 6<<8 | 4, SkipTrue: toDrop(5)},
+		bpf.LoadAbsolute{Off: ethHeaderLen + 14, Size: 4}, // sender address
+	}
+	if broad {
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 1})
+	}
+	for i, a := range addrs {
+		b := a.As4()
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(b[:]), SkipTrue: uint8(n - i)})
+	}
+	return append(ins, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffff})
+}
+
+// FilterFor assembles the kernel filter that keeps the frames claiming one
+// of addrs (IPv4; duplicates are fine), or, with more than MaxFilterAddrs,
+// every frame that claims an address. An empty addrs keeps nothing.
+func FilterFor(addrs []netip.Addr) ([]bpf.RawInstruction, error) {
+	if len(addrs) > MaxFilterAddrs {
+		return watchFilter, nil
+	}
+	if addrs == nil {
+		addrs = []netip.Addr{}
+	}
+	for _, a := range addrs {
+		if !a.Is4() {
+			return nil, fmt.Errorf("arp: filter for %s: not an IPv4 address", a)
+		}
+	}
+	return bpf.Assemble(filterFor(addrs))
+}
 
 func mustAssemble(ins []bpf.Instruction) []bpf.RawInstruction {
 	raw, err := bpf.Assemble(ins)
@@ -190,6 +242,20 @@ func (w *Watcher) Probe(ip netip.Addr) error {
 func (w *Watcher) write(fd uintptr) bool {
 	w.werr = unix.Sendto(int(fd), w.probe, 0, &w.to)
 	return w.werr != unix.EAGAIN
+}
+
+// SetFilter replaces the socket's kernel filter with FilterFor(addrs): from
+// then on Read wakes only for frames that claim one of addrs (or any
+// address, above MaxFilterAddrs). Frames already queued stay.
+func (w *Watcher) SetFilter(addrs []netip.Addr) error {
+	f, err := FilterFor(addrs)
+	if err == nil {
+		err = w.p.SetBPF(f)
+	}
+	if err != nil {
+		return fmt.Errorf("arp: filter on %s: %w", w.ifname, err)
+	}
+	return nil
 }
 
 // Close closes the socket; a blocked Read returns an error.

@@ -79,6 +79,65 @@ func TestParseFrameAndFilter(t *testing.T) {
 	}
 }
 
+// SetFilter's program keeps only the frames whose sender address is
+// watched: a VIP's reply or announcement and the master's, not an ordinary
+// request from another host on the segment; above MaxFilterAddrs it keeps
+// every frame that claims an address, as the broad filter does.
+func TestFilterForWatchedSenders(t *testing.T) {
+	mac := net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0x20, 0x30}
+	vip, master := netip.MustParseAddr("198.18.0.100"), netip.MustParseAddr("198.18.0.12")
+	other, gw := netip.MustParseAddr("198.18.0.77"), netip.MustParseAddr("198.18.0.1")
+	many := make([]netip.Addr, 0, MaxFilterAddrs+1)
+	for i := range MaxFilterAddrs + 1 {
+		many = append(many, netip.AddrFrom4([4]byte{198, 19, 0, byte(i)}))
+	}
+	last := many[MaxFilterAddrs-1]
+	notARP := frameOf(t, arp.OperationReply, mac, vip, gw)
+	notARP[12], notARP[13] = 0x08, 0x00
+	short := frameOf(t, arp.OperationReply, mac, vip, gw)[:27]
+	for _, tc := range []struct {
+		name  string
+		addrs []netip.Addr
+		b     []byte
+		kept  bool
+	}{
+		{"the VIP's reply", []netip.Addr{vip, master}, frameOf(t, arp.OperationReply, mac, vip, gw), true},
+		{"the VIP announced", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, vip, vip), true},
+		{"the master's request", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, master, gw), true},
+		{"another host's request", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, other, gw), false},
+		{"another host asking for the VIP", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, other, vip), false},
+		{"a probe for the VIP", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), vip), false},
+		{"an IP frame from the VIP", []netip.Addr{vip, master}, notARP, false},
+		{"short", []netip.Addr{vip, master}, short, false},
+		{"nothing watched", []netip.Addr{}, frameOf(t, arp.OperationReply, mac, vip, gw), false},
+		{"the last of the most", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, last, gw), true},
+		{"not among the most", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, other, gw), false},
+		{"above the most: broad", many, frameOf(t, arp.OperationRequest, mac, other, gw), true},
+		{"above the most: no probe", many, frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), gw), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := FilterFor(tc.addrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm, err := bpf.NewVM(mustDisassemble(t, raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := vm.Run(tc.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n != 0) != tc.kept {
+				t.Errorf("filter for %d addresses kept %d bytes; want kept %v", len(tc.addrs), n, tc.kept)
+			}
+		})
+	}
+	if _, err := FilterFor([]netip.Addr{netip.MustParseAddr("2001:db8::1")}); err == nil {
+		t.Error("an IPv6 address was taken")
+	}
+}
+
 func mustDisassemble(t *testing.T, raw []bpf.RawInstruction) []bpf.Instruction {
 	ins, ok := bpf.Disassemble(raw)
 	if !ok {
@@ -106,6 +165,10 @@ func TestWatcherProbe(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w.Close()
+		// Only the VIP is watched: the kernel filter the reader runs with.
+		if err := w.SetFilter([]netip.Addr{vip}); err != nil {
+			t.Fatal(err)
+		}
 		read := func() Seen {
 			t.Helper()
 			deadline := time.Now().Add(2 * time.Second)

@@ -32,6 +32,12 @@ type Config struct {
 	// hook and tracker script (script_user, script_group); unset, they run
 	// as vipd itself.
 	ScriptUser, ScriptGroup Account
+	// ConflictProbeInterval is how often conflict detection probes each
+	// watched address (conflict_probe_interval); 0 means the default,
+	// DefaultConflictProbeInterval. NoConflictProbes (0 in the file) sends
+	// none: only the frames heard on the link count.
+	ConflictProbeInterval time.Duration
+	NoConflictProbes      bool
 }
 
 // Instance is one VRRP virtual router: a VRID on an interface and the

@@ -70,7 +70,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 	}
 	fs, _ := p.fields(field{name: "top level", line: root.Line, node: root}, "at the top level",
 		"control_socket", "metrics_listen", "state_dir", "instances", "sync_groups",
-		"script_user", "script_group", "static_routes", "static_rules")
+		"script_user", "script_group", "static_routes", "static_rules", "conflict_probe_interval")
 	cfg.ScriptUser, cfg.ScriptGroup = p.runAs(fs, "script_user", "script_group")
 	if f, ok := fs["control_socket"]; ok {
 		if s, ok := p.str(f); ok && p.checkSocket(f, s) {
@@ -82,6 +82,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 			cfg.MetricsListen = s
 		}
 	}
+	p.conflictProbeInterval(fs, cfg)
 	if f, ok := fs["state_dir"]; ok {
 		if s, ok := p.str(f); ok && p.absPath(f, s) {
 			cfg.StateDir = s

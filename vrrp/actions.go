@@ -31,6 +31,7 @@ func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propaga
 	// the log, the event stream and the hooks after.
 	n.apply(in, out.Actions, now)
 	n.followUpstreams(in, out, ev, now)
+	n.noteConflictState(in)
 	n.noteDeadline(in)
 	if !out.Transition && out.Actions.Has(ActRemoveVIPs) && in.m.State() == StateInit {
 		// The end of a hand-over on shutdown.

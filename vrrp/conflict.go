@@ -90,6 +90,9 @@ type conflictDetector struct {
 	masters  map[vipKey]bool
 	ipMAC    map[vipKey][6]byte
 	lastEval time.Time
+	// learned: a master's MAC was learned or changed since the last
+	// evaluation, which may decide MACs that were waiting for it.
+	learned bool
 }
 
 func newConflictDetector(settle, clearAfter time.Duration) *conflictDetector {
@@ -161,6 +164,9 @@ func (d *conflictDetector) observe(link string, s arp.Seen, now time.Time) {
 	}
 	k := vipKey{link, s.IP}
 	if d.masters[k] {
+		if m, ok := d.ipMAC[k]; !ok || m != s.MAC {
+			d.learned = true
+		}
 		d.ipMAC[k] = s.MAC
 	}
 	w := d.vips[k]
@@ -194,28 +200,61 @@ func (d *conflictDetector) foreign(w *watchedVIP, mac [6]byte) (foreign, known b
 	return m != mac, true
 }
 
-// pending reports whether an evaluation could change something: a MAC not
-// reported was heard, or reached its settle time, since the last one.
-func (d *conflictDetector) pending(now time.Time) bool {
+// due is the earliest time at which an evaluation could change something
+// (zero: nothing will until a frame is heard or the state changes): a MAC
+// not reported reaches its settle time, not yet judged after it; a master's MAC was learned (the last evaluation: past); a
+// reported MAC's last hearing is clearAfter old. A time not after now
+// means at once.
+func (d *conflictDetector) due() time.Time {
+	var at time.Time
+	earlier := func(t time.Time) {
+		if at.IsZero() || t.Before(at) {
+			at = t
+		}
+	}
+	if d.learned {
+		earlier(d.lastEval)
+	}
 	for _, w := range d.vips {
 		for mac, h := range w.heard {
 			if _, rep := w.reported[mac]; rep {
+				earlier(h.last.Add(d.clearAfter + 1)) // cleared once more than clearAfter old
 				continue
 			}
-			ready := h.first.Add(d.settle)
-			if h.last.After(d.lastEval) || (ready.After(d.lastEval) && !ready.After(now)) {
-				return true
+			// Once judged after its settle time, hearing a MAC again
+			// changes nothing until the state does (set, learned).
+			if ready := h.first.Add(d.settle); ready.After(d.lastEval) {
+				earlier(ready)
 			}
 		}
 	}
-	return false
+	return at
+}
+
+// watched lists the sender addresses worth hearing on link, sorted: its
+// VIPs and the masters' addresses there. Frames from any other address
+// change nothing.
+func (d *conflictDetector) watched(link string) []netip.Addr {
+	as := []netip.Addr{}
+	for k := range d.vips {
+		if k.link == link {
+			as = append(as, k.vip)
+		}
+	}
+	for k := range d.masters {
+		if k.link == link && !slices.Contains(as, k.vip) {
+			as = append(as, k.vip)
+		}
+	}
+	slices.SortFunc(as, netip.Addr.Compare)
+	return as
 }
 
 // evaluate decides every watched VIP's conflicts at now, with the state
 // given to set (which must be from now, not before), and returns the VIPs
 // whose conflicts changed, in a stable order.
 func (d *conflictDetector) evaluate(now time.Time) []conflictChange {
-	d.lastEval = now
+	d.lastEval, d.learned = now, false
 	var out []conflictChange
 	for _, w := range d.vips {
 		var ch conflictChange

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,22 +46,23 @@ func TestConflictBackupSeesThirdMAC(t *testing.T) {
 	d.observe("eth0", reply(macMaster, cvip), t0)
 	d.observe("eth0", reply(macOther, cvip), t0)
 	d.observe("eth0", reply(macOwn, cvip), t0) // our own never counts
-	if !d.pending(t0) {
-		t.Fatal("a new MAC is not pending")
+	if due := d.due(); !due.Equal(t0.Add(time.Second)) {
+		t.Fatalf("due = %v, want the new MAC's settle time %v", due, t0.Add(time.Second))
 	}
 	if chs := d.evaluate(t0.Add(500 * time.Millisecond)); len(chs) != 0 {
 		t.Fatalf("judged before settling: %+v", chs)
 	}
-	if !d.pending(t0.Add(time.Second)) {
-		t.Fatal("a MAC whose settle time passed is not pending")
+	if due := d.due(); !due.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after an early evaluation due = %v, want still the settle time %v", due, t0.Add(time.Second))
 	}
 	chs := d.evaluate(t0.Add(time.Second))
 	if len(chs) != 1 || len(chs[0].appeared) != 1 || chs[0].appeared[0].String() != macOther.String() ||
 		len(chs[0].conflicts) != 1 || !chs[0].conflicts[0].Since.Equal(t0) || chs[0].instance != "web" || chs[0].vip != cvip {
 		t.Fatalf("evaluate = %+v, want %s appeared since %v", chs, macOther, t0)
 	}
-	if d.pending(t0.Add(2 * time.Second)) {
-		t.Error("nothing new, yet pending")
+	// Nothing new to judge: the next thing due is the conflict's clearing.
+	if due := d.due(); !due.Equal(t0.Add(6*time.Second + 1)) {
+		t.Errorf("due = %v, want the clearing just after %v", due, t0.Add(6*time.Second))
 	}
 	// Heard again: still one conflict, no change reported.
 	d.observe("eth0", reply(macOther, cvip), t0.Add(4*time.Second))
@@ -70,9 +72,12 @@ func TestConflictBackupSeesThirdMAC(t *testing.T) {
 	if chs := d.evaluate(t0.Add(10 * time.Second)); len(chs) != 0 {
 		t.Fatalf("cleared 6 s after last heard: %+v", chs)
 	}
-	chs = d.evaluate(t0.Add(10*time.Second + time.Millisecond))
+	chs = d.evaluate(d.due())
 	if len(chs) != 1 || len(chs[0].cleared) != 1 || chs[0].cleared[0].String() != macOther.String() || len(chs[0].conflicts) != 0 {
 		t.Fatalf("evaluate = %+v, want %s cleared", chs, macOther)
+	}
+	if due := d.due(); !due.IsZero() {
+		t.Errorf("nothing left to judge, yet due at %v", due)
 	}
 }
 
@@ -89,9 +94,15 @@ func TestConflictWaitsForMasterMAC(t *testing.T) {
 	if ps := d.unknownMasters(); len(ps) != 1 || ps[0] != (probeTarget{"eth0", cmasterIP}) {
 		t.Errorf("unknownMasters = %v, want the master's address", ps)
 	}
+	if due := d.due(); !due.IsZero() {
+		t.Errorf("waiting for the master's MAC, yet due at %v", due)
+	}
 	d.observe("eth0", reply(macMaster, cmasterIP), t0.Add(2*time.Second))
 	if ps := d.unknownMasters(); len(ps) != 0 {
 		t.Errorf("unknownMasters = %v once the master answered", ps)
+	}
+	if due := d.due(); due.After(t0.Add(2 * time.Second)) {
+		t.Errorf("the master's MAC learned, yet due only at %v", due)
 	}
 	if chs := d.evaluate(t0.Add(3 * time.Second)); len(chs) != 0 {
 		t.Fatalf("the master's own MAC taken for a conflict: %+v", chs)
@@ -233,6 +244,7 @@ type fakeARP struct {
 	once    sync.Once
 	probed  []netip.Addr
 	holders map[netip.Addr][]net.HardwareAddr
+	filters [][]netip.Addr
 }
 
 func (f *fakeARP) Read() (arp.Seen, error) {
@@ -255,6 +267,13 @@ func (f *fakeARP) Probe(ip netip.Addr) error {
 		default:
 		}
 	}
+	return nil
+}
+
+func (f *fakeARP) SetFilter(addrs []netip.Addr) error {
+	f.mu.Lock()
+	f.filters = append(f.filters, addrs)
+	f.mu.Unlock()
 	return nil
 }
 
@@ -285,8 +304,9 @@ func TestConflictWatchReports(t *testing.T) {
 		}, nil
 	}
 	report := make(chan conflictReport, 16)
+	kick := make(chan struct{}, 1)
 	cw := newConflictWatch(slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) (arpWatch, error) { return fa, nil },
-		status, report, time.Now, 5*time.Millisecond, 20*time.Millisecond)
+		status, report, kick, func() time.Duration { return 20 * time.Millisecond }, time.Now)
 	cw.det.settle = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -314,10 +334,18 @@ func TestConflictWatchReports(t *testing.T) {
 	if r.instance != "web" || r.vip != cvip || r.conflicts[0].MAC.String() != macOther.String() {
 		t.Fatalf("report %+v, want %s conflicting on %s", r, macOther, cvip)
 	}
+	// The socket's kernel filter keeps the VIP and the master's address.
+	fa.mu.Lock()
+	filters := slices.Clone(fa.filters)
+	fa.mu.Unlock()
+	if len(filters) != 1 || !slices.Equal(filters[0], []netip.Addr{cmasterIP, cvip}) {
+		t.Errorf("filters set %v, want once [%s %s]", filters, cmasterIP, cvip)
+	}
 	// A reload made the loop's copy anew: the watcher hands it over again.
 	mu.Lock()
 	loopCopy = nil
 	mu.Unlock()
+	kick <- struct{}{}
 	wait("resend after reload", func(r conflictReport) bool { return len(r.conflicts) == 1 })
 	fa.setHolders(map[netip.Addr][]net.HardwareAddr{cvip: {macMaster}, cmasterIP: {macMaster}})
 	wait("cleared", func(r conflictReport) bool { return len(r.conflicts) == 0 })

@@ -14,20 +14,20 @@ import (
 )
 
 // The conflict watcher runs conflictDetector off the loop. It costs the
-// protocol loop one status snapshot per probe round (and one per 250 ms
-// while a MAC heard for a VIP waits to be judged) and one channel receive
-// per change of a VIP's conflicts; the ARP sockets, their readers and the
-// probes are its own.
+// protocol loop a non-blocking send on a 1-slot channel when something the
+// watcher follows changes (conflictKick), one status snapshot after each
+// such signal, and one channel receive per change of a VIP's conflicts; the
+// ARP sockets, their readers and the probes are its own. Idle, it sleeps on
+// one timer set for the next thing due: a probe burst, a MAC's settle
+// time, a conflict's clearing.
 
 // Conflict detection's timing.
 const (
-	conflictTick = 250 * time.Millisecond
-	// conflictRound is the shortest probe round: every watched VIP (and,
-	// from a backup, the master's address) is probed once a round.
-	conflictRound = 2 * time.Second
-	// conflictProbeGap spreads the probes: a round lasts at least this
-	// long per probe, so that many VIPs do not flood the segment.
-	conflictProbeGap = 20 * time.Millisecond
+	// conflictProbeRate bounds the probes a node sends: a round of n
+	// addresses lasts at least n / conflictProbeRate seconds (longer than
+	// the interval with more than interval × rate addresses), in bursts of
+	// at most conflictProbeRate probes spread evenly over it.
+	conflictProbeRate = 10
 	// conflictSettle: a MAC heard for a VIP is judged only with the state
 	// of at least this long after, so a new master's gratuitous ARP, which
 	// may come before its first advert, is not taken for a conflict.
@@ -35,12 +35,24 @@ const (
 	// conflictClearRounds: a conflict clears when its MAC was not heard for
 	// this many rounds.
 	conflictClearRounds = 3
+	// conflictPassiveClear: without probes, a conflict clears when its MAC
+	// was not heard for this long.
+	conflictPassiveClear = 10 * time.Minute
+	// conflictMasterRetry: a master's address whose MAC is unknown is
+	// probed again after this long, doubling up to a round.
+	conflictMasterRetry = 250 * time.Millisecond
+	// conflictReopen: a link whose socket failed or could not be opened is
+	// tried again after this long.
+	conflictReopen = 2 * time.Second
 )
 
 // arpWatch is one link's ARP socket: arp.Watcher on the host.
 type arpWatch interface {
 	Read() (arp.Seen, error)
 	Probe(ip netip.Addr) error
+	// SetFilter keeps, in the kernel, only the frames from these sender
+	// addresses (all, above arp.MaxFilterAddrs).
+	SetFilter(addrs []netip.Addr) error
 	Close() error
 }
 
@@ -69,8 +81,9 @@ type linkFrame struct {
 }
 
 type watchedLink struct {
-	w    arpWatch
-	done chan struct{} // closed when its reader returned
+	w      arpWatch
+	done   chan struct{} // closed when its reader returned
+	filter []netip.Addr  // the sender addresses its kernel filter keeps; nil: not set
 }
 
 // conflictWatch owns the ARP sockets, their reader goroutines and the
@@ -81,25 +94,49 @@ type conflictWatch struct {
 	status func(ctx context.Context) (Status, error)
 	report chan<- conflictReport
 	now    func() time.Time
-	tick   time.Duration
-	round  time.Duration // shortest round; see conflictRound
+	// kick is the loop's signal that the state changed; interval the
+	// probe interval in force (0: no probes), read after each signal.
+	kick     <-chan struct{}
+	interval func() time.Duration
 
 	det     *conflictDetector
 	links   map[string]*watchedLink
 	frames  chan linkFrame
+	lost    chan struct{}     // a reader returned (1 slot)
 	openErr map[string]string // link → the open error last logged
 	wg      sync.WaitGroup
+
+	// The probe round: each watched address once, in bursts.
+	every     time.Duration // the interval in force
+	round     []probeTarget // this round's addresses not yet probed
+	nextBurst time.Time     // zero: no probes
+	// A master's address with an unknown MAC is probed again at
+	// masterAt, the gap doubling from conflictMasterRetry.
+	masterAt  time.Time
+	masterGap time.Duration
+	gap       time.Duration // between bursts, this round
+	per       int           // probes per burst, this round
+	reopenAt  time.Time     // a link to open again; zero: none
+	want      map[string]bool
+
+	wakes conflictWakes
 }
 
+// conflictWakes counts what woke the watcher (tests and benchmarks).
+type conflictWakes struct{ timer, frames, kicks, snapshots, probes int }
+
 func newConflictWatch(log *slog.Logger, open func(string) (arpWatch, error), status func(context.Context) (Status, error),
-	report chan<- conflictReport, now func() time.Time, tick, round time.Duration) *conflictWatch {
-	return &conflictWatch{
-		log: log, open: open, status: status, report: report, now: now, tick: tick, round: round,
-		det:     newConflictDetector(conflictSettle, conflictClearRounds*round),
+	report chan<- conflictReport, kick <-chan struct{}, interval func() time.Duration, now func() time.Time) *conflictWatch {
+	c := &conflictWatch{
+		log: log, open: open, status: status, report: report, kick: kick, interval: interval, now: now,
+		det:     newConflictDetector(conflictSettle, conflictPassiveClear),
 		links:   map[string]*watchedLink{},
 		frames:  make(chan linkFrame, 256),
+		lost:    make(chan struct{}, 1),
 		openErr: map[string]string{},
+		want:    map[string]bool{},
 	}
+	return c
 }
 
 // startConflictWatch starts the watcher with the Node's goroutines, if the
@@ -109,9 +146,32 @@ func (n *Node) startConflictWatch(ctx context.Context) {
 	if !ok {
 		return
 	}
-	cw := newConflictWatch(n.log, o.OpenARPWatch, n.Status, n.conflictCh, time.Now, conflictTick, conflictRound)
+	interval := func() time.Duration { return time.Duration(n.conflictEvery.Load()) }
+	cw := newConflictWatch(n.log, o.OpenARPWatch, n.Status, n.conflictCh, n.conflictKick, interval, time.Now)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); cw.run(ctx) }()
+}
+
+// kickConflict tells the conflict watcher that something it follows
+// changed (an instance's state or master, the VIPs, a link's MAC, the
+// configuration). It never waits: one pending signal covers any number of
+// changes, the watcher takes one snapshot for them.
+func (n *Node) kickConflict() {
+	select {
+	case n.conflictKick <- struct{}{}:
+	default:
+	}
+}
+
+// noteConflictState signals the watcher when in's state or the master it
+// knows changed since the last signal: called once per step (handle).
+func (n *Node) noteConflictState(in *instance) {
+	st, m := in.m.State(), in.m.MasterAddr()
+	if st == in.cwState && m == in.cwMaster {
+		return
+	}
+	in.cwState, in.cwMaster = st, m
+	n.kickConflict()
 }
 
 // onConflict stores what the watcher reports, for status and metrics.
@@ -129,7 +189,9 @@ func (n *Node) onConflict(r conflictReport) {
 }
 
 func (c *conflictWatch) run(ctx context.Context) {
-	t := time.NewTicker(c.tick)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	var armed time.Time
 	defer func() {
 		t.Stop()
 		for l := range c.links {
@@ -137,36 +199,256 @@ func (c *conflictWatch) run(ctx context.Context) {
 		}
 		c.wg.Wait()
 	}()
-	var next time.Time
+	if !c.refresh(ctx) {
+		return
+	}
 	for {
+		if next := c.next(); !next.Equal(armed) {
+			t.Stop()
+			armed = next
+			if !next.IsZero() {
+				t.Reset(max(0, next.Sub(c.now())))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case f := <-c.frames:
-			c.det.observe(f.link, f.s, c.now())
+			c.onFrame(f, c.now())
+		case <-c.kick:
+			c.wakes.kicks++
+			if !c.refresh(ctx) {
+				return
+			}
+		case <-c.lost:
+			c.reap(c.now())
 		case <-t.C:
-			now := c.now()
-			round := !now.Before(next)
-			if round || c.det.pending(now) {
-				s, err := c.status(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					continue
-				}
-				if !c.apply(ctx, s, c.now()) {
-					return
+			armed = time.Time{}
+			c.wakes.timer++
+			if !c.onTimer(ctx, c.now()) {
+				return
+			}
+		}
+	}
+}
+
+// onFrame records a frame heard on a link.
+func (c *conflictWatch) onFrame(f linkFrame, now time.Time) {
+	c.wakes.frames++
+	c.det.observe(f.link, f.s, now)
+	if c.det.learned && !c.masterAt.IsZero() && len(c.det.unknownMasters()) == 0 {
+		c.masterAt = time.Time{} // the masters answered: no retry
+	}
+}
+
+// next is when the watcher must wake next; zero: only for a frame, a
+// signal or a lost reader.
+func (c *conflictWatch) next() time.Time {
+	var at time.Time
+	for _, t := range []time.Time{c.det.due(), c.nextBurst, c.masterAt, c.reopenAt} {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	return at
+}
+
+// onTimer does what is due at now. A signal that is pending is taken
+// first, so a MAC is never judged against a state the loop has already
+// changed.
+func (c *conflictWatch) onTimer(ctx context.Context, now time.Time) bool {
+	select {
+	case <-c.kick:
+		c.wakes.kicks++
+		if !c.refresh(ctx) {
+			return false
+		}
+		now = c.now()
+	default:
+	}
+	if !c.reopenAt.IsZero() && !now.Before(c.reopenAt) {
+		c.reopenAt = time.Time{}
+		c.syncLinks(ctx)
+	}
+	if !c.nextBurst.IsZero() && !now.Before(c.nextBurst) {
+		c.burst(now)
+	}
+	if !c.masterAt.IsZero() && !now.Before(c.masterAt) {
+		c.probeMasters(now)
+	}
+	if due := c.det.due(); !due.IsZero() && !now.Before(due) {
+		return c.judge(ctx, now, nil)
+	}
+	return true
+}
+
+// refresh takes a snapshot of the loop's state, brings the detector, the
+// sockets and their filters to it, judges and reports.
+func (c *conflictWatch) refresh(ctx context.Context) bool {
+	s, err := c.status(ctx)
+	if err != nil {
+		return ctx.Err() == nil // the loop stopped: the context ends next
+	}
+	c.wakes.snapshots++
+	now := c.now()
+	ts, own := conflictTargets(s)
+	c.det.set(ts, own)
+	clear(c.want)
+	for _, t := range ts {
+		c.want[t.link] = true
+	}
+	c.syncLinks(ctx)
+	c.setInterval(now)
+	c.masterAt, c.masterGap = time.Time{}, 0
+	c.probeMasters(now)
+	return c.judge(ctx, now, &s)
+}
+
+// setInterval follows the probe interval in force: a changed one starts a
+// round now.
+func (c *conflictWatch) setInterval(now time.Time) {
+	every := c.interval()
+	if every == c.every && (every == 0 || !c.nextBurst.IsZero()) {
+		return
+	}
+	c.every, c.round = every, nil
+	if every == 0 {
+		c.nextBurst = time.Time{}
+		c.det.clearAfter = conflictPassiveClear
+		return
+	}
+	c.nextBurst = now
+	c.det.clearAfter = conflictClearRounds * every
+}
+
+// burst sends the round's next probes, starting a round when the last one
+// is done: each watched address once a round, in bursts of at most
+// conflictProbeRate spread evenly over the round. A round lasts the
+// interval, or n / conflictProbeRate seconds if that is longer: one
+// wake-up a round for up to conflictProbeRate addresses.
+func (c *conflictWatch) burst(now time.Time) {
+	if len(c.round) == 0 {
+		c.round = c.det.probes()
+		bursts := max(1, (len(c.round)+conflictProbeRate-1)/conflictProbeRate)
+		roundLen := max(c.every, time.Duration(len(c.round))*time.Second/conflictProbeRate)
+		c.det.clearAfter = conflictClearRounds * roundLen
+		c.gap = roundLen / time.Duration(bursts)
+		c.per = (len(c.round) + bursts - 1) / bursts
+	}
+	k := min(c.per, len(c.round))
+	c.probe(c.round[:k])
+	c.round = c.round[k:]
+	c.nextBurst = now.Add(c.gap)
+}
+
+// probeMasters probes the masters' addresses whose MAC is unknown, again
+// and again with a doubling gap until a round would do it anyway.
+func (c *conflictWatch) probeMasters(now time.Time) {
+	c.masterAt = time.Time{}
+	if c.every == 0 {
+		return
+	}
+	ps := c.det.unknownMasters()
+	if len(ps) == 0 {
+		return
+	}
+	c.probe(ps)
+	c.masterGap = max(conflictMasterRetry, 2*c.masterGap)
+	if c.masterGap < c.every {
+		c.masterAt = now.Add(c.masterGap)
+	}
+}
+
+// judge evaluates the VIPs at now and reports what changed; with s, a
+// snapshot taken just before, also what the loop's copy lacks (a reload
+// made a VIP's state anew). It returns false when ctx ended.
+func (c *conflictWatch) judge(ctx context.Context, now time.Time, s *Status) bool {
+	type instVIP struct {
+		instance string
+		vip      netip.Addr
+	}
+	sent := map[instVIP]bool{}
+	for _, ch := range c.det.evaluate(now) {
+		c.logChange(ch)
+		sent[instVIP{ch.instance, ch.vip}] = true
+		if !c.send(ctx, conflictReport{ch.instance, ch.vip, ch.conflicts}) {
+			return false
+		}
+	}
+	if s == nil {
+		return true
+	}
+	for _, in := range s.Instances {
+		for _, v := range in.VIPs {
+			w := c.det.vips[vipKey{v.Interface, v.Address.Addr()}]
+			if w == nil || sent[instVIP{in.Name, v.Address.Addr()}] {
+				continue
+			}
+			if cs := w.conflicts(); !sameConflicts(cs, v.Conflicts) {
+				if !c.send(ctx, conflictReport{in.Name, v.Address.Addr(), cs}) {
+					return false
 				}
 			}
-			if round {
-				ps := c.det.probes()
-				c.probe(ps)
-				next = now.Add(max(c.round, time.Duration(len(ps))*conflictProbeGap))
-				c.det.clearAfter = conflictClearRounds * next.Sub(now)
-			} else {
-				c.probe(c.det.unknownMasters())
+		}
+	}
+	return true
+}
+
+// syncLinks opens the sockets of the links with watched VIPs, closes the
+// others and those whose reader returned, and sets each one's filter to
+// the addresses watched there. A link that cannot be opened is tried again
+// after conflictReopen.
+func (c *conflictWatch) syncLinks(ctx context.Context) {
+	for l, wl := range c.links {
+		select {
+		case <-wl.done: // its socket failed (the link went away): open it again
+			c.closeLink(l)
+			continue
+		default:
+		}
+		if !c.want[l] {
+			c.closeLink(l)
+		}
+	}
+	for l := range c.want {
+		if c.links[l] == nil {
+			c.openLink(ctx, l)
+		}
+		if c.links[l] == nil {
+			c.reopenAt = c.now().Add(conflictReopen)
+			continue
+		}
+		c.setFilter(l, c.links[l])
+	}
+}
+
+// setFilter gives a link's socket the kernel filter for the addresses
+// watched there, when they changed. On failure the socket keeps the broad
+// filter (it hears more, misses nothing).
+func (c *conflictWatch) setFilter(l string, wl *watchedLink) {
+	as := c.det.watched(l)
+	if wl.filter != nil && slices.Equal(as, wl.filter) {
+		return
+	}
+	if err := wl.w.SetFilter(as); err != nil {
+		c.log.Warn("conflict detection: cannot narrow the ARP filter; hearing every ARP frame on the interface", "interface", l, "error", err)
+		if err := wl.w.SetFilter(nil); err != nil {
+			c.log.Warn("conflict detection: cannot set the broad ARP filter", "interface", l, "error", err)
+		}
+	}
+	wl.filter = as
+}
+
+// reap notes readers that returned: their links are opened again after
+// conflictReopen.
+func (c *conflictWatch) reap(now time.Time) {
+	for _, wl := range c.links {
+		select {
+		case <-wl.done:
+			if c.reopenAt.IsZero() {
+				c.reopenAt = now.Add(conflictReopen)
 			}
+		default:
 		}
 	}
 }
@@ -191,62 +473,6 @@ func conflictTargets(s Status) ([]conflictTarget, map[string]net.HardwareAddr) {
 		}
 	}
 	return ts, own
-}
-
-// apply brings the detector and the sockets to status s, taken just before
-// now, judges the VIPs and reports what changed to the loop (and whatever
-// the loop's copy lacks, after a reload). It returns false when ctx ended.
-func (c *conflictWatch) apply(ctx context.Context, s Status, now time.Time) bool {
-	ts, own := conflictTargets(s)
-	c.det.set(ts, own)
-	need := map[string]bool{}
-	for _, t := range ts {
-		need[t.link] = true
-	}
-	for l, wl := range c.links {
-		select {
-		case <-wl.done: // its socket failed (the link went away): open it again
-			c.closeLink(l)
-			continue
-		default:
-		}
-		if !need[l] {
-			c.closeLink(l)
-		}
-	}
-	for l := range need {
-		if c.links[l] == nil {
-			c.openLink(ctx, l)
-		}
-	}
-	type instVIP struct {
-		instance string
-		vip      netip.Addr
-	}
-	sent := map[instVIP]bool{}
-	for _, ch := range c.det.evaluate(now) {
-		c.logChange(ch)
-		sent[instVIP{ch.instance, ch.vip}] = true
-		if !c.send(ctx, conflictReport{ch.instance, ch.vip, ch.conflicts}) {
-			return false
-		}
-	}
-	// The loop's copy differs (a reload made the VIP's state anew):
-	// hand it over again.
-	for _, in := range s.Instances {
-		for _, v := range in.VIPs {
-			w := c.det.vips[vipKey{v.Interface, v.Address.Addr()}]
-			if w == nil || sent[instVIP{in.Name, v.Address.Addr()}] {
-				continue
-			}
-			if cs := w.conflicts(); !sameConflicts(cs, v.Conflicts) {
-				if !c.send(ctx, conflictReport{in.Name, v.Address.Addr(), cs}) {
-					return false
-				}
-			}
-		}
-	}
-	return true
 }
 
 func sameConflicts(a, b []VIPConflict) bool {
@@ -292,7 +518,7 @@ func (c *conflictWatch) openLink(ctx context.Context, l string) {
 	if err != nil {
 		if c.openErr[l] != err.Error() {
 			c.openErr[l] = err.Error()
-			c.log.Warn("conflict detection: cannot hear ARP on the interface; retrying each round", "interface", l, "error", err)
+			c.log.Warn("conflict detection: cannot hear ARP on the interface; retrying", "interface", l, "error", err, "every", conflictReopen.String())
 		}
 		return
 	}
@@ -302,7 +528,13 @@ func (c *conflictWatch) openLink(ctx context.Context, l string) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		defer close(wl.done)
+		defer func() {
+			close(wl.done)
+			select {
+			case c.lost <- struct{}{}:
+			default:
+			}
+		}()
 		for {
 			s, err := w.Read()
 			if err != nil {
@@ -343,5 +575,6 @@ func (c *conflictWatch) probe(ps []probeTarget) {
 		// A failed probe is seen again next round; the socket's errors
 		// surface through its reader.
 		_ = wl.w.Probe(p.ip)
+		c.wakes.probes++
 	}
 }

@@ -87,8 +87,9 @@ func (n *Node) onLinkChange(lc LinkInfo, now time.Time) {
 		return
 	}
 	ifc.up = lc.Up
-	if len(lc.MAC) > 0 {
+	if len(lc.MAC) > 0 && !bytes.Equal(lc.MAC, ifc.mac) {
 		ifc.mac = lc.MAC // the link, opened afresh below, uses it
+		n.kickConflict()
 	}
 	if !lc.Up {
 		if ifc.vipOnly {
@@ -140,6 +141,7 @@ func (n *Node) onNewMAC(ifc *iface, mac net.HardwareAddr, now time.Time) {
 	n.log.Warn("interface changed its hardware address; announcing the VIPs from the new one",
 		"interface", ifc.name, "from", ifc.mac.String(), "to", mac.String())
 	ifc.mac = mac
+	n.kickConflict() // the watcher tells this node's MAC from others'
 	if ifc.link != nil {
 		if err := ifc.link.SetHardwareAddr(mac); err != nil {
 			n.log.Error("rebuilding gratuitous ARP for the new hardware address failed", "interface", ifc.name, "err", err)

@@ -55,6 +55,10 @@ type instance struct {
 	rs routeSet
 
 	mismatchLogged time.Time
+	// cwState and cwMaster are the state and master the conflict watcher
+	// was last told of (noteConflictState).
+	cwState  State
+	cwMaster netip.Addr
 
 	// lowerMasterOn: a lower-ranked router keeps advertising as master
 	// (Machine.LowerMaster), last logged as lowerMaster.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vipd/vipd/config"
@@ -121,8 +122,12 @@ type Node struct {
 	resolved map[string]routeSet
 	// routeLinks: whether each link a route names was last seen up.
 	routeLinks map[string]bool
-	// conflictCh brings the conflict watcher's reports (conflictwatch.go).
-	conflictCh chan conflictReport
+	// conflictCh brings the conflict watcher's reports (conflictwatch.go);
+	// conflictKick (1 slot) tells it that what it follows changed
+	// (kickConflict); conflictEvery is conflict_probe_interval in force.
+	conflictCh    chan conflictReport
+	conflictKick  chan struct{}
+	conflictEvery atomic.Int64
 
 	started      time.Time
 	reloadOK     bool
@@ -168,8 +173,10 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 		procRoot: "/proc",
 		loopDone: make(chan struct{}),
 
-		conflictCh: make(chan conflictReport, 16),
+		conflictCh:   make(chan conflictReport, 16),
+		conflictKick: make(chan struct{}, 1),
 	}
+	n.conflictEvery.Store(int64(cfg.ConflictProbes()))
 	n.upCh = make(chan probeResult, 16)
 	n.maint = newMaintWriter(log)
 	n.prober, _ = dp.(upstreamProber)

@@ -95,6 +95,10 @@ func (n *Node) reload(cfg *config.Config, now time.Time) error {
 		return err
 	}
 	n.reloadOK, n.reloadTime = true, now
+	// The VIPs, their links, the instances and the probe interval may
+	// have changed: the conflict watcher takes a snapshot.
+	n.conflictEvery.Store(int64(cfg.ConflictProbes()))
+	n.kickConflict()
 	return nil
 }
 
