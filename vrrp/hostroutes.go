@@ -101,15 +101,20 @@ func watchRuleDeletions(ctx context.Context, out chan<- struct{}) error {
 	if err != nil {
 		return fmt.Errorf("vrrp: subscribe to rule changes: %w", err)
 	}
-	defer s.Close()
-	// Receive blocks; a timeout lets the loop see ctx.
-	tv := unix.NsecToTimeval((250 * time.Millisecond).Nanoseconds())
-	if err := s.SetReceiveTimeout(&tv); err != nil {
-		return fmt.Errorf("vrrp: rule subscription: %w", err)
-	}
+	// Receive waits in Go's poller (no wake-up while no rule changes);
+	// closing the socket when ctx ends makes it return.
+	stop := context.AfterFunc(ctx, s.Close)
+	defer func() {
+		if stop() {
+			s.Close()
+		}
+	}()
 	for ctx.Err() == nil {
 		msgs, from, err := s.Receive()
-		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if err != nil {
