@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -155,7 +156,7 @@ type Watcher struct {
 	readFn func(fd uintptr) bool
 
 	probe   []byte // an ARP probe from mac, its target written per send
-	to      unix.SockaddrLinklayer
+	to      unix.RawSockaddrLinklayer
 	werr    error
 	writeFn func(fd uintptr) bool
 }
@@ -188,7 +189,7 @@ func NewWatcher(ifname string) (*Watcher, error) {
 		return nil, fmt.Errorf("arp: ARP socket on %s: %w", ifname, err)
 	}
 	w := &Watcher{ifname: ifname, mac: ifi.HardwareAddr, p: p, rc: rc, probe: probe}
-	w.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6}
+	w.to = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(unix.ETH_P_ARP), Ifindex: int32(ifi.Index), Halen: 6}
 	copy(w.to.Addr[:], ethernet.Broadcast)
 	w.readFn, w.writeFn = w.read, w.write
 	return w, nil
@@ -213,8 +214,17 @@ func (w *Watcher) Read() (Seen, error) {
 	}
 }
 
+// read and write make their system calls raw, as the advert path does
+// (vrrp/batch.go): the runtime's bookkeeping of an ordinary call wakes its
+// sysmon thread from its idle sleep, which then polls for milliseconds,
+// several context switches for each probe round. The socket is
+// non-blocking, so neither call waits.
 func (w *Watcher) read(fd uintptr) bool {
-	w.n, w.rerr = unix.Read(int(fd), w.buf[:])
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+	w.n, w.rerr = int(n), nil
+	if errno != 0 {
+		w.n, w.rerr = 0, errno
+	}
 	return !errors.Is(w.rerr, unix.EAGAIN)
 }
 
@@ -240,7 +250,12 @@ func (w *Watcher) Probe(ip netip.Addr) error {
 }
 
 func (w *Watcher) write(fd uintptr) bool {
-	w.werr = unix.Sendto(int(fd), w.probe, 0, &w.to)
+	_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.probe[0])), uintptr(len(w.probe)),
+		0, uintptr(unsafe.Pointer(&w.to)), unix.SizeofSockaddrLinklayer)
+	w.werr = nil
+	if errno != 0 {
+		w.werr = errno
+	}
 	return w.werr != unix.EAGAIN
 }
 
