@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"time"
 	"unsafe"
@@ -66,15 +67,27 @@ func ParseFrame(b []byte) (s Seen, ok bool) {
 // sender address is set: the frames that claim an address. Probes and other
 // hardware or protocol types never wake the reader. It is the broad filter:
 // a socket starts with it, and falls back to it above MaxFilterAddrs.
-var watchFilter = mustAssemble(filterFor(nil))
+var watchFilter = mustAssemble(filterFor(nil, nil))
 
 // MaxFilterAddrs is the most sender addresses SetFilter matches one by
 // one; with more it keeps every frame that claims an address.
 const MaxFilterAddrs = 64
 
+// Claim is a sender address and hardware address pair: an ARP frame from
+// IP at MAC.
+type Claim struct {
+	IP  netip.Addr
+	MAC [6]byte
+}
+
+// MaxKnownPerAddr bounds the known MACs FilterExcept drops per address;
+// frames from further ones are kept.
+const MaxKnownPerAddr = 8
+
 // filterFor is the program that keeps ARP for IPv4 over Ethernet whose
-// sender address is one of addrs (at most MaxFilterAddrs, each IPv4), or,
-// with addrs nil, any sender address but 0.0.0.0.
+// sender address is one of addrs (at most MaxFilterAddrs, each IPv4),
+// except the frames whose sender is a known claim; with addrs nil, any
+// sender address but 0.0.0.0.
 //
 //	0      ld  [12] (h)          ethertype
 //	1      jne ETH_P_ARP, drop
@@ -83,51 +96,117 @@ const MaxFilterAddrs = 64
 //	4      ld  [18] (h)          hlen, plen
 //	5      jne 6/4, drop
 //	6      ld  [28] (w)          sender protocol address
-//	7..    jeq addr_i, keep      (one per address; broad: jne 0, keep)
+//	broad: jne 0, keep; ja drop
+//	per address i, without known MACs:
+//	       jeq addr_i, keep
+//	with known MACs:
+//	       jne addr_i, next      (over this block)
+//	       ld  [22] (w); jne mac[0:4], +3; ld [26] (h); jne mac[4:6], +1; ja drop   (per MAC)
+//	       ja  keep
 //	drop   ret 0
 //	keep   ret 0xffff
-func filterFor(addrs []netip.Addr) []bpf.Instruction {
-	n := len(addrs)
-	broad := addrs == nil
-	if broad {
-		n = 1
-	}
-	toDrop := func(at int) uint8 { return uint8(7 + n - at - 1) } // skip from instruction at to drop
+//
+// Conditional jumps reach only 255 instructions ahead, so the jumps to
+// drop and keep from inside a block are unconditional ones.
+func filterFor(addrs []netip.Addr, known []Claim) []bpf.Instruction {
 	ins := []bpf.Instruction{
 		bpf.LoadAbsolute{Off: 12, Size: 2},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_ARP, SkipTrue: toDrop(1)},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_ARP},
 		bpf.LoadAbsolute{Off: ethHeaderLen, Size: 4}, // htype, ptype
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 1<<16 | unix.ETH_P_IP, SkipTrue: toDrop(3)},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 1<<16 | unix.ETH_P_IP},
 		bpf.LoadAbsolute{Off: ethHeaderLen + 4, Size: 2}, // hlen, plen
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 6<<8 | 4, SkipTrue: toDrop(5)},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 6<<8 | 4},
 		bpf.LoadAbsolute{Off: ethHeaderLen + 14, Size: 4}, // sender address
 	}
-	if broad {
-		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0, SkipTrue: 1})
+	// Jumps to drop or keep, fixed up once their places are known.
+	type fix struct {
+		at   int
+		keep bool
 	}
-	for i, a := range addrs {
+	fixes := []fix{{1, false}, {3, false}, {5, false}}
+	if addrs == nil {
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0}, bpf.Jump{})
+		fixes = append(fixes, fix{len(ins) - 2, true}, fix{len(ins) - 1, false})
+	}
+	macs := map[netip.Addr][][6]byte{}
+	for _, c := range known {
+		if ms := macs[c.IP]; len(ms) < MaxKnownPerAddr && !slices.Contains(ms, c.MAC) {
+			macs[c.IP] = append(ms, c.MAC)
+		}
+	}
+	for _, a := range addrs {
 		b := a.As4()
-		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(b[:]), SkipTrue: uint8(n - i)})
+		addr := binary.BigEndian.Uint32(b[:])
+		ms := macs[a]
+		if len(ms) == 0 {
+			ins = append(ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: addr})
+			fixes = append(fixes, fix{len(ins) - 1, true})
+			continue
+		}
+		ins = append(ins, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: addr, SkipTrue: uint8(5*len(ms) + 1)})
+		for _, m := range ms {
+			ins = append(ins,
+				bpf.LoadAbsolute{Off: ethHeaderLen + 8, Size: 4}, // sender hardware address
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(m[0:4]), SkipTrue: 3},
+				bpf.LoadAbsolute{Off: ethHeaderLen + 12, Size: 2},
+				bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(binary.BigEndian.Uint16(m[4:6])), SkipTrue: 1},
+				bpf.Jump{})
+			fixes = append(fixes, fix{len(ins) - 1, false})
+		}
+		ins = append(ins, bpf.Jump{})
+		fixes = append(fixes, fix{len(ins) - 1, true})
 	}
-	return append(ins, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffff})
+	drop := len(ins)
+	ins = append(ins, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffff})
+	keep := drop + 1
+	for _, f := range fixes {
+		to := drop
+		if f.keep {
+			to = keep
+		}
+		switch j := ins[f.at].(type) {
+		case bpf.JumpIf:
+			j.SkipTrue = uint8(to - f.at - 1)
+			ins[f.at] = j
+		case bpf.Jump:
+			j.Skip = uint32(to - f.at - 1)
+			ins[f.at] = j
+		}
+	}
+	return ins
 }
 
 // FilterFor assembles the kernel filter that keeps the frames claiming one
 // of addrs (IPv4; duplicates are fine), or, with more than MaxFilterAddrs,
 // every frame that claims an address. An empty addrs keeps nothing.
 func FilterFor(addrs []netip.Addr) ([]bpf.RawInstruction, error) {
+	return FilterExcept(addrs, nil)
+}
+
+// FilterExcept is FilterFor without the frames of the known claims: a
+// sender address whose MAC is already known (this node's own, or the
+// master's) wakes nobody while that MAC claims it, and any other MAC
+// claiming it still does. Known claims of addresses not in addrs are
+// ignored; above MaxKnownPerAddr MACs per address the rest are kept.
+func FilterExcept(addrs []netip.Addr, known []Claim) ([]bpf.RawInstruction, error) {
 	if len(addrs) > MaxFilterAddrs {
 		return watchFilter, nil
 	}
 	if addrs == nil {
 		addrs = []netip.Addr{}
 	}
+	seen := map[netip.Addr]bool{}
+	uniq := addrs[:0:0]
 	for _, a := range addrs {
 		if !a.Is4() {
 			return nil, fmt.Errorf("arp: filter for %s: not an IPv4 address", a)
 		}
+		if !seen[a] {
+			seen[a] = true
+			uniq = append(uniq, a)
+		}
 	}
-	return bpf.Assemble(filterFor(addrs))
+	return bpf.Assemble(filterFor(uniq, known))
 }
 
 func mustAssemble(ins []bpf.Instruction) []bpf.RawInstruction {
@@ -259,11 +338,12 @@ func (w *Watcher) write(fd uintptr) bool {
 	return w.werr != unix.EAGAIN
 }
 
-// SetFilter replaces the socket's kernel filter with FilterFor(addrs): from
-// then on Read wakes only for frames that claim one of addrs (or any
-// address, above MaxFilterAddrs). Frames already queued stay.
-func (w *Watcher) SetFilter(addrs []netip.Addr) error {
-	f, err := FilterFor(addrs)
+// SetFilter replaces the socket's kernel filter with FilterExcept(addrs,
+// known): from then on Read wakes only for frames that claim one of addrs
+// (or any address, above MaxFilterAddrs) from a MAC not known for it.
+// Frames already queued stay.
+func (w *Watcher) SetFilter(addrs []netip.Addr, known []Claim) error {
+	f, err := FilterExcept(addrs, known)
 	if err == nil {
 		err = w.p.SetBPF(f)
 	}

@@ -92,6 +92,8 @@ func TestFilterForWatchedSenders(t *testing.T) {
 		many = append(many, netip.AddrFrom4([4]byte{198, 19, 0, byte(i)}))
 	}
 	last := many[MaxFilterAddrs-1]
+	other6 := net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0x20, 0x31}
+	lastDiffers := net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0x21, 0x30}
 	notARP := frameOf(t, arp.OperationReply, mac, vip, gw)
 	notARP[12], notARP[13] = 0x08, 0x00
 	short := frameOf(t, arp.OperationReply, mac, vip, gw)[:27]
@@ -100,23 +102,37 @@ func TestFilterForWatchedSenders(t *testing.T) {
 		addrs []netip.Addr
 		b     []byte
 		kept  bool
+		known []Claim
 	}{
-		{"the VIP's reply", []netip.Addr{vip, master}, frameOf(t, arp.OperationReply, mac, vip, gw), true},
-		{"the VIP announced", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, vip, vip), true},
-		{"the master's request", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, master, gw), true},
-		{"another host's request", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, other, gw), false},
-		{"another host asking for the VIP", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, other, vip), false},
-		{"a probe for the VIP", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), vip), false},
-		{"an IP frame from the VIP", []netip.Addr{vip, master}, notARP, false},
-		{"short", []netip.Addr{vip, master}, short, false},
-		{"nothing watched", []netip.Addr{}, frameOf(t, arp.OperationReply, mac, vip, gw), false},
-		{"the last of the most", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, last, gw), true},
-		{"not among the most", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, other, gw), false},
-		{"above the most: broad", many, frameOf(t, arp.OperationRequest, mac, other, gw), true},
-		{"above the most: no probe", many, frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), gw), false},
+		{"the VIP's reply", []netip.Addr{vip, master}, frameOf(t, arp.OperationReply, mac, vip, gw), true, nil},
+		{"the VIP announced", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, vip, vip), true, nil},
+		{"the master's request", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, master, gw), true, nil},
+		{"another host's request", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, other, gw), false, nil},
+		{"another host asking for the VIP", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, other, vip), false, nil},
+		{"a probe for the VIP", []netip.Addr{vip, master}, frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), vip), false, nil},
+		{"an IP frame from the VIP", []netip.Addr{vip, master}, notARP, false, nil},
+		{"short", []netip.Addr{vip, master}, short, false, nil},
+		{"nothing watched", []netip.Addr{}, frameOf(t, arp.OperationReply, mac, vip, gw), false, nil},
+		{"the last of the most", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, last, gw), true, nil},
+		{"not among the most", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, other, gw), false, nil},
+		{"above the most: broad", many, frameOf(t, arp.OperationRequest, mac, other, gw), true, nil},
+		{"above the most: no probe", many, frameOf(t, arp.OperationRequest, mac, netip.IPv4Unspecified(), gw), false, nil},
+		// Known claims: the MAC already known for an address wakes nobody,
+		// any other MAC claiming it does.
+		{"the VIP from its known MAC", []netip.Addr{master, vip}, frameOf(t, arp.OperationReply, mac, vip, gw), false, []Claim{{vip, [6]byte(mac)}}},
+		{"the VIP from another MAC", []netip.Addr{master, vip}, frameOf(t, arp.OperationReply, other6, vip, gw), true, []Claim{{vip, [6]byte(mac)}}},
+		{"the VIP from a MAC differing in its last bytes", []netip.Addr{master, vip}, frameOf(t, arp.OperationReply, lastDiffers, vip, gw), true, []Claim{{vip, [6]byte(mac)}}},
+		{"the VIP from the second known MAC", []netip.Addr{master, vip}, frameOf(t, arp.OperationRequest, other6, vip, vip), false, []Claim{{vip, [6]byte(mac)}, {vip, [6]byte(other6)}}},
+		{"the master from the VIP's known MAC", []netip.Addr{master, vip}, frameOf(t, arp.OperationRequest, mac, master, gw), true, []Claim{{vip, [6]byte(mac)}}},
+		{"the master from its known MAC, the VIP's unknown", []netip.Addr{master, vip}, frameOf(t, arp.OperationRequest, mac, master, gw), false, []Claim{{master, [6]byte(mac)}}},
+		{"a known claim of an address not watched", []netip.Addr{vip}, frameOf(t, arp.OperationRequest, mac, other, gw), false, []Claim{{other, [6]byte(mac)}}},
+		{"the last of the most, known", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, mac, last, gw), false, knownAll(many[:MaxFilterAddrs], mac)},
+		{"the last of the most, another MAC", many[:MaxFilterAddrs], frameOf(t, arp.OperationReply, other6, last, gw), true, knownAll(many[:MaxFilterAddrs], mac)},
+		{"more known MACs than the most: the rest kept", []netip.Addr{vip}, frameOf(t, arp.OperationReply, macN(MaxKnownPerAddr), vip, gw), true, knownMACs(vip, MaxKnownPerAddr+1)},
+		{"more known MACs than the most: the first dropped", []netip.Addr{vip}, frameOf(t, arp.OperationReply, macN(MaxKnownPerAddr-1), vip, gw), false, knownMACs(vip, MaxKnownPerAddr+1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := FilterFor(tc.addrs)
+			raw, err := FilterExcept(tc.addrs, tc.known)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,6 +152,24 @@ func TestFilterForWatchedSenders(t *testing.T) {
 	if _, err := FilterFor([]netip.Addr{netip.MustParseAddr("2001:db8::1")}); err == nil {
 		t.Error("an IPv6 address was taken")
 	}
+}
+
+func macN(i int) net.HardwareAddr { return net.HardwareAddr{0x02, 0, 0, 0, 0x40, byte(i)} }
+
+func knownMACs(ip netip.Addr, n int) []Claim {
+	var cs []Claim
+	for i := range n {
+		cs = append(cs, Claim{ip, [6]byte(macN(i))})
+	}
+	return cs
+}
+
+func knownAll(addrs []netip.Addr, mac net.HardwareAddr) []Claim {
+	var cs []Claim
+	for _, a := range addrs {
+		cs = append(cs, Claim{a, [6]byte(mac)})
+	}
+	return cs
 }
 
 func mustDisassemble(t *testing.T, raw []bpf.RawInstruction) []bpf.Instruction {
@@ -166,7 +200,7 @@ func TestWatcherProbe(t *testing.T) {
 		}
 		defer w.Close()
 		// Only the VIP is watched: the kernel filter the reader runs with.
-		if err := w.SetFilter([]netip.Addr{vip}); err != nil {
+		if err := w.SetFilter([]netip.Addr{vip}, nil); err != nil {
 			t.Fatal(err)
 		}
 		read := func() Seen {
@@ -199,6 +233,20 @@ func TestWatcherProbe(t *testing.T) {
 			read()
 		}); a != 0 {
 			t.Errorf("a probe and a read allocated %v times, want 0", a)
+		}
+		// With the peer's MAC known for the VIP, its replies stay in the
+		// kernel: the reader hears nothing.
+		if err := w.SetFilter([]netip.Addr{vip}, []Claim{{vip, [6]byte(peer.Attrs().HardwareAddr)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Probe(vip); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.SetReadDeadline(time.Now().Add(300 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := w.Read(); err == nil {
+			t.Errorf("heard %+v from a known claim", s)
 		}
 	})
 }

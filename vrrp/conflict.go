@@ -250,6 +250,42 @@ func (d *conflictDetector) watched(link string) []netip.Addr {
 	return as
 }
 
+// known lists the claims on link that change nothing the detector decides,
+// so that the kernel filter keeps them from waking the watcher: a watched
+// VIP from this node's MAC (its own announcements), a master's address from
+// the MAC learned for it, and a backup's VIP from its master's MAC (the
+// master's answers to the probes). Any other MAC claiming these addresses
+// is still heard. Sorted, so that an unchanged list compares equal.
+func (d *conflictDetector) known(link string) []arp.Claim {
+	var cs []arp.Claim
+	own, hasOwn := d.own[link]
+	for k, w := range d.vips {
+		if k.link != link {
+			continue
+		}
+		if hasOwn {
+			cs = append(cs, arp.Claim{IP: k.vip, MAC: own})
+		}
+		if w.t.masterIP.IsValid() {
+			if m, ok := d.ipMAC[vipKey{link, w.t.masterIP}]; ok {
+				cs = append(cs, arp.Claim{IP: k.vip, MAC: m})
+			}
+		}
+	}
+	for k := range d.masters {
+		if m, ok := d.ipMAC[k]; ok && k.link == link {
+			cs = append(cs, arp.Claim{IP: k.vip, MAC: m})
+		}
+	}
+	slices.SortFunc(cs, func(a, b arp.Claim) int {
+		if c := a.IP.Compare(b.IP); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.MAC[:], b.MAC[:])
+	})
+	return slices.Compact(cs)
+}
+
 // evaluate decides every watched VIP's conflicts at now, with the state
 // given to set (which must be from now, not before), and returns the VIPs
 // whose conflicts changed, in a stable order.

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,6 +247,7 @@ type fakeARP struct {
 	probed  []netip.Addr
 	holders map[netip.Addr][]net.HardwareAddr
 	filters [][]netip.Addr
+	known   [][]arp.Claim
 }
 
 func (f *fakeARP) Read() (arp.Seen, error) {
@@ -270,9 +273,10 @@ func (f *fakeARP) Probe(ip netip.Addr) error {
 	return nil
 }
 
-func (f *fakeARP) SetFilter(addrs []netip.Addr) error {
+func (f *fakeARP) SetFilter(addrs []netip.Addr, known []arp.Claim) error {
 	f.mu.Lock()
 	f.filters = append(f.filters, addrs)
+	f.known = append(f.known, known)
 	f.mu.Unlock()
 	return nil
 }
@@ -304,14 +308,34 @@ func TestConflictWatchReports(t *testing.T) {
 		}, nil
 	}
 	report := make(chan conflictReport, 16)
-	kick := make(chan struct{}, 1)
+	kick, tick := make(chan struct{}, 1), make(chan struct{}, 1)
+	var gap atomic.Int64
 	cw := newConflictWatch(slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) (arpWatch, error) { return fa, nil },
-		status, report, kick, func() time.Duration { return 20 * time.Millisecond }, time.Now)
+		status, report, kick, tick, func(d time.Duration) { gap.Store(int64(d)) }, func() time.Duration { return 20 * time.Millisecond }, time.Now)
 	cw.det.settle = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); cw.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	// The loop's side: awake every 5 ms, it signals the bursts when due.
+	ticker := make(chan struct{})
+	go func() {
+		defer close(ticker)
+		var pc probeClock
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if pc.due(time.Now(), time.Duration(gap.Load())) {
+				select {
+				case tick <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	defer func() { cancel(); <-done; <-ticker }()
 
 	wait := func(what string, ok func(conflictReport) bool) conflictReport {
 		t.Helper()
@@ -334,12 +358,25 @@ func TestConflictWatchReports(t *testing.T) {
 	if r.instance != "web" || r.vip != cvip || r.conflicts[0].MAC.String() != macOther.String() {
 		t.Fatalf("report %+v, want %s conflicting on %s", r, macOther, cvip)
 	}
-	// The socket's kernel filter keeps the VIP and the master's address.
+	// The socket's kernel filter keeps the VIP and the master's address,
+	// except, once the master's MAC is learned, the claims it already
+	// knows: this node's own announcements and the master's answers. The
+	// third host's answers still pass.
 	fa.mu.Lock()
-	filters := slices.Clone(fa.filters)
+	filters, known := slices.Clone(fa.filters), slices.Clone(fa.known)
 	fa.mu.Unlock()
-	if len(filters) != 1 || !slices.Equal(filters[0], []netip.Addr{cmasterIP, cvip}) {
-		t.Errorf("filters set %v, want once [%s %s]", filters, cmasterIP, cvip)
+	if len(filters) != 2 || !slices.Equal(filters[0], []netip.Addr{cmasterIP, cvip}) || !slices.Equal(filters[1], filters[0]) {
+		t.Errorf("filters set %v, want twice [%s %s]", filters, cmasterIP, cvip)
+	}
+	wantKnown := []arp.Claim{{IP: cmasterIP, MAC: [6]byte(macMaster)}, {IP: cvip, MAC: [6]byte(macOwn)}, {IP: cvip, MAC: [6]byte(macMaster)}}
+	slices.SortFunc(wantKnown, func(a, b arp.Claim) int {
+		if c := a.IP.Compare(b.IP); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.MAC[:], b.MAC[:])
+	})
+	if len(known) != 2 || !slices.Equal(known[1], wantKnown) {
+		t.Errorf("known claims set %v, want last %v", known, wantKnown)
 	}
 	// A reload made the loop's copy anew: the watcher hands it over again.
 	mu.Lock()

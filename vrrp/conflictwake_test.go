@@ -65,8 +65,8 @@ func (f *simARP) Probe(ip netip.Addr) error {
 	return nil
 }
 
-func (f *simARP) SetFilter(addrs []netip.Addr) error {
-	raw, err := arp.FilterFor(addrs)
+func (f *simARP) SetFilter(addrs []netip.Addr, known []arp.Claim) error {
+	raw, err := arp.FilterExcept(addrs, known)
 	if err != nil {
 		return err
 	}
@@ -80,15 +80,18 @@ func (f *simARP) SetFilter(addrs []netip.Addr) error {
 
 // wakeCount is what woke the watcher (and the reader) in a simulated run,
 // and, for comparison, what the broad filter of the first version would
-// have let through.
+// have let through: its own timer, frames, the loop's ticks (which ride on
+// the loop's wake-ups) and the loop's wake-ups for a burst alone.
 type wakeCount struct {
-	timer, frames, broadFrames, probes, reports int
+	timer, frames, broadFrames, probes, reports, ticks, loopWakes int
 }
 
 // simulateWatcher runs a conflict watcher for d in simulated time on one
 // link with status s, the segment carrying background requests per second
-// from other hosts, and counts its wake-ups.
-func simulateWatcher(t *testing.T, s Status, holders map[netip.Addr]net.HardwareAddr, background int, d time.Duration) wakeCount {
+// from other hosts, the loop awake every loopEvery (its adverts) and
+// signalling the bursts as the Node does (probeClock), and counts the
+// wake-ups.
+func simulateWatcher(t *testing.T, s Status, holders map[netip.Addr]net.HardwareAddr, background int, loopEvery, d time.Duration) wakeCount {
 	t0 := time.Unix(1000, 0)
 	now := t0
 	link := &simARP{t: t, now: &now, holders: holders}
@@ -101,9 +104,20 @@ func simulateWatcher(t *testing.T, s Status, holders map[netip.Addr]net.Hardware
 		t.Fatal(err)
 	}
 	report := make(chan conflictReport, 1024)
+	var gap time.Duration
 	cw := newConflictWatch(slog.New(slog.NewTextHandler(io.Discard, nil)), func(string) (arpWatch, error) { return link, nil },
-		func(context.Context) (Status, error) { return s, nil }, report, nil,
+		func(context.Context) (Status, error) { return s, nil }, report, nil, nil, func(g time.Duration) { gap = g },
 		func() time.Duration { return 2 * time.Second }, func() time.Time { return now })
+	var pc probeClock
+	// The loop's wake-ups: its own (adverts, at a phase of their own), or
+	// the late deadline of a burst when none came.
+	loopAt := t0.Add(loopEvery / 3)
+	nextLoop := func() (time.Time, bool) {
+		if l := pc.late(gap); !l.IsZero() && l.Before(loopAt) {
+			return l, true
+		}
+		return loopAt, false
+	}
 	ctx := context.Background()
 	// The segment's other hosts: ordinary requests, spread over each second.
 	for i := range int(d/time.Second) * background {
@@ -119,6 +133,24 @@ func simulateWatcher(t *testing.T, s Status, holders map[netip.Addr]net.Hardware
 	for {
 		slices.SortStableFunc(link.queue, func(a, b simARPFrame) int { return a.at.Compare(b.at) })
 		next := cw.next()
+		if l, forced := nextLoop(); next.IsZero() || l.Before(next) {
+			if len(link.queue) == 0 || l.Before(link.queue[0].at) {
+				if l.After(end) {
+					break
+				}
+				now = l
+				if forced {
+					c.loopWakes++
+				} else {
+					loopAt = loopAt.Add(loopEvery)
+				}
+				if pc.due(now, gap) {
+					c.ticks++
+					cw.onTick(now)
+				}
+				continue
+			}
+		}
 		if len(link.queue) > 0 && (next.IsZero() || !link.queue[0].at.After(next)) {
 			f := link.queue[0]
 			link.queue = link.queue[1:]
@@ -169,42 +201,52 @@ func mustFilter(t *testing.T, addrs []netip.Addr) []bpf.RawInstruction {
 	return raw
 }
 
-// The idle cost of conflict detection: one instance, 1 s adverts, a
-// segment with 20 ARP requests a second from other hosts, 20 s. The
-// watcher wakes once per probe round (2 s) for its timer, and once for
-// each answer to its probes; the segment's other traffic never reaches it.
-// The first version woke 4 times a second for its ticker, took a status
-// snapshot from the loop every 2 s, and woke for every ARP frame on the
-// segment.
+// The idle cost of conflict detection: one instance, a segment with 20 ARP
+// requests a second from other hosts, 20 s. The probe bursts (one round
+// every 2 to 3 s) ride on the loop's wake-ups for its 1 s adverts, so the
+// loop never wakes for a burst alone; with 5 s adverts it does, about once
+// a round. Once the master's MAC is learned, its answers to the probes
+// stay in the kernel, as do the segment's other frames and this node's
+// own; the watcher's timer serves the start only (the master's MAC
+// learned, its first answer judged once settled). The first version woke
+// 4 times a second for its ticker, took a status snapshot from the loop
+// every 2 s, and woke for every ARP frame on the segment; the second woke
+// for its timer every round and for each answer to its probes.
 func TestConflictWatchIdleWakeups(t *testing.T) {
 	const d = 20 * time.Second
 	own := []InterfaceStatus{{Name: "eth0", MAC: macOwn}}
 	vipStatus := []VIPStatus{{Address: netip.PrefixFrom(cvip, 32), Interface: "eth0"}}
+	backup := Status{Interfaces: own, Instances: []InstanceStatus{{Name: "web", Interface: "eth0", State: StateBackup, MasterAddr: cmasterIP, VIPs: vipStatus}}}
+	master := Status{Interfaces: own, Instances: []InstanceStatus{{Name: "web", Interface: "eth0", State: StateMaster, VIPs: vipStatus}}}
+	// The master answers for the VIP and for its own address; a master's
+	// own kernel does not answer its own probe.
+	heldByMaster := map[netip.Addr]net.HardwareAddr{cvip: macMaster, cmasterIP: macMaster}
 	for _, tc := range []struct {
-		name       string
-		s          Status
-		holders    map[netip.Addr]net.HardwareAddr
-		maxTimer   int
-		maxFrames  int
-		wantProbes int
+		name           string
+		s              Status
+		holders        map[netip.Addr]net.HardwareAddr
+		loopEvery      time.Duration
+		maxTimer       int
+		maxFrames      int
+		minProbes      int
+		maxProbes      int
+		maxLoopWakes   int
+		minLoopWakes   int
+		probesPerRound int
 	}{
-		{"backup", Status{Interfaces: own, Instances: []InstanceStatus{{Name: "web", Interface: "eth0", State: StateBackup, MasterAddr: cmasterIP, VIPs: vipStatus}}},
-			// The master answers for the VIP and for its own address.
-			// One more probe at start, for the master's MAC; two more
-			// wake-ups at start: its MAC learned, and the master's answer
-			// for the VIP judged once settled.
-			map[netip.Addr]net.HardwareAddr{cvip: macMaster, cmasterIP: macMaster}, 13, 23, 23},
-		{"master", Status{Interfaces: own, Instances: []InstanceStatus{{Name: "web", Interface: "eth0", State: StateMaster, VIPs: vipStatus}}},
-			// Its own kernel does not answer its own probe.
-			map[netip.Addr]net.HardwareAddr{}, 11, 0, 11},
+		// One more probe at start, for the master's MAC.
+		{"backup", backup, heldByMaster, time.Second, 2, 3, 2 * 7, 2*10 + 1, 0, 0, 2},
+		{"master", master, map[netip.Addr]net.HardwareAddr{}, time.Second, 0, 0, 7, 10, 0, 0, 1},
+		{"master, 5 s adverts", master, map[netip.Addr]net.HardwareAddr{}, 5 * time.Second, 0, 0, 7, 10, 7, 3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := simulateWatcher(t, tc.s, tc.holders, 20, d)
-			t.Logf("%s, %v: timer %d, frames %d (broad filter: %d), probes %d, snapshots 1; first version: ticker %d, snapshots %d, frames %d",
-				tc.name, d, c.timer, c.frames, c.broadFrames, c.probes, int(d/(250*time.Millisecond)), int(d/(2*time.Second)), c.broadFrames)
-			if c.timer > tc.maxTimer || c.frames > tc.maxFrames || c.probes != tc.wantProbes || c.reports != 0 {
-				t.Errorf("timer %d (max %d), frames %d (max %d), probes %d (want %d), reports %d (want 0)",
-					c.timer, tc.maxTimer, c.frames, tc.maxFrames, c.probes, tc.wantProbes, c.reports)
+			c := simulateWatcher(t, tc.s, tc.holders, 20, tc.loopEvery, d)
+			t.Logf("%s, %v: timer %d, ticks %d, loop wake-ups for a burst alone %d, frames %d (broad filter: %d), probes %d, snapshots 1; first version: ticker %d, snapshots %d, frames %d",
+				tc.name, d, c.timer, c.ticks, c.loopWakes, c.frames, c.broadFrames, c.probes, int(d/(250*time.Millisecond)), int(d/(2*time.Second)), c.broadFrames)
+			if c.timer > tc.maxTimer || c.frames > tc.maxFrames || c.probes < tc.minProbes || c.probes > tc.maxProbes || c.reports != 0 ||
+				c.loopWakes > tc.maxLoopWakes || c.loopWakes < tc.minLoopWakes {
+				t.Errorf("timer %d (max %d), frames %d (max %d), probes %d (want %d..%d), loop wake-ups %d (want %d..%d), reports %d (want 0)",
+					c.timer, tc.maxTimer, c.frames, tc.maxFrames, c.probes, tc.minProbes, tc.maxProbes, c.loopWakes, tc.minLoopWakes, tc.maxLoopWakes, c.reports)
 			}
 			if c.broadFrames < 20*int(d/time.Second) {
 				t.Errorf("the broad filter passed only %d frames: the background is not simulated", c.broadFrames)

@@ -17,9 +17,15 @@ import (
 // protocol loop a non-blocking send on a 1-slot channel when something the
 // watcher follows changes (conflictKick), one status snapshot after each
 // such signal, and one channel receive per change of a VIP's conflicts; the
-// ARP sockets, their readers and the probes are its own. Idle, it sleeps on
-// one timer set for the next thing due: a probe burst, a MAC's settle
-// time, a conflict's clearing.
+// ARP sockets, their readers and the probes are its own. Its probe rounds
+// ride on the loop's own wake-ups: the loop signals a round on
+// conflictTick when one is due and it is awake anyway (probeClock), and
+// wakes for one only when nothing else woke it for half a round. Idle, the
+// watcher sleeps on one timer set for what is rarer: a MAC's settle time,
+// a conflict's clearing, a master's unknown MAC, a socket to reopen. The
+// kernel filter keeps from its readers every frame that changes nothing:
+// other hosts' ARP, this node's own announcements, the master's known MAC
+// answering the probes.
 
 // Conflict detection's timing.
 const (
@@ -51,8 +57,9 @@ type arpWatch interface {
 	Read() (arp.Seen, error)
 	Probe(ip netip.Addr) error
 	// SetFilter keeps, in the kernel, only the frames from these sender
-	// addresses (all, above arp.MaxFilterAddrs).
-	SetFilter(addrs []netip.Addr) error
+	// addresses (all, above arp.MaxFilterAddrs), except those of the
+	// known claims.
+	SetFilter(addrs []netip.Addr, known []arp.Claim) error
 	Close() error
 }
 
@@ -84,6 +91,7 @@ type watchedLink struct {
 	w      arpWatch
 	done   chan struct{} // closed when its reader returned
 	filter []netip.Addr  // the sender addresses its kernel filter keeps; nil: not set
+	known  []arp.Claim   // the claims its kernel filter drops
 }
 
 // conflictWatch owns the ARP sockets, their reader goroutines and the
@@ -98,6 +106,10 @@ type conflictWatch struct {
 	// probe interval in force (0: no probes), read after each signal.
 	kick     <-chan struct{}
 	interval func() time.Duration
+	// tick is the loop's signal that a probe burst is due; setGap tells
+	// the loop the time between bursts (0: none).
+	tick   <-chan struct{}
+	setGap func(time.Duration)
 
 	det     *conflictDetector
 	links   map[string]*watchedLink
@@ -106,10 +118,10 @@ type conflictWatch struct {
 	openErr map[string]string // link → the open error last logged
 	wg      sync.WaitGroup
 
-	// The probe round: each watched address once, in bursts.
-	every     time.Duration // the interval in force
-	round     []probeTarget // this round's addresses not yet probed
-	nextBurst time.Time     // zero: no probes
+	// The probe round: each watched address once, in bursts, one per
+	// tick of the loop.
+	every time.Duration // the interval in force
+	round []probeTarget // this round's addresses not yet probed
 	// A master's address with an unknown MAC is probed again at
 	// masterAt, the gap doubling from conflictMasterRetry.
 	masterAt  time.Time
@@ -123,12 +135,12 @@ type conflictWatch struct {
 }
 
 // conflictWakes counts what woke the watcher (tests and benchmarks).
-type conflictWakes struct{ timer, frames, kicks, snapshots, probes int }
+type conflictWakes struct{ timer, ticks, frames, kicks, snapshots, probes int }
 
 func newConflictWatch(log *slog.Logger, open func(string) (arpWatch, error), status func(context.Context) (Status, error),
-	report chan<- conflictReport, kick <-chan struct{}, interval func() time.Duration, now func() time.Time) *conflictWatch {
+	report chan<- conflictReport, kick, tick <-chan struct{}, setGap func(time.Duration), interval func() time.Duration, now func() time.Time) *conflictWatch {
 	c := &conflictWatch{
-		log: log, open: open, status: status, report: report, kick: kick, interval: interval, now: now,
+		log: log, open: open, status: status, report: report, kick: kick, tick: tick, setGap: setGap, interval: interval, now: now,
 		det:     newConflictDetector(conflictSettle, conflictPassiveClear),
 		links:   map[string]*watchedLink{},
 		frames:  make(chan linkFrame, 256),
@@ -147,7 +159,8 @@ func (n *Node) startConflictWatch(ctx context.Context) {
 		return
 	}
 	interval := func() time.Duration { return time.Duration(n.conflictEvery.Load()) }
-	cw := newConflictWatch(n.log, o.OpenARPWatch, n.Status, n.conflictCh, n.conflictKick, interval, time.Now)
+	setGap := func(d time.Duration) { n.conflictGap.Store(int64(d)) }
+	cw := newConflictWatch(n.log, o.OpenARPWatch, n.Status, n.conflictCh, n.conflictKick, n.conflictTick, setGap, interval, time.Now)
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); cw.run(ctx) }()
 }
@@ -222,6 +235,8 @@ func (c *conflictWatch) run(ctx context.Context) {
 			}
 		case <-c.lost:
 			c.reap(c.now())
+		case <-c.tick:
+			c.onTick(c.now())
 		case <-t.C:
 			armed = time.Time{}
 			c.wakes.timer++
@@ -232,12 +247,27 @@ func (c *conflictWatch) run(ctx context.Context) {
 	}
 }
 
+// onTick sends the probe burst the loop found due.
+func (c *conflictWatch) onTick(now time.Time) {
+	c.wakes.ticks++
+	if c.every > 0 {
+		c.burst(now)
+	}
+}
+
 // onFrame records a frame heard on a link.
 func (c *conflictWatch) onFrame(f linkFrame, now time.Time) {
 	c.wakes.frames++
 	c.det.observe(f.link, f.s, now)
-	if c.det.learned && !c.masterAt.IsZero() && len(c.det.unknownMasters()) == 0 {
+	if !c.det.learned {
+		return
+	}
+	if !c.masterAt.IsZero() && len(c.det.unknownMasters()) == 0 {
 		c.masterAt = time.Time{} // the masters answered: no retry
+	}
+	// A master's MAC learned: its answers need not wake the watcher again.
+	if wl := c.links[f.link]; wl != nil {
+		c.setFilter(f.link, wl)
 	}
 }
 
@@ -245,7 +275,7 @@ func (c *conflictWatch) onFrame(f linkFrame, now time.Time) {
 // signal or a lost reader.
 func (c *conflictWatch) next() time.Time {
 	var at time.Time
-	for _, t := range []time.Time{c.det.due(), c.nextBurst, c.masterAt, c.reopenAt} {
+	for _, t := range []time.Time{c.det.due(), c.masterAt, c.reopenAt} {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
 			at = t
 		}
@@ -269,9 +299,6 @@ func (c *conflictWatch) onTimer(ctx context.Context, now time.Time) bool {
 	if !c.reopenAt.IsZero() && !now.Before(c.reopenAt) {
 		c.reopenAt = time.Time{}
 		c.syncLinks(ctx)
-	}
-	if !c.nextBurst.IsZero() && !now.Before(c.nextBurst) {
-		c.burst(now)
 	}
 	if !c.masterAt.IsZero() && !now.Before(c.masterAt) {
 		c.probeMasters(now)
@@ -308,37 +335,100 @@ func (c *conflictWatch) refresh(ctx context.Context) bool {
 // round now.
 func (c *conflictWatch) setInterval(now time.Time) {
 	every := c.interval()
-	if every == c.every && (every == 0 || !c.nextBurst.IsZero()) {
+	if every == c.every {
 		return
 	}
 	c.every, c.round = every, nil
 	if every == 0 {
-		c.nextBurst = time.Time{}
+		c.gap = 0
+		c.setGap(0)
 		c.det.clearAfter = conflictPassiveClear
 		return
 	}
-	c.nextBurst = now
-	c.det.clearAfter = conflictClearRounds * every
+	c.burst(now)
 }
 
 // burst sends the round's next probes, starting a round when the last one
 // is done: each watched address once a round, in bursts of at most
 // conflictProbeRate spread evenly over the round. A round lasts the
-// interval, or n / conflictProbeRate seconds if that is longer: one
-// wake-up a round for up to conflictProbeRate addresses.
+// interval, or n / conflictProbeRate seconds if that is longer: one burst
+// a round for up to conflictProbeRate addresses. The loop times the
+// bursts (probeClock): a gap apart, up to half a gap later so that a burst
+// rides on a wake-up the loop has anyway; a conflict clears only after
+// conflictClearRounds of the longest such rounds.
 func (c *conflictWatch) burst(now time.Time) {
 	if len(c.round) == 0 {
 		c.round = c.det.probes()
 		bursts := max(1, (len(c.round)+conflictProbeRate-1)/conflictProbeRate)
 		roundLen := max(c.every, time.Duration(len(c.round))*time.Second/conflictProbeRate)
-		c.det.clearAfter = conflictClearRounds * roundLen
-		c.gap = roundLen / time.Duration(bursts)
+		c.det.clearAfter = conflictClearRounds * (roundLen + roundLen/2)
+		if gap := roundLen / time.Duration(bursts); gap != c.gap {
+			c.gap = gap
+			c.setGap(gap)
+		}
 		c.per = (len(c.round) + bursts - 1) / bursts
 	}
 	k := min(c.per, len(c.round))
 	c.probe(c.round[:k])
 	c.round = c.round[k:]
-	c.nextBurst = now.Add(c.gap)
+}
+
+// probeClock is the loop's side of the probe schedule: it signals a burst
+// when one is due and the loop is awake anyway, and names the time by
+// which the loop must wake for one if nothing else woke it.
+type probeClock struct{ last time.Time }
+
+// due reports whether a burst is due at now, with gap between bursts (0:
+// no probes), and if so counts it as sent. A burst an eighth of a gap
+// early is due: a master wakes for each advert, and a round of 2 s at 1 s
+// adverts should not wait for the third.
+func (p *probeClock) due(now time.Time, gap time.Duration) bool {
+	switch {
+	case gap <= 0:
+		p.last = time.Time{}
+		return false
+	case p.last.IsZero():
+		p.last = now // the watcher sent the first burst itself
+		return false
+	case now.Sub(p.last) < gap-gap/8:
+		return false
+	}
+	p.last = now
+	return true
+}
+
+// late is when the loop wakes for the next burst if nothing else wakes
+// it: half a gap after it is due. Zero: no probes.
+func (p *probeClock) late(gap time.Duration) time.Time {
+	if gap <= 0 || p.last.IsZero() {
+		return time.Time{}
+	}
+	return p.last.Add(gap + gap/2)
+}
+
+// tickConflict signals the conflict watcher when a probe burst is due.
+func (n *Node) tickConflict() {
+	gap := time.Duration(n.conflictGap.Load())
+	if gap == 0 && n.probes.last.IsZero() {
+		return
+	}
+	if n.probes.due(n.now(), gap) {
+		select {
+		case n.conflictTick <- struct{}{}:
+		default:
+		}
+		n.rescan() // the deadline for this burst is past
+		return
+	}
+	n.noteConflictDeadline()
+}
+
+// noteConflictDeadline lowers next to when the loop must wake for the next
+// probe burst.
+func (n *Node) noteConflictDeadline() {
+	if l := n.probes.late(time.Duration(n.conflictGap.Load())); !l.IsZero() && (n.next.IsZero() || l.Before(n.next)) {
+		n.next = l
+	}
 }
 
 // probeMasters probes the masters' addresses whose MAC is unknown, again
@@ -423,20 +513,21 @@ func (c *conflictWatch) syncLinks(ctx context.Context) {
 }
 
 // setFilter gives a link's socket the kernel filter for the addresses
-// watched there, when they changed. On failure the socket keeps the broad
-// filter (it hears more, misses nothing).
+// watched there, without the claims already known, when they changed. On
+// failure the socket keeps the broad filter (it hears more, misses
+// nothing).
 func (c *conflictWatch) setFilter(l string, wl *watchedLink) {
-	as := c.det.watched(l)
-	if wl.filter != nil && slices.Equal(as, wl.filter) {
+	as, known := c.det.watched(l), c.det.known(l)
+	if wl.filter != nil && slices.Equal(as, wl.filter) && slices.Equal(known, wl.known) {
 		return
 	}
-	if err := wl.w.SetFilter(as); err != nil {
+	if err := wl.w.SetFilter(as, known); err != nil {
 		c.log.Warn("conflict detection: cannot narrow the ARP filter; hearing every ARP frame on the interface", "interface", l, "error", err)
-		if err := wl.w.SetFilter(nil); err != nil {
+		if err := wl.w.SetFilter(nil, nil); err != nil {
 			c.log.Warn("conflict detection: cannot set the broad ARP filter", "interface", l, "error", err)
 		}
 	}
-	wl.filter = as
+	wl.filter, wl.known = as, known
 }
 
 // reap notes readers that returned: their links are opened again after

@@ -46,6 +46,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	rx := n.rcv.batches()
 	n.rescan()
 	for {
+		n.tickConflict()
 		n.flush()
 		n.armTimer()
 		select {
@@ -193,6 +194,7 @@ func (n *Node) rescan() {
 		n.noteDeadline(in)
 	}
 	n.noteStaticDeadline()
+	n.noteConflictDeadline()
 }
 
 // rescanAfterBatch: a node with at most this many instances rescans its

@@ -128,6 +128,12 @@ type Node struct {
 	conflictCh    chan conflictReport
 	conflictKick  chan struct{}
 	conflictEvery atomic.Int64
+	// conflictTick (1 slot) signals the watcher a probe burst, when
+	// probes (the loop's) finds one due; conflictGap is the time between
+	// bursts, set by the watcher (0: no probes).
+	conflictTick chan struct{}
+	conflictGap  atomic.Int64
+	probes       probeClock
 
 	started      time.Time
 	reloadOK     bool
@@ -175,6 +181,7 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 
 		conflictCh:   make(chan conflictReport, 16),
 		conflictKick: make(chan struct{}, 1),
+		conflictTick: make(chan struct{}, 1),
 	}
 	n.conflictEvery.Store(int64(cfg.ConflictProbes()))
 	n.upCh = make(chan probeResult, 16)
