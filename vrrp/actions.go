@@ -30,6 +30,9 @@ func (n *Node) handle(in *instance, out Output, ev Event, now time.Time, propaga
 	// The addresses and packets first, the clients are waiting for them;
 	// the log, the event stream and the hooks after.
 	n.apply(in, out.Actions, now)
+	if in.m.State() != StateBackup {
+		n.dropHeld(in)
+	}
 	n.followUpstreams(in, out, ev, now)
 	n.noteConflictState(in)
 	n.noteDeadline(in)

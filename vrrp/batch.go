@@ -98,6 +98,48 @@ func (b *RecvBatch) Received(i int, now time.Time) time.Time {
 	return now.Add(-min(age, maxRxAge))
 }
 
+// Stamp is the i'th datagram's kernel receive stamp in nanoseconds since
+// the epoch (wall clock), 0 without one: an identity for the datagram, the
+// same on every socket that received it.
+func (b *RecvBatch) Stamp(i int) int64 {
+	ts, ok := b.timespec(i)
+	if !ok {
+		return 0
+	}
+	return ts.Nano()
+}
+
+func (b *RecvBatch) timespec(i int) (*unix.Timespec, bool) {
+	h := &b.hdr[i].Hdr
+	dataOff, size := unix.CmsgLen(0), int(unsafe.Sizeof(unix.Timespec{}))
+	if int(h.Controllen) < dataOff+size {
+		return nil, false
+	}
+	c := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[i][0]))
+	if c.Level != unix.SOL_SOCKET || c.Type != unix.SCM_TIMESTAMPNS || int(c.Len) < dataOff+size {
+		return nil, false
+	}
+	return (*unix.Timespec)(unsafe.Pointer(&b.oob[i][dataOff])), true
+}
+
+// ReceivedSince is Received for a datagram that may have waited long in
+// the kernel (a held-back advert): its age may be up to now − floor,
+// floor being a time before the socket was last read empty, after which
+// it must have arrived. With a wall clock stepped since (step), the stamp
+// cannot be trusted, and the datagram is taken to have arrived at now,
+// which can only delay a takeover, never hasten it.
+func (b *RecvBatch) ReceivedSince(i int, now, floor time.Time, step bool) time.Time {
+	ts, ok := b.timespec(i)
+	if !ok || step {
+		return now
+	}
+	age := now.Sub(time.Unix(ts.Unix())) // wall clock: the stamp has no monotonic reading
+	if age <= 0 {
+		return now
+	}
+	return now.Add(-min(age, now.Sub(floor)))
+}
+
 // ParseIPv4 splits a raw socket's datagram into its IPv4 header fields and
 // payload. It refuses what is not a whole IPv4 datagram.
 func ParseIPv4(b []byte) (payload []byte, src, dst netip.Addr, ttl int, ok bool) {

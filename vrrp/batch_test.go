@@ -124,6 +124,10 @@ func TestReceivedIsArrivalTime(t *testing.T) {
 	inNetns(t, func() {
 		c, msg, local := loopbackConn(t)
 		defer c.Close()
+		// The kernel turns its receive stamps on a little after the first
+		// socket asks (a deferred static key); until then a datagram is
+		// stamped when it is read.
+		time.Sleep(50 * time.Millisecond)
 		const wait = time.Millisecond
 		sent := time.Now()
 		if err := c.SendTo(msg, local, local); err != nil {

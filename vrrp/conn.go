@@ -31,6 +31,7 @@ type Conn struct {
 	tx      *SendBatch // queued adverts (loop goroutine)
 	st      sendState
 	frames  *frameSender // multicast adverts as Ethernet frames; nil: through tx
+	held    heldSocket   // held-back adverts (hostholdback.go)
 }
 
 // ListenConn opens the socket for interface ifi.
@@ -49,7 +50,7 @@ func ListenConn(ifi *net.Interface) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: open raw socket on %s: %w", ifi.Name, err)
 	}
-	c := &Conn{ifname: ifi.Name, ifi: ifi, c: pconn.(*net.IPConn), group: &net.IPAddr{IP: GroupV4.AsSlice()}}
+	c := &Conn{ifname: ifi.Name, ifi: ifi, c: pconn.(*net.IPConn), group: &net.IPAddr{IP: GroupV4.AsSlice()}, held: heldSocket{fd: -1}}
 	c.pc = ipv4.NewPacketConn(c.c)
 	if c.raw, err = c.c.SyscallConn(); err != nil {
 		c.c.Close()
@@ -118,5 +119,6 @@ func (c *Conn) Close() error {
 	if c.frames != nil {
 		c.frames.close()
 	}
+	c.closeHeld()
 	return c.c.Close()
 }

@@ -116,6 +116,13 @@ type receiver interface {
 	// host by now: a backup calls it before it takes over, so that an
 	// advert that came before its deadline counts.
 	drain(n *Node)
+	// holdBack keeps in the kernel, until takeHeld, the datagrams on
+	// ifc's link that repeat one of ads byte for byte; the others reach
+	// the loop as before. Empty: none.
+	holdBack(ifc *iface, ads []heldAdvert) error
+	// takeHeld hands the loop the datagrams held back so far, in arrival
+	// order, at their arrival times.
+	takeHeld(n *Node)
 }
 
 // clock is the loop's time: time.Now on the host, a value in tests.

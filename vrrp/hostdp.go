@@ -163,6 +163,7 @@ func (r *hostReceiver) attach(n *Node, ifc *iface) {
 		return
 	}
 	conn := hl.conn
+	ifc.heldDirty = true // a new socket: give it the held-back adverts
 	// Three batches: one being read, one being handled, one spare.
 	free := make(chan *RecvBatch, 3)
 	for i := 0; i < cap(free); i++ {
@@ -216,6 +217,7 @@ func (r *hostReceiver) drain(n *Node) {
 		}
 		break
 	}
+	r.takeHeld(n)
 	for _, ifc := range n.ifaces {
 		r.readNow(n, ifc)
 	}

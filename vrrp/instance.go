@@ -73,6 +73,9 @@ type instance struct {
 	stopTrack   context.CancelFunc
 	// up is the upstream check while master (upstream.go).
 	up upstreamCheck
+	// held is the advert whose repeats the kernel holds back while this
+	// backup follows its master (holdback.go); msg nil: none.
+	held heldAdvert
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {

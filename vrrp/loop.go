@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -47,6 +48,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 	n.rescan()
 	for {
 		n.tickConflict()
+		n.syncHeld()
 		n.flush()
 		n.armTimer()
 		select {
@@ -232,6 +234,7 @@ func (n *Node) armTimer() {
 
 // handleBatch processes one batch of received datagrams.
 func (n *Node) handleBatch(rb rxBatch) {
+	n.takeHeld()
 	n.handleDatagrams(rb.ifc, rb.b)
 	rb.free <- rb.b
 }
@@ -239,8 +242,21 @@ func (n *Node) handleBatch(rb rxBatch) {
 func (n *Node) handleDatagrams(ifc *iface, b *RecvBatch) {
 	now := n.now()
 	for i := 0; i < b.N; i++ {
-		n.onDatagram(ifc, b.Datagram(i), b.Received(i, now))
+		d := b.Datagram(i)
+		if ifc.seenRecently(b.Stamp(i), datagramSource(d)) {
+			continue // also held back, and handled then
+		}
+		n.onDatagram(ifc, d, b.Received(i, now))
 	}
+}
+
+// datagramSource is an IPv4 datagram's source address (invalid when it is
+// too short).
+func datagramSource(d []byte) netip.Addr {
+	if len(d) < 20 {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom4([4]byte(d[12:16]))
 }
 
 // advertSlack lets a master's advert go out this much early when the loop
@@ -282,6 +298,9 @@ func (n *Node) awaitTakeover(now time.Time) time.Time {
 }
 
 func (n *Node) onTimer(now time.Time) {
+	// The adverts held back first: those of a live master move its
+	// backup's deadline, and the backup neither spins nor takes over.
+	n.takeHeld()
 	now = n.awaitTakeover(now)
 	drained := false
 	for _, in := range n.insts {

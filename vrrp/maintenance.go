@@ -115,6 +115,7 @@ func (n *Node) SetMaintenance(ctx context.Context, instance string, on bool) err
 // setMaintenance is the loop's part of SetMaintenance: it puts the change
 // in force and queues the state for the writer, never touching the disk.
 func (n *Node) setMaintenance(req maintReq, now time.Time) maintReply {
+	n.takeHeld()
 	var in *instance
 	for _, x := range n.insts {
 		if x.cfg.Name == req.instance {

@@ -41,6 +41,13 @@ type iface struct {
 
 	direct  *RecvBatch // for the loop's own reads (hostReceiver.drain), made on first use
 	readLog rateLog
+
+	// Held-back adverts (holdback.go): the set changed since it was last
+	// given to the receive path; the datagrams handled last, by kernel
+	// receive stamp, so that one that reached both sockets counts once.
+	heldDirty bool
+	recent    [8]recentDatagram
+	recentAt  int
 }
 
 // rateLog lets one log line through per period and counts the rest.

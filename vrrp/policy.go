@@ -270,6 +270,7 @@ func (in *instance) stopTrackers() {
 }
 
 func (n *Node) onTrackResult(r TrackResult, now time.Time) {
+	n.takeHeld()
 	for _, in := range n.insts {
 		if in.cfg.Name != r.Instance {
 			continue

@@ -78,6 +78,11 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		}
 	}
 	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
+	if dgram[0] == 0x45 {
+		n.noteHeld(in, src, dst, b, a.Priority)
+	} else {
+		n.dropHeld(in) // the filter matches a 20-byte header only
+	}
 	n.noteLowerMaster(in, now)
 }
 

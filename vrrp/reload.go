@@ -81,6 +81,7 @@ func sameSlot(a, b config.Instance) bool {
 }
 
 func (n *Node) reload(cfg *config.Config, now time.Time) error {
+	n.takeHeld()
 	if cfg == nil {
 		n.reloadOK = false
 		n.reloadErrors++
@@ -95,6 +96,15 @@ func (n *Node) reload(cfg *config.Config, now time.Time) error {
 		return err
 	}
 	n.reloadOK, n.reloadTime = true, now
+	// What an advert means may have changed (authentication, addresses,
+	// priorities): the next ones are read at once, and held back again
+	// once accepted.
+	for _, in := range n.insts {
+		n.dropHeld(in)
+	}
+	for _, ifc := range n.ifaces {
+		ifc.heldDirty = true
+	}
 	// The VIPs, their links, the instances and the probe interval may
 	// have changed: the conflict watcher takes a snapshot.
 	n.conflictEvery.Store(int64(cfg.ConflictProbes()))

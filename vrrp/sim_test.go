@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/bpf"
+
 	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/vip"
 )
@@ -75,6 +77,15 @@ type simAnnounce struct {
 
 // simNode is one host: its links, its addresses and the Node on it.
 type simNode struct {
+	// held is each link's held-back filter (holdback.go); heldQ the
+	// datagrams it kept, not yet read; heldFrames counts them.
+	held       map[string]*bpf.VM
+	heldQ      []simFrame
+	heldFrames int
+	// wakes counts the loop's wake-ups: a datagram read at once, or
+	// its timer.
+	wakes int
+
 	net      *simNet
 	name     string
 	primary  netip.Addr
@@ -154,6 +165,7 @@ func (h *simNode) create(cfg *config.Config) error {
 		return err
 	}
 	h.n = n
+	h.held, h.heldQ = nil, nil
 	return nil
 }
 
@@ -188,6 +200,7 @@ func (h *simNode) kill() { h.running = false }
 
 // after is what the loop does after handling an event.
 func (h *simNode) after() {
+	h.n.syncHeld()
 	h.n.flush()
 	if h.stopping && !h.n.handingOver() {
 		h.n.endStop()
@@ -302,6 +315,7 @@ func (s *simNet) runUntil(end time.Time) {
 			continue
 		}
 		timer.n.armed = time.Time{}
+		timer.wakes++
 		timer.n.onTimer(s.now)
 		timer.n.rescan()
 		timer.after()
@@ -312,6 +326,19 @@ func (h *simNode) deliver(f simFrame) {
 	if !h.running {
 		return
 	}
+	// The kernel's part: a datagram the held-back filter keeps waits
+	// (holdback.go); any other wakes the loop, which reads those first.
+	if vm := h.held[f.link]; vm != nil {
+		if n, err := vm.Run(f.data); err != nil {
+			h.net.t.Fatalf("%s: held-back filter on %s: %v", h.name, f.link, err)
+		} else if n > 0 {
+			h.heldQ = append(h.heldQ, f)
+			h.heldFrames++
+			return
+		}
+	}
+	h.wakes++
+	h.n.takeHeld()
 	for _, ifc := range h.n.ifaces {
 		if ifc.name == f.link && ifc.link != nil {
 			h.n.onDatagram(ifc, f.data, f.at)
@@ -348,7 +375,38 @@ type simReceiver struct{ h *simNode }
 func (simReceiver) attach(*Node, *iface)    {}
 func (simReceiver) batches() <-chan rxBatch { return nil }
 
+// holdBack runs the real filters (x/net/bpf's VM): the held socket's on
+// delivery; the advert socket's is its complement.
+func (r simReceiver) holdBack(ifc *iface, ads []heldAdvert) error {
+	if r.h.held == nil {
+		r.h.held = map[string]*bpf.VM{}
+	}
+	if len(ads) == 0 {
+		delete(r.h.held, ifc.name)
+		return nil
+	}
+	vm, err := bpf.NewVM(holdFilter(ads, filterKeep, filterDrop))
+	if err != nil {
+		return err
+	}
+	r.h.held[ifc.name] = vm
+	return nil
+}
+
+func (r simReceiver) takeHeld(n *Node) {
+	q := r.h.heldQ
+	r.h.heldQ = nil
+	for _, f := range q {
+		for _, ifc := range n.ifaces {
+			if ifc.name == f.link && ifc.link != nil {
+				n.onDatagram(ifc, f.data, f.at)
+			}
+		}
+	}
+}
+
 func (r simReceiver) drain(n *Node) {
+	r.takeHeld(n)
 	s := r.h.net
 	for i := 0; i < len(s.frames); {
 		f := s.frames[i]

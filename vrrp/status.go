@@ -170,6 +170,7 @@ func (n *Node) askStatus(ctx context.Context) (Status, error) {
 }
 
 func (n *Node) status() Status {
+	n.takeHeld() // the counters as of now
 	s := Status{
 		Started: n.started, ReloadOK: n.reloadOK, ReloadTime: n.reloadTime, ReloadErrors: n.reloadErrors,
 		Instances: make([]InstanceStatus, 0, len(n.insts)),
