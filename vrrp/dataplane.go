@@ -79,6 +79,9 @@ type Dataplane interface {
 	Watch(ctx context.Context, addrs chan<- vip.Change, links chan<- LinkInfo)
 	// routeDataplane installs routes and rules (routes.go).
 	routeDataplane
+	// vmacDataplane makes the virtual MAC's macvlans and sets sysctls
+	// (vmac.go).
+	vmacDataplane
 	// Close releases the dataplane.
 	Close()
 }

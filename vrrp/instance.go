@@ -73,6 +73,8 @@ type instance struct {
 	stopTrack   context.CancelFunc
 	// up is the upstream check while master (upstream.go).
 	up upstreamCheck
+	// vmac is the instance's macvlan with virtual_mac (vmac.go).
+	vmac *vmacState
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {
@@ -114,8 +116,8 @@ func (in *instance) setVIPs(linkOf func(name string) *iface) {
 			in.advertised = append(in.advertised, v.Address.Addr())
 		}
 		link := in.ifc
-		if v.Interface != "" && linkOf != nil {
-			if l := linkOf(v.Interface); l != nil {
+		if name := vipIfname(in.cfg, v); name != in.ifc.name && linkOf != nil {
+			if l := linkOf(name); l != nil {
 				link = l
 			}
 		}

@@ -27,6 +27,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		cancel()
 		n.closeIfaces()
 		n.wg.Wait()
+		n.teardownVMACs()
 		n.dp.Close()
 		n.awaitHooks(hookDrainMax)
 	}()

@@ -34,6 +34,9 @@ type iface struct {
 	// gratuitous ARP only.
 	vipOnly bool
 	guests  []*instance
+	// vmac: the link is an instance's virtual MAC macvlan (vmac.go), up
+	// only while the instance wants its VIPs.
+	vmac bool
 
 	unattributed [numDropReasons]uint64 // drops for no configured VRID
 	dropLog      [numDropReasons]rateLog
@@ -139,6 +142,12 @@ type Node struct {
 	upCh           chan probeResult
 	prober         upstreamProber
 	probesInFlight int
+
+	// vmacRec is what virtual_mac changed on the host (vmac.go).
+	// vmacOwned once the stale clean-up is done: teardownVMACs may then
+	// drop the record.
+	vmacRec   vmacRecord
+	vmacOwned bool
 }
 
 // NewNode checks the configuration against the host and sets everything up:
@@ -182,11 +191,13 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 	n.prober, _ = dp.(upstreamProber)
 	if err := n.setup(); err != nil {
 		n.closeIfaces()
+		n.teardownVMACs()
 		n.dp.Close()
 		return nil, err
 	}
 	if err := n.loadMaintenance(); err != nil {
 		n.closeIfaces()
+		n.teardownVMACs()
 		n.dp.Close()
 		return nil, err
 	}
@@ -217,6 +228,11 @@ func (n *Node) setup() error {
 		ifc.insts = append(ifc.insts, in)
 		n.insts = append(n.insts, in)
 	}
+	if len(errs) == 0 {
+		if err := n.setupVMACs(); err != nil {
+			return err
+		}
+	}
 	errs = append(errs, n.addVIPLinks(n.cfg, byName, func(ifc *iface) { n.ifaces = append(n.ifaces, ifc) })...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -224,6 +240,10 @@ func (n *Node) setup() error {
 	linkOf := func(name string) *iface { return byName[name] }
 	for _, in := range n.insts {
 		in.setVIPs(linkOf)
+		if in.vmac != nil {
+			in.vmac.ifc = byName[in.vmac.name]
+			in.vmac.ifc.vmac = true
+		}
 	}
 	n.indexGuests()
 	// Check every interface before removing anything: a refused VIP stops
@@ -404,5 +424,6 @@ func (n *Node) ifaceByIndex(index int) *iface {
 func (n *Node) Abort() {
 	close(n.loopDone) // requests waiting for the loop give up
 	n.closeIfaces()
+	n.teardownVMACs()
 	n.dp.Close()
 }

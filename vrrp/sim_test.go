@@ -97,6 +97,8 @@ type simNode struct {
 	rules       []vip.Rule
 	routeEvents int      // deletions not yet signalled to the Node
 	ops         []string // addresses, routes, rules and announcements changed, in order
+	// Macvlans and sysctls (simvmac_test.go).
+	vm simVMAC
 }
 
 // simAddrChange is an address added or removed on a host, and when.
@@ -193,6 +195,7 @@ func (h *simNode) after() {
 		h.n.endStop()
 		h.running, h.stopping = false, false
 		h.n.closeIfaces()
+		h.n.teardownVMACs()
 	}
 	for {
 		select {
