@@ -26,8 +26,8 @@ const (
 	AddrClient = "198.18.0.50/24"
 )
 
-// Node is one node of the pair, running vipd (Start) or keepalived
-// (StartKeepalived).
+// Node is one node of the pair, running vipd (Start), keepalived
+// (StartKeepalived) or FRR (StartFRR).
 type Node struct {
 	Host     *lab.Host
 	Priority uint8
@@ -36,6 +36,9 @@ type Node struct {
 	Proc     *lab.Proc
 
 	ka *keepalivedRun // set while keepalived is the node's daemon
+
+	frr     *frrRun      // set while FRR is the node's daemon
+	frrVIPs []netip.Addr // FRRLink's addresses, from ConfigureFRR
 }
 
 // NodeConfig is what varies between the nodes' configuration files.
@@ -55,6 +58,8 @@ type Pair struct {
 	Client *lab.Host
 	Bin    string
 	Dir    string
+
+	frrDirs []string // FRR's pathspace directories, removed by Close
 }
 
 // New builds the segment with hosts a, b and client. dir holds configs and
@@ -87,6 +92,11 @@ func (p *Pair) Close() error {
 	err := p.Lab.Close()
 	for _, n := range p.Nodes() {
 		n.ka.release()
+	}
+	for _, d := range p.frrDirs {
+		if rerr := os.RemoveAll(d); rerr != nil && err == nil {
+			err = rerr
+		}
 	}
 	return err
 }
@@ -135,17 +145,21 @@ func (p *Pair) Start(n *Node) error {
 	n.Proc = proc
 	n.ka.release()
 	n.ka = nil
+	n.frr = nil
 	return nil
 }
 
 // Stop sends SIGTERM to n's vipd and checks that it exits 0 within 5 s.
-// With keepalived on n it stops keepalived the same way.
+// With keepalived or FRR on n it stops that the same way.
 func (p *Pair) Stop(n *Node) error {
 	if n.Proc == nil {
 		return fmt.Errorf("vipd on %s was not started", n.Host.Name)
 	}
 	if n.ka != nil {
 		return p.stopKeepalived(n)
+	}
+	if n.frr != nil {
+		return p.stopFRR(n)
 	}
 	if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
 		return err
@@ -161,7 +175,7 @@ func (p *Pair) Stop(n *Node) error {
 }
 
 // Kill sends SIGKILL to n's vipd, leaving whatever it had configured.
-// With keepalived on n it kills keepalived's processes the same way.
+// With keepalived or FRR on n it kills their processes the same way.
 func (p *Pair) Kill(n *Node) error {
 	if n.Proc == nil {
 		return fmt.Errorf("vipd on %s was not started", n.Host.Name)
@@ -169,14 +183,18 @@ func (p *Pair) Kill(n *Node) error {
 	if n.ka != nil {
 		return p.killKeepalived(n)
 	}
+	if n.frr != nil {
+		return p.killFRR(n)
+	}
 	return n.Proc.Kill()
 }
 
-// Holders returns the nodes whose interface carries addr now.
+// Holders returns the nodes whose interface carries addr now (with FRR,
+// whose FRRLink carries it and is up).
 func (p *Pair) Holders(addr netip.Addr) ([]*Node, error) {
 	var hs []*Node
 	for _, n := range p.Nodes() {
-		ok, err := n.Host.HasAddr(addr)
+		ok, err := n.holds(addr)
 		if err != nil {
 			return nil, err
 		}
