@@ -90,8 +90,11 @@ type Dataplane interface {
 // the loop and sent in one go by Flush, and gratuitous announcements.
 // Receiving is the receiver's part (receiver).
 type Link interface {
-	// Queue adds an advert from src to dst; the message is copied.
-	Queue(msg []byte, src, dst netip.Addr) error
+	// Queue adds an advert from src to dst; the message is copied. A
+	// multicast advert's Ethernet source is mac (an instance's virtual
+	// MAC), or the link's address if mac is nil; a unicast advert leaves
+	// from the link's address.
+	Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error
 	// Pending reports whether adverts wait for Flush.
 	Pending() bool
 	// Flush sends the queued adverts.

@@ -104,9 +104,11 @@ type hostLink struct {
 	ann  *arp.Announcer
 }
 
-func (l *hostLink) Queue(msg []byte, src, dst netip.Addr) error { return l.conn.Queue(msg, src, dst) }
-func (l *hostLink) Pending() bool                               { return l.conn.Pending() }
-func (l *hostLink) Flush() error                                { return l.conn.Flush() }
+func (l *hostLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
+	return l.conn.Queue(msg, src, dst, mac)
+}
+func (l *hostLink) Pending() bool { return l.conn.Pending() }
+func (l *hostLink) Flush() error  { return l.conn.Flush() }
 
 func (l *hostLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
 
@@ -129,7 +131,7 @@ type announceLink struct {
 	ann  *arp.Announcer
 }
 
-func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr) error {
+func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr, net.HardwareAddr) error {
 	return fmt.Errorf("vrrp: %s carries VIPs only; no adverts are sent on it", l.name)
 }
 func (l *announceLink) Pending() bool                            { return false }

@@ -37,6 +37,7 @@ type simNet struct {
 	now    time.Time
 	nodes  []*simNode
 	frames []simFrame // in flight, by arrival time
+	sent   []simFrame // every advert that left a host, as it left
 	anns   []simAnnounce
 	busy   []*simNode // spinning in awaitTakeover: their events wait
 	steps  int
@@ -63,6 +64,8 @@ type simFrame struct {
 	to   *simNode
 	link string
 	data []byte
+	mac  string // the Ethernet source
+	from string // the sending host, in sent
 }
 
 type simAnnounce struct {
@@ -484,7 +487,7 @@ type simLink struct {
 	announceOnly bool
 }
 
-func (l *simLink) Queue(msg []byte, src, dst netip.Addr) error {
+func (l *simLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
 	if l.announceOnly {
 		return fmt.Errorf("%s carries VIPs only", l.name)
 	}
@@ -496,7 +499,10 @@ func (l *simLink) Queue(msg []byte, src, dst netip.Addr) error {
 	copy(d[12:16], s4[:])
 	copy(d[16:20], d4[:])
 	copy(d[20:], msg)
-	l.queue = append(l.queue, simFrame{data: d})
+	if mac == nil || dst != GroupV4 {
+		mac = l.mac
+	}
+	l.queue = append(l.queue, simFrame{data: d, mac: mac.String()})
 	return nil
 }
 
@@ -510,6 +516,7 @@ func (l *simLink) Flush() error {
 		return nil
 	}
 	for _, f := range q {
+		s.sent = append(s.sent, simFrame{at: s.now, link: l.name, data: f.data, mac: f.mac, from: l.h.name})
 		dst := netip.AddrFrom4([4]byte(f.data[16:20]))
 		for _, o := range s.nodes {
 			if o == l.h || !o.running || !o.links[l.name].Up {
@@ -518,7 +525,7 @@ func (l *simLink) Flush() error {
 			if dst != GroupV4 && o.primary != dst {
 				continue
 			}
-			s.send(simFrame{at: s.now.Add(simDelay), to: o, link: l.name, data: f.data})
+			s.send(simFrame{at: s.now.Add(simDelay), to: o, link: l.name, data: f.data, mac: f.mac})
 		}
 	}
 	return nil

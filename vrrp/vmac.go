@@ -22,7 +22,12 @@ import (
 // backup's macvlan neither answers ARP for a VIP nor takes its traffic
 // (frames to the virtual MAC are not delivered to a down macvlan). The
 // reconciler brings it up before adding the VIPs and down after removing
-// them. Gratuitous ARP goes out of the macvlan, from the virtual MAC.
+// them. Gratuitous ARP goes out of the macvlan, from the virtual MAC. The
+// adverts go out of the parent, on the instance's advert socket, as
+// Ethernet frames whose source is the virtual MAC (advertMAC): the
+// macvlan is down whenever the instance is not master, and the backup
+// must still hear them on the parent (bridge mode passes frames from the
+// virtual MAC, its own macvlan's, up to the parent).
 //
 // Sysctls, so that clients stay on the virtual MAC:
 //   - on the parent, recorded and restored: arp_ignore=1 (the parent does
@@ -85,8 +90,21 @@ type vmacDataplane interface {
 type vmacState struct {
 	name  string
 	alias string
-	ifc   *iface // the macvlan, a VIP-only link
-	up    bool   // as vipd last set it
+	mac   net.HardwareAddr // the virtual MAC, the adverts' Ethernet source
+	ifc   *iface           // the macvlan, a VIP-only link
+	up    bool             // as vipd last set it
+}
+
+// advertMAC is the Ethernet source of in's multicast adverts: the virtual
+// MAC with virtual_mac, as RFC 5798 (7.3) has the master send them, so
+// that the switches learn the master's port from every advert (and from
+// the first one after a failover or a heal); nil, the link's own address,
+// otherwise.
+func (in *instance) advertMAC() net.HardwareAddr {
+	if in.vmac == nil {
+		return nil
+	}
+	return in.vmac.mac
 }
 
 // sysctlChange is a sysctl vipd changed: its value before, and what vipd
@@ -222,7 +240,7 @@ func (n *Node) setupVMACs() error {
 			n.teardownVMACs()
 			return fmt.Errorf("%s: virtual_mac: making macvlan %s on %s: %w", n.where(c), c.VirtualMACName, c.Interface, err)
 		}
-		in.vmac = &vmacState{name: c.VirtualMACName, alias: alias}
+		in.vmac = &vmacState{name: c.VirtualMACName, alias: alias, mac: virtualMAC(c.VRID)}
 		rec.Macvlans = append(rec.Macvlans, vmacRecordLink{Name: c.VirtualMACName, Alias: alias})
 	}
 	// The parents' sysctls, each once; then the macvlans' own.

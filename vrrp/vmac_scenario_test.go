@@ -255,3 +255,52 @@ func TestVirtualMACReloadRefused(t *testing.T) {
 		t.Error("the refused reload changed the macvlan or the VIP")
 	}
 }
+
+// advertMACs returns the Ethernet sources of the adverts h sent since
+// since, and how many of them had priority 0.
+func advertMACs(s *simNet, h *simNode, since time.Time) (macs map[string]int, zero int) {
+	macs = map[string]int{}
+	for _, f := range s.sent {
+		if f.from != h.name || f.at.Before(since) {
+			continue
+		}
+		macs[f.mac]++
+		if f.data[20+2] == 0 {
+			zero++
+		}
+	}
+	return macs, zero
+}
+
+// With virtual_mac the adverts leave from the virtual MAC, the priority-0
+// one at stop too, whoever is master; without it, from the link's MAC.
+func TestVirtualMACAdvertsFromVirtualMAC(t *testing.T) {
+	s, a, b, _, _ := vmacPair(t)
+	macs, _ := advertMACs(s, a, simT0)
+	if len(macs) != 1 || macs["00:00:5e:00:01:33"] < 10 {
+		t.Errorf("master a's adverts by Ethernet source: %v, want all from 00:00:5e:00:01:33", macs)
+	}
+	if macs, _ := advertMACs(s, b, simT0.Add(2*time.Second)); len(macs) != 0 {
+		t.Errorf("backup b sent adverts: %v", macs)
+	}
+	at := s.now
+	a.stop()
+	s.run(time.Second)
+	b.expect("web", StateMaster)
+	if macs, zero := advertMACs(s, a, at); zero != 1 || len(macs) != 1 || macs["00:00:5e:00:01:33"] != 1 {
+		t.Errorf("a's adverts at stop: %v (%d of priority 0), want one of priority 0 from 00:00:5e:00:01:33", macs, zero)
+	}
+	if macs, _ := advertMACs(s, b, at); len(macs) != 1 || macs["00:00:5e:00:01:33"] == 0 {
+		t.Errorf("new master b's adverts by Ethernet source: %v, want all from 00:00:5e:00:01:33", macs)
+	}
+
+	s = newSimNet(t)
+	c := s.host("c", "10.0.0.3")
+	c.start(s.config(scnConfig(scnInstance("web", 51, 150))))
+	s.run(4 * time.Second)
+	c.expect("web", StateMaster)
+	want := c.links["eth0"].MAC.String()
+	if macs, _ := advertMACs(s, c, simT0); len(macs) != 1 || macs[want] == 0 {
+		t.Errorf("without virtual_mac: adverts by Ethernet source %v, want all from eth0's %s", macs, want)
+	}
+}
