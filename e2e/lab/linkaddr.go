@@ -37,3 +37,17 @@ func (h *Host) LinkAddr(name string, a netip.Addr) (present, up bool, err error)
 	}
 	return present, link.Attrs().OperState == netlink.OperUp, nil
 }
+
+// LinkExists reports whether the host has a link called name.
+func (h *Host) LinkExists(name string) bool {
+	if h.isBridge() {
+		return false
+	}
+	nh, err := h.netlinkHandle()
+	if err != nil {
+		return false
+	}
+	defer nh.Close()
+	_, err = nh.LinkByName(name)
+	return err == nil
+}

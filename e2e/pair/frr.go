@@ -294,20 +294,33 @@ func (p *Pair) killFRR(n *Node) error {
 	return errors.Join(n.Proc.Kill(), n.frr.zebra.Kill())
 }
 
+// VMACLink is the macvlan of vipd's instance with virtual_mac (VRID 51,
+// the default virtual_mac_name).
+const VMACLink = "vrrp4.51"
+
 // holds reports whether n serves addr now: with FRR, addr on FRRLink and
-// FRRLink up (not protodown, with carrier); otherwise addr on eth0.
+// FRRLink up (not protodown, with carrier); with vipd's virtual_mac, addr
+// on VMACLink and VMACLink up; otherwise addr on eth0.
 func (n *Node) holds(addr netip.Addr) (bool, error) {
-	if n.frr == nil {
-		return n.Host.HasAddr(addr)
+	switch {
+	case n.frr != nil:
+		present, up, err := n.Host.LinkAddr(FRRLink, addr)
+		return present && up, err
+	case n.vmac && n.ka == nil:
+		present, up, err := n.Host.LinkAddr(VMACLink, addr)
+		if err != nil && !n.Host.LinkExists(VMACLink) {
+			return false, nil // vipd is not running
+		}
+		return present && up, err
 	}
-	present, up, err := n.Host.LinkAddr(FRRLink, addr)
-	return present && up, err
+	return n.Host.HasAddr(addr)
 }
 
 // ServiceMAC is the MAC the client should have for the VIP while n is
-// master: VirtualMAC with FRR, eth0's otherwise.
+// master: VirtualMAC with FRR and with vipd's virtual_mac, eth0's
+// otherwise.
 func (n *Node) ServiceMAC() (net.HardwareAddr, error) {
-	if n.frr != nil {
+	if n.frr != nil || n.vmac && n.ka == nil {
 		return VirtualMAC, nil
 	}
 	return n.Host.MAC()

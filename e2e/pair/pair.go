@@ -39,6 +39,8 @@ type Node struct {
 
 	frr     *frrRun      // set while FRR is the node's daemon
 	frrVIPs []netip.Addr // FRRLink's addresses, from ConfigureFRR
+
+	vmac bool // vipd's configuration has virtual_mac
 }
 
 // NodeConfig is what varies between the nodes' configuration files.
@@ -47,6 +49,7 @@ type NodeConfig struct {
 	AdvertInterval time.Duration
 	Version        int  // default 3
 	NoPreempt      bool // preempt: false
+	VirtualMAC     bool // virtual_mac: true (the VIPs on VMACLink)
 	VIPs           []netip.Addr
 	Extra          string // more instance keys, YAML, indented by 4
 }
@@ -107,6 +110,7 @@ func (p *Pair) Nodes() []*Node { return []*Node{p.A, p.B} }
 // Configure writes n's configuration file.
 func (p *Pair) Configure(n *Node, c NodeConfig) error {
 	n.Priority = c.Priority
+	n.vmac = c.VirtualMAC
 	if c.Version == 0 {
 		c.Version = 3
 	}
@@ -120,6 +124,9 @@ func (p *Pair) Configure(n *Node, c NodeConfig) error {
 		c.Priority, c.Version, c.AdvertInterval)
 	if c.NoPreempt {
 		b.WriteString("    preempt: false\n")
+	}
+	if c.VirtualMAC {
+		b.WriteString("    virtual_mac: true\n")
 	}
 	b.WriteString(c.Extra)
 	b.WriteString("    vips:\n")
