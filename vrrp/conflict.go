@@ -37,6 +37,11 @@ type conflictTarget struct {
 	// another link than the adverts (the master's MAC there is unknown):
 	// then no new conflict is decided.
 	masterIP netip.Addr
+	// vrid: while this node is backup, the VRID's virtual MAC
+	// (00:00:5e:00:01:<VRID>) answering for the VIP is the master's, as
+	// FRR, keepalived's use_vmac and vipd's virtual_mac answer, and as
+	// this node announces the VIP when it yields (heal.go).
+	vrid uint8
 }
 
 // expectation is what decides which MACs are foreign.
@@ -189,6 +194,9 @@ func (d *conflictDetector) foreign(w *watchedVIP, mac [6]byte) (foreign, known b
 	}
 	if w.t.master {
 		return true, true
+	}
+	if w.t.vrid != 0 && mac == [6]byte(virtualMAC(w.t.vrid)) {
+		return false, true
 	}
 	if !w.t.masterIP.IsValid() {
 		return false, false

@@ -102,6 +102,10 @@ type Link interface {
 	// Announce sends a gratuitous announcement for each address, returning
 	// how many frames went out.
 	Announce(addrs []netip.Addr) (int, error)
+	// AnnounceAt is Announce naming mac, another router's, as the
+	// addresses' hardware address; the frames still leave from the
+	// link's own (heal.go).
+	AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error)
 	// SetHardwareAddr makes adverts and announcements name mac, the link's
 	// hardware address now.
 	SetHardwareAddr(mac net.HardwareAddr) error

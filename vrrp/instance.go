@@ -75,6 +75,9 @@ type instance struct {
 	up upstreamCheck
 	// vmac is the instance's macvlan with virtual_mac (vmac.go).
 	vmac *vmacState
+	// heal is the announcement for the master it last yielded to
+	// (heal.go).
+	heal healState
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {

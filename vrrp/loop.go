@@ -81,6 +81,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			req.done <- n.setMaintenance(req, n.now())
 		case r := <-n.upCh:
 			n.onProbeResult(r, n.now())
+		case r := <-n.healCh:
+			n.onSenderMAC(r)
 		case r := <-n.conflictCh:
 			n.onConflict(r)
 		}

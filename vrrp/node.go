@@ -148,6 +148,11 @@ type Node struct {
 	// drop the record.
 	vmacRec   vmacRecord
 	vmacOwned bool
+
+	// healCh brings the new master's MAC after a yield (heal.go); learner
+	// is the host's part, nil where there is none.
+	healCh  chan senderMAC
+	learner senderLearner
 }
 
 // NewNode checks the configuration against the host and sets everything up:
@@ -189,6 +194,8 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 	n.upCh = make(chan probeResult, 16)
 	n.maint = newMaintWriter(log)
 	n.prober, _ = dp.(upstreamProber)
+	n.healCh = make(chan senderMAC, 16)
+	n.learner, _ = dp.(senderLearner)
 	if err := n.setup(); err != nil {
 		n.closeIfaces()
 		n.teardownVMACs()

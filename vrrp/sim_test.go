@@ -74,6 +74,7 @@ type simAnnounce struct {
 	link  string
 	addrs []netip.Addr
 	mac   string
+	atMAC bool // AnnounceAt: mac is another host's
 }
 
 // simNode is one host: its links, its addresses and the Node on it.
@@ -102,6 +103,8 @@ type simNode struct {
 	ops         []string // addresses, routes, rules and announcements changed, in order
 	// Macvlans and sysctls (simvmac_test.go).
 	vm simVMAC
+	// learns are the senderLearner's requests (simheal_test.go).
+	learns []simLearn
 }
 
 // simAddrChange is an address added or removed on a host, and when.
@@ -318,6 +321,7 @@ func (h *simNode) deliver(f simFrame) {
 	if !h.running {
 		return
 	}
+	h.learnFrom(f)
 	for _, ifc := range h.n.ifaces {
 		if ifc.name == f.link && ifc.link != nil {
 			h.n.onDatagram(ifc, f.data, f.at)
@@ -614,7 +618,7 @@ func (s *simNet) announced(h *simNode, a string, since time.Time) int {
 	ip := netip.MustParseAddr(a)
 	c := 0
 	for _, an := range s.anns {
-		if an.node == h.name && !an.at.Before(since) && slices.Contains(an.addrs, ip) {
+		if an.node == h.name && !an.atMAC && !an.at.Before(since) && slices.Contains(an.addrs, ip) {
 			c++
 		}
 	}

@@ -95,13 +95,19 @@ type vmacState struct {
 	up    bool             // as vipd last set it
 }
 
-// advertMAC is the Ethernet source of in's multicast adverts: the virtual
-// MAC with virtual_mac, as RFC 5798 (7.3) has the master send them, so
-// that the switches learn the master's port from every advert (and from
-// the first one after a failover or a heal); nil, the link's own address,
-// otherwise.
+// advertMAC is the Ethernet source of in's multicast adverts: with
+// virtual_mac, while the macvlan is up (the instance holds its VIPs), the
+// virtual MAC, as RFC 5798 (7.3) has the master send them, so that the
+// switches learn the master's port from every advert (and from the first
+// one after a failover or a heal); the priority-0 advert of a resigning
+// master, which keeps its VIPs until the new master is heard, too.
+// Otherwise nil, the link's own address: in particular the advert a
+// yielding master sends on its way out (Machine.becomeBackup), after its
+// VIPs are gone; from the virtual MAC it would draw the switches, and the
+// clients' traffic, back to a port that no longer answers, until the
+// winner's next advert.
 func (in *instance) advertMAC() net.HardwareAddr {
-	if in.vmac == nil {
+	if in.vmac == nil || !in.vmac.up {
 		return nil
 	}
 	return in.vmac.mac

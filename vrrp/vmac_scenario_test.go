@@ -275,7 +275,7 @@ func advertMACs(s *simNet, h *simNode, since time.Time) (macs map[string]int, ze
 // With virtual_mac the adverts leave from the virtual MAC, the priority-0
 // one at stop too, whoever is master; without it, from the link's MAC.
 func TestVirtualMACAdvertsFromVirtualMAC(t *testing.T) {
-	s, a, b, _, _ := vmacPair(t)
+	s, a, b, ya, _ := vmacPair(t)
 	macs, _ := advertMACs(s, a, simT0)
 	if len(macs) != 1 || macs["00:00:5e:00:01:33"] < 10 {
 		t.Errorf("master a's adverts by Ethernet source: %v, want all from 00:00:5e:00:01:33", macs)
@@ -292,6 +292,19 @@ func TestVirtualMACAdvertsFromVirtualMAC(t *testing.T) {
 	}
 	if macs, _ := advertMACs(s, b, at); len(macs) != 1 || macs["00:00:5e:00:01:33"] == 0 {
 		t.Errorf("new master b's adverts by Ethernet source: %v, want all from 00:00:5e:00:01:33", macs)
+	}
+	// a returns and preempts: b's advert on its way out, its VIPs gone,
+	// leaves from eth0's MAC, not to draw the switches back to b.
+	at = s.now
+	a.start(s.config(ya))
+	s.run(4 * time.Second)
+	a.expect("web", StateMaster)
+	b.expect("web", StateBackup)
+	if macs, _ := advertMACs(s, b, b.became("web", StateBackup)); len(macs) != 1 || macs[b.links["eth0"].MAC.String()] != 1 {
+		t.Errorf("b's adverts from its yield on, by Ethernet source: %v, want its one advert on yielding, from eth0's %s", macs, b.links["eth0"].MAC)
+	}
+	if macs, _ := advertMACs(s, a, at); len(macs) != 1 || macs["00:00:5e:00:01:33"] == 0 {
+		t.Errorf("a, master again: adverts by Ethernet source %v, want all from 00:00:5e:00:01:33", macs)
 	}
 
 	s = newSimNet(t)
