@@ -21,11 +21,11 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
 
-# Debian packages the lab runs for real: iproute2 builds it, keepalived is
-# the interop peer, tshark the independent dissector, Prometheus (with
-# promtool) the scraper, setpriv (util-linux) and systemd-analyze check the
-# unit. As root, missing ones are installed; `make demo` needs only iproute2.
-DEB_PKGS := iproute2 iputils-ping keepalived tcpdump tshark prometheus util-linux systemd nftables
+# Debian packages the lab runs for real: iproute2 builds it, keepalived and
+# frr (its zebra and vrrpd) are the interop peers, tshark the independent
+# dissector, Prometheus (with promtool) the scraper, setpriv (util-linux)
+# and systemd-analyze check the unit. As root, missing ones are installed; `make demo` needs only iproute2.
+DEB_PKGS := iproute2 iputils-ping keepalived frr tcpdump tshark prometheus util-linux systemd nftables
 
 deps:
 ifeq ($(ROOT),0)

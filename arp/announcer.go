@@ -176,3 +176,58 @@ func Frames(mac net.HardwareAddr, ip netip.Addr) ([2]*arp.Packet, error) {
 	}
 	return [2]*arp.Packet{req, rep}, nil
 }
+
+// AnnounceAt sends, for every address, the gratuitous request and reply
+// that Announce sends, but naming mac as the address's hardware address:
+// the frames leave from this interface's own MAC (so that no switch learns
+// mac on this port) and tell the clients to send to mac. vipd uses it as
+// it yields to a master that kept the addresses through a partition and
+// does not announce them (see vrrp's heal.go). It builds the frames anew
+// each time: it is rare.
+func (a *Announcer) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	if a.p == nil {
+		return 0, fmt.Errorf("arp: announcer on %s is closed", a.ifname)
+	}
+	frames, err := Frames(mac, netip.IPv4Unspecified())
+	if err != nil {
+		return 0, fmt.Errorf("arp: announce at %s on %s: %w", mac, a.ifname, err)
+	}
+	var templates [2][]byte
+	for i, p := range frames {
+		if templates[i], err = marshalFrameFrom(p, a.ifi.HardwareAddr); err != nil {
+			return 0, fmt.Errorf("arp: announce at %s on %s: %w", mac, a.ifname, err)
+		}
+	}
+	sent := 0
+	for _, ip := range addrs {
+		if !ip.Is4() {
+			return sent, fmt.Errorf("arp: announce %s on %s: not an IPv4 address", ip, a.ifname)
+		}
+		for _, t := range templates {
+			fill(a.frame, t, ip)
+			if err := a.rc.Write(a.writeFn); err != nil {
+				return sent, fmt.Errorf("arp: announce %s at %s on %s: %w", ip, mac, a.ifname, err)
+			}
+			if a.werr != nil {
+				return sent, fmt.Errorf("arp: announce %s at %s on %s: %w", ip, mac, a.ifname, a.werr)
+			}
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+// marshalFrameFrom is marshalFrame with Ethernet source src.
+func marshalFrameFrom(p *arp.Packet, src net.HardwareAddr) ([]byte, error) {
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	f := &ethernet.Frame{
+		Destination: ethernet.Broadcast,
+		Source:      src,
+		EtherType:   ethernet.EtherTypeARP,
+		Payload:     pb,
+	}
+	return f.MarshalBinary()
+}

@@ -74,7 +74,12 @@ type Instance struct {
 	// the instance becomes master, removed before them when it leaves.
 	Routes []Route
 	Rules  []Rule
-	Line   int // line of the instance's mapping in the file
+	// VirtualMAC (virtual_mac): the VIPs on Interface live on a macvlan
+	// of it, VirtualMACName, with the MAC 00:00:5e:00:01:<VRID>
+	// (config/vmac.go). VirtualMACName is "" when VirtualMAC is off.
+	VirtualMAC     bool
+	VirtualMACName string
+	Line           int // line of the instance's mapping in the file
 }
 
 // Track lists what the instance's effective priority depends on.

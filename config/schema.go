@@ -108,6 +108,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 		p.crossCheck(parsed)
 		p.crossCheckSources(parsed)
 		p.crossCheckUpstreams(parsed)
+		p.crossCheckVirtualMAC(parsed)
 		if len(items) > 0 {
 			known = make(map[string]bool)
 		}
@@ -177,6 +178,7 @@ type parsedInstance struct {
 	peerLines          []int // of each of UnicastPeers
 	sourceLine         int   // of SourceAddress
 	upstreamLines      []int // of each of Upstreams
+	vmacLine           int   // of virtual_mac_name, else virtual_mac
 	// rawName is the name as written, even when it is not a valid one, so
 	// that a sync group naming it is not reported as well.
 	rawName string
@@ -186,7 +188,7 @@ var instanceKeys = []string{
 	"name", "interface", "vrid", "priority", "version", "advert_interval",
 	"preempt", "preempt_delay", "auth_pass", "v3_checksum", "vips", "garp",
 	"unicast_peers", "track", "notify", "source_address", "routes", "rules",
-	"upstreams",
+	"upstreams", "virtual_mac", "virtual_mac_name",
 }
 
 // instance reads one item of the instances list. Fields with errors keep
@@ -345,6 +347,7 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 	if f, ok := fs["rules"]; ok {
 		in.Rules = p.rules(f)
 	}
+	p.virtualMAC(fs, &pi)
 	return pi, true
 }
 

@@ -140,13 +140,13 @@ func (n *Node) send(in *instance, prio uint8) {
 	if len(in.cfg.UnicastPeers) == 0 {
 		var b []byte
 		if b, err = in.advert(prio, GroupV4); err == nil {
-			err = l.Queue(b, in.source(), GroupV4)
+			err = l.Queue(b, in.source(), GroupV4, in.advertMAC())
 		}
 	} else {
 		for _, peer := range in.cfg.UnicastPeers {
 			var b []byte
 			if b, err = in.advert(prio, peer); err == nil {
-				err = l.Queue(b, in.source(), peer)
+				err = l.Queue(b, in.source(), peer, nil)
 			}
 			if err != nil {
 				break

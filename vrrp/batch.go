@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -210,8 +211,11 @@ type sendState struct {
 }
 
 // Queue adds one VRRP message to the send batch, flushing first if it is
-// full. The message is copied; b may be reused at once.
-func (c *Conn) Queue(b []byte, src, dst netip.Addr) error {
+// full. The message is copied; b may be reused at once. A multicast advert
+// leaves as an Ethernet frame from mac (the instance's virtual MAC), or
+// from the interface's address if mac is nil; a unicast one leaves through
+// the IP socket, from the interface's address, whatever mac.
+func (c *Conn) Queue(b []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
 	if !src.Is4() || !dst.Is4() {
 		return fmt.Errorf("vrrp: send on %s: need IPv4 addresses, have %s → %s", c.ifname, src, dst)
 	}
@@ -220,7 +224,7 @@ func (c *Conn) Queue(b []byte, src, dst netip.Addr) error {
 		if c.frames.full(len(b)) {
 			err = c.Flush()
 		}
-		c.frames.add(b, src)
+		c.frames.add(b, src, mac)
 		return err
 	}
 	if c.tx.full(len(b)) {

@@ -84,7 +84,7 @@ func TestBatchRoundTripWithoutAllocation(t *testing.T) {
 		var got Advert
 		roundTrip := func(n int) {
 			for i := 0; i < n; i++ {
-				if err := c.Queue(msg, local, local); err != nil {
+				if err := c.Queue(msg, local, local, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -242,7 +242,7 @@ func TestFramesReachPeer(t *testing.T) {
 		var got Advert
 		burst := func(n int) {
 			for i := 0; i < n; i++ {
-				if err := sender.Queue(msg, src, GroupV4); err != nil {
+				if err := sender.Queue(msg, src, GroupV4, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

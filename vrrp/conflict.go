@@ -37,6 +37,11 @@ type conflictTarget struct {
 	// another link than the adverts (the master's MAC there is unknown):
 	// then no new conflict is decided.
 	masterIP netip.Addr
+	// vrid: while this node is backup, the VRID's virtual MAC
+	// (00:00:5e:00:01:<VRID>) answering for the VIP is the master's, as
+	// FRR, keepalived's use_vmac and vipd's virtual_mac answer, and as
+	// this node announces the VIP when it yields (heal.go).
+	vrid uint8
 }
 
 // expectation is what decides which MACs are foreign.
@@ -190,6 +195,9 @@ func (d *conflictDetector) foreign(w *watchedVIP, mac [6]byte) (foreign, known b
 	if w.t.master {
 		return true, true
 	}
+	if w.t.vrid != 0 && mac == [6]byte(virtualMAC(w.t.vrid)) {
+		return false, true
+	}
 	if !w.t.masterIP.IsValid() {
 		return false, false
 	}
@@ -254,7 +262,7 @@ func (d *conflictDetector) watched(link string) []netip.Addr {
 // so that the kernel filter keeps them from waking the watcher: a watched
 // VIP from this node's MAC (its own announcements), a master's address from
 // the MAC learned for it, and a backup's VIP from its master's MAC (the
-// master's answers to the probes). Any other MAC claiming these addresses
+// master's answers to the probes) or from the VRID's virtual MAC. Any other MAC claiming these addresses
 // is still heard. Sorted, so that an unchanged list compares equal.
 func (d *conflictDetector) known(link string) []arp.Claim {
 	var cs []arp.Claim
@@ -270,6 +278,9 @@ func (d *conflictDetector) known(link string) []arp.Claim {
 			if m, ok := d.ipMAC[vipKey{link, w.t.masterIP}]; ok {
 				cs = append(cs, arp.Claim{IP: k.vip, MAC: m})
 			}
+		}
+		if !w.t.master && w.t.vrid != 0 {
+			cs = append(cs, arp.Claim{IP: k.vip, MAC: [6]byte(virtualMAC(w.t.vrid))})
 		}
 	}
 	for k := range d.masters {

@@ -400,3 +400,31 @@ func TestConflictWatchReports(t *testing.T) {
 		t.Error("the ARP socket was left open")
 	}
 }
+
+// A backup takes the VRID's virtual MAC answering for the VIP as the
+// master's (FRR, keepalived's use_vmac, or this node's announcement at
+// the master's MAC as it yields), even when the master's own address
+// answers with another MAC; a third MAC is still a conflict.
+func TestConflictBackupAcceptsVirtualMAC(t *testing.T) {
+	d := newConflictDetector(time.Second, 6*time.Second)
+	t0 := time.Unix(1000, 0)
+	bt := backupTarget()
+	bt.vrid = 51
+	d.set([]conflictTarget{bt}, ownMACs())
+	vmac := virtualMAC(51)
+	d.observe("eth0", reply(macMaster, cmasterIP), t0)
+	d.observe("eth0", reply(vmac, cvip), t0)
+	d.observe("eth0", reply(macOther, cvip), t0)
+	chs := d.evaluate(t0.Add(time.Second))
+	if len(chs) != 1 || len(chs[0].conflicts) != 1 || chs[0].conflicts[0].MAC.String() != macOther.String() {
+		t.Fatalf("evaluate = %+v, want only %s as a conflict, not the virtual MAC %s", chs, macOther, vmac)
+	}
+	// Without the VRID (the check off) the virtual MAC would be one.
+	d = newConflictDetector(time.Second, 6*time.Second)
+	d.set([]conflictTarget{backupTarget()}, ownMACs())
+	d.observe("eth0", reply(macMaster, cmasterIP), t0)
+	d.observe("eth0", reply(vmac, cvip), t0)
+	if chs := d.evaluate(t0.Add(time.Second)); len(chs) != 1 || chs[0].conflicts[0].MAC.String() != vmac.String() {
+		t.Fatalf("evaluate = %+v, want the virtual MAC as a conflict when the VRID is not known", chs)
+	}
+}

@@ -556,7 +556,7 @@ func conflictTargets(s Status) ([]conflictTarget, map[string]net.HardwareAddr) {
 			if !v.Address.Addr().Is4() {
 				continue
 			}
-			t := conflictTarget{instance: in.Name, vip: v.Address.Addr(), link: v.Interface, master: in.State == StateMaster}
+			t := conflictTarget{instance: in.Name, vip: v.Address.Addr(), link: v.Interface, master: in.State == StateMaster, vrid: in.VRID}
 			if in.State == StateBackup && v.Interface == in.Interface && in.MasterAddr.IsValid() {
 				t.masterIP = in.MasterAddr
 			}

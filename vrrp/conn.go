@@ -99,7 +99,7 @@ func (c *Conn) stampReceived() error {
 
 // SendTo sends one VRRP message from src to dst at once.
 func (c *Conn) SendTo(b []byte, src, dst netip.Addr) error {
-	if err := c.Queue(b, src, dst); err != nil {
+	if err := c.Queue(b, src, dst, nil); err != nil {
 		return err
 	}
 	return c.Flush()

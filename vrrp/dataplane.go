@@ -79,6 +79,9 @@ type Dataplane interface {
 	Watch(ctx context.Context, addrs chan<- vip.Change, links chan<- LinkInfo)
 	// routeDataplane installs routes and rules (routes.go).
 	routeDataplane
+	// vmacDataplane makes the virtual MAC's macvlans and sets sysctls
+	// (vmac.go).
+	vmacDataplane
 	// Close releases the dataplane.
 	Close()
 }
@@ -87,8 +90,11 @@ type Dataplane interface {
 // the loop and sent in one go by Flush, and gratuitous announcements.
 // Receiving is the receiver's part (receiver).
 type Link interface {
-	// Queue adds an advert from src to dst; the message is copied.
-	Queue(msg []byte, src, dst netip.Addr) error
+	// Queue adds an advert from src to dst; the message is copied. A
+	// multicast advert's Ethernet source is mac (an instance's virtual
+	// MAC), or the link's address if mac is nil; a unicast advert leaves
+	// from the link's address.
+	Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error
 	// Pending reports whether adverts wait for Flush.
 	Pending() bool
 	// Flush sends the queued adverts.
@@ -96,6 +102,10 @@ type Link interface {
 	// Announce sends a gratuitous announcement for each address, returning
 	// how many frames went out.
 	Announce(addrs []netip.Addr) (int, error)
+	// AnnounceAt is Announce naming mac, another router's, as the
+	// addresses' hardware address; the frames still leave from the
+	// link's own (heal.go).
+	AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error)
 	// SetHardwareAddr makes adverts and announcements name mac, the link's
 	// hardware address now.
 	SetHardwareAddr(mac net.HardwareAddr) error

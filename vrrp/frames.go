@@ -68,12 +68,17 @@ func newFrameSender(ifi *net.Interface) (*frameSender, error) {
 // headerLen is Ethernet (14) plus IPv4 without options (20).
 const headerLen = 14 + 20
 
-// add queues msg as a frame from src to the VRRP group.
-func (s *frameSender) add(msg []byte, src netip.Addr) {
+// add queues msg as a frame from src to the VRRP group, with Ethernet
+// source mac, or the interface's address if mac is not an Ethernet one.
+func (s *frameSender) add(msg []byte, src netip.Addr, mac net.HardwareAddr) {
 	i := s.n
 	fr := s.arena[s.used : s.used+headerLen+len(msg)]
 	copy(fr[0:6], groupMAC[:])
-	copy(fr[6:12], s.src[:])
+	if len(mac) == 6 {
+		copy(fr[6:12], mac)
+	} else {
+		copy(fr[6:12], s.src[:])
+	}
 	binary.BigEndian.PutUint16(fr[12:14], unix.ETH_P_IP)
 	ip := fr[14:34]
 	ip[0] = 0x45

@@ -104,11 +104,16 @@ type hostLink struct {
 	ann  *arp.Announcer
 }
 
-func (l *hostLink) Queue(msg []byte, src, dst netip.Addr) error { return l.conn.Queue(msg, src, dst) }
-func (l *hostLink) Pending() bool                               { return l.conn.Pending() }
-func (l *hostLink) Flush() error                                { return l.conn.Flush() }
+func (l *hostLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
+	return l.conn.Queue(msg, src, dst, mac)
+}
+func (l *hostLink) Pending() bool { return l.conn.Pending() }
+func (l *hostLink) Flush() error  { return l.conn.Flush() }
 
 func (l *hostLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
+func (l *hostLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	return l.ann.AnnounceAt(mac, addrs)
+}
 
 // SetHardwareAddr rebuilds the advert frames and the gratuitous ARP for
 // mac. It may only be called from the goroutine that sends.
@@ -129,7 +134,7 @@ type announceLink struct {
 	ann  *arp.Announcer
 }
 
-func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr) error {
+func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr, net.HardwareAddr) error {
 	return fmt.Errorf("vrrp: %s carries VIPs only; no adverts are sent on it", l.name)
 }
 func (l *announceLink) Pending() bool                            { return false }
@@ -137,6 +142,10 @@ func (l *announceLink) Flush() error                             { return nil }
 func (l *announceLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
 func (l *announceLink) SetHardwareAddr(net.HardwareAddr) error   { return l.ann.Reopen() }
 func (l *announceLink) Close()                                   { l.ann.Close() }
+
+func (l *announceLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	return l.ann.AnnounceAt(mac, addrs)
+}
 
 // rxBatch is one batch of datagrams from a link's reader; the loop hands
 // the buffer back on free when it is done with it.

@@ -92,6 +92,9 @@ func (n *Node) onLinkChange(lc LinkInfo, now time.Time) {
 		n.kickConflict()
 	}
 	if !lc.Up {
+		if ifc.vmac {
+			return // down while its instance is not master, or with its parent
+		}
 		if ifc.vipOnly {
 			n.log.Warn("interface carrying VIPs lost carrier; not a fault unless track.interfaces lists it", "interface", ifc.name)
 			return

@@ -76,6 +76,11 @@ type instance struct {
 	// held is the advert whose repeats the kernel holds back while this
 	// backup follows its master (holdback.go); msg nil: none.
 	held heldAdvert
+	// vmac is the instance's macvlan with virtual_mac (vmac.go).
+	vmac *vmacState
+	// heal is the announcement for the master it last yielded to
+	// (heal.go).
+	heal healState
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {
@@ -117,8 +122,8 @@ func (in *instance) setVIPs(linkOf func(name string) *iface) {
 			in.advertised = append(in.advertised, v.Address.Addr())
 		}
 		link := in.ifc
-		if v.Interface != "" && linkOf != nil {
-			if l := linkOf(v.Interface); l != nil {
+		if name := vipIfname(in.cfg, v); name != in.ifc.name && linkOf != nil {
+			if l := linkOf(name); l != nil {
 				link = l
 			}
 		}

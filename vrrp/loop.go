@@ -28,6 +28,7 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 		cancel()
 		n.closeIfaces()
 		n.wg.Wait()
+		n.teardownVMACs()
 		n.dp.Close()
 		n.awaitHooks(hookDrainMax)
 	}()
@@ -83,6 +84,8 @@ func (n *Node) Run(ctx context.Context, ready func()) error {
 			req.done <- n.setMaintenance(req, n.now())
 		case r := <-n.upCh:
 			n.onProbeResult(r, n.now())
+		case r := <-n.healCh:
+			n.onSenderMAC(r)
 		case r := <-n.conflictCh:
 			n.onConflict(r)
 		}

@@ -34,6 +34,9 @@ type iface struct {
 	// gratuitous ARP only.
 	vipOnly bool
 	guests  []*instance
+	// vmac: the link is an instance's virtual MAC macvlan (vmac.go), up
+	// only while the instance wants its VIPs.
+	vmac bool
 
 	unattributed [numDropReasons]uint64 // drops for no configured VRID
 	dropLog      [numDropReasons]rateLog
@@ -152,6 +155,17 @@ type Node struct {
 	upCh           chan probeResult
 	prober         upstreamProber
 	probesInFlight int
+
+	// vmacRec is what virtual_mac changed on the host (vmac.go).
+	// vmacOwned once the stale clean-up is done: teardownVMACs may then
+	// drop the record.
+	vmacRec   vmacRecord
+	vmacOwned bool
+
+	// healCh brings the new master's MAC after a yield (heal.go); learner
+	// is the host's part, nil where there is none.
+	healCh  chan senderMAC
+	learner senderLearner
 }
 
 // NewNode checks the configuration against the host and sets everything up:
@@ -194,13 +208,17 @@ func newNode(cfg *config.Config, log *slog.Logger, dp Dataplane, rcv receiver, c
 	n.upCh = make(chan probeResult, 16)
 	n.maint = newMaintWriter(log)
 	n.prober, _ = dp.(upstreamProber)
+	n.healCh = make(chan senderMAC, 16)
+	n.learner, _ = dp.(senderLearner)
 	if err := n.setup(); err != nil {
 		n.closeIfaces()
+		n.teardownVMACs()
 		n.dp.Close()
 		return nil, err
 	}
 	if err := n.loadMaintenance(); err != nil {
 		n.closeIfaces()
+		n.teardownVMACs()
 		n.dp.Close()
 		return nil, err
 	}
@@ -231,6 +249,11 @@ func (n *Node) setup() error {
 		ifc.insts = append(ifc.insts, in)
 		n.insts = append(n.insts, in)
 	}
+	if len(errs) == 0 {
+		if err := n.setupVMACs(); err != nil {
+			return err
+		}
+	}
 	errs = append(errs, n.addVIPLinks(n.cfg, byName, func(ifc *iface) { n.ifaces = append(n.ifaces, ifc) })...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -238,6 +261,10 @@ func (n *Node) setup() error {
 	linkOf := func(name string) *iface { return byName[name] }
 	for _, in := range n.insts {
 		in.setVIPs(linkOf)
+		if in.vmac != nil {
+			in.vmac.ifc = byName[in.vmac.name]
+			in.vmac.ifc.vmac = true
+		}
 	}
 	n.indexGuests()
 	// Check every interface before removing anything: a refused VIP stops
@@ -418,5 +445,6 @@ func (n *Node) ifaceByIndex(index int) *iface {
 func (n *Node) Abort() {
 	close(n.loopDone) // requests waiting for the loop give up
 	n.closeIfaces()
+	n.teardownVMACs()
 	n.dp.Close()
 }

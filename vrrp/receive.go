@@ -77,7 +77,11 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 				"instance", in.cfg.Name, "peer", src, "peer_addresses", fmt.Sprint(a.Addresses), "ours", fmt.Sprint(in.advertised))
 		}
 	}
+	wasMaster := in.m.State() == StateMaster
 	n.step(in, Event{Kind: EventAdvert, From: src, Priority: a.Priority, Interval: a.Interval}, now)
+	if wasMaster && in.m.State() == StateBackup {
+		n.yielded(in, src, a.Addresses)
+	}
 	if dgram[0] == 0x45 {
 		n.noteHeld(in, src, dst, b, a.Priority)
 	} else {

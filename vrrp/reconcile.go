@@ -87,6 +87,10 @@ func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error 
 		added []netip.Addr
 		errs  []error
 	)
+	if want && mode != reconcileStale {
+		// The macvlan comes up before its VIPs (vmac.go).
+		n.setVMACUp(in, true)
+	}
 	for i := range in.vs {
 		v := &in.vs[i]
 		switch {
@@ -125,6 +129,11 @@ func (n *Node) reconcile(in *instance, mode reconcileMode, now time.Time) error 
 			}
 			added = append(added, v.prefix.Addr())
 		}
+	}
+	if !want && mode != reconcileStale {
+		// and goes down after them: a backup's macvlan neither answers
+		// ARP for a VIP nor takes its traffic.
+		n.setVMACUp(in, false)
 	}
 	if want && mode != reconcileStale {
 		n.installRoutes(&in.rs, in.cfg.Name, mode, &in.retryAt, &in.retryWait, now)

@@ -131,6 +131,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 		ifByName[ifc.name] = ifc
 	}
 	// Check everything before changing anything.
+	errs = append(errs, n.checkVMACReload(cfg)...)
 	for _, c := range cfg.Instances {
 		if in := old[c.Name]; in != nil && sameSlot(in.cfg, c) {
 			updates, upCfgs = append(updates, in), append(upCfgs, c)

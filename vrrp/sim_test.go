@@ -39,6 +39,7 @@ type simNet struct {
 	now    time.Time
 	nodes  []*simNode
 	frames []simFrame // in flight, by arrival time
+	sent   []simFrame // every advert that left a host, as it left
 	anns   []simAnnounce
 	busy   []*simNode // spinning in awaitTakeover: their events wait
 	steps  int
@@ -65,6 +66,8 @@ type simFrame struct {
 	to   *simNode
 	link string
 	data []byte
+	mac  string // the Ethernet source
+	from string // the sending host, in sent
 }
 
 type simAnnounce struct {
@@ -73,6 +76,7 @@ type simAnnounce struct {
 	link  string
 	addrs []netip.Addr
 	mac   string
+	atMAC bool // AnnounceAt: mac is another host's
 }
 
 // simNode is one host: its links, its addresses and the Node on it.
@@ -108,6 +112,10 @@ type simNode struct {
 	rules       []vip.Rule
 	routeEvents int      // deletions not yet signalled to the Node
 	ops         []string // addresses, routes, rules and announcements changed, in order
+	// Macvlans and sysctls (simvmac_test.go).
+	vm simVMAC
+	// learns are the senderLearner's requests (simheal_test.go).
+	learns []simLearn
 }
 
 // simAddrChange is an address added or removed on a host, and when.
@@ -206,6 +214,7 @@ func (h *simNode) after() {
 		h.n.endStop()
 		h.running, h.stopping = false, false
 		h.n.closeIfaces()
+		h.n.teardownVMACs()
 	}
 	for {
 		select {
@@ -326,6 +335,7 @@ func (h *simNode) deliver(f simFrame) {
 	if !h.running {
 		return
 	}
+	h.learnFrom(f)
 	// The kernel's part: a datagram the held-back filter keeps waits
 	// (holdback.go); any other wakes the loop, which reads those first.
 	if vm := h.held[f.link]; vm != nil {
@@ -539,7 +549,7 @@ type simLink struct {
 	announceOnly bool
 }
 
-func (l *simLink) Queue(msg []byte, src, dst netip.Addr) error {
+func (l *simLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
 	if l.announceOnly {
 		return fmt.Errorf("%s carries VIPs only", l.name)
 	}
@@ -551,7 +561,10 @@ func (l *simLink) Queue(msg []byte, src, dst netip.Addr) error {
 	copy(d[12:16], s4[:])
 	copy(d[16:20], d4[:])
 	copy(d[20:], msg)
-	l.queue = append(l.queue, simFrame{data: d})
+	if mac == nil || dst != GroupV4 {
+		mac = l.mac
+	}
+	l.queue = append(l.queue, simFrame{data: d, mac: mac.String()})
 	return nil
 }
 
@@ -565,6 +578,7 @@ func (l *simLink) Flush() error {
 		return nil
 	}
 	for _, f := range q {
+		s.sent = append(s.sent, simFrame{at: s.now, link: l.name, data: f.data, mac: f.mac, from: l.h.name})
 		dst := netip.AddrFrom4([4]byte(f.data[16:20]))
 		for _, o := range s.nodes {
 			if o == l.h || !o.running || !o.links[l.name].Up {
@@ -573,7 +587,7 @@ func (l *simLink) Flush() error {
 			if dst != GroupV4 && o.primary != dst {
 				continue
 			}
-			s.send(simFrame{at: s.now.Add(simDelay), to: o, link: l.name, data: f.data})
+			s.send(simFrame{at: s.now.Add(simDelay), to: o, link: l.name, data: f.data, mac: f.mac})
 		}
 	}
 	return nil
@@ -662,7 +676,7 @@ func (s *simNet) announced(h *simNode, a string, since time.Time) int {
 	ip := netip.MustParseAddr(a)
 	c := 0
 	for _, an := range s.anns {
-		if an.node == h.name && !an.at.Before(since) && slices.Contains(an.addrs, ip) {
+		if an.node == h.name && !an.atMAC && !an.at.Before(since) && slices.Contains(an.addrs, ip) {
 			c++
 		}
 	}

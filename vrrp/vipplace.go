@@ -25,7 +25,7 @@ func vipIfname(c config.Instance, v config.VIP) string {
 	if v.Interface != "" {
 		return v.Interface
 	}
-	return c.Interface
+	return vmacIfname(c)
 }
 
 // addVIPLinks looks up every interface that carries VIPs of cfg but is not

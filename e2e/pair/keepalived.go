@@ -63,10 +63,14 @@ type keepalivedRun struct {
 	childPID int
 }
 
-// Daemon names what runs (or ran last) on n: "keepalived" or "vipd".
+// Daemon names what runs (or ran last) on n: "keepalived", "frr" or
+// "vipd".
 func (n *Node) Daemon() string {
 	if n.ka != nil {
 		return "keepalived"
+	}
+	if n.frr != nil {
+		return "frr"
 	}
 	return "vipd"
 }
@@ -185,7 +189,7 @@ func (p *Pair) StartKeepalived(n *Node) error {
 	proc, err := n.Host.Start(n.Log, bin, "-n", "-l", "-D", "-G", "--vrrp",
 		"-f", k.conf, "-p", k.pidFile, "-r", k.vrrpPidFile)
 	if proc != nil {
-		n.Proc, n.ka = proc, k
+		n.Proc, n.ka, n.frr = proc, k, nil
 	}
 	if err != nil {
 		return err
@@ -333,6 +337,9 @@ func (p *Pair) killKeepalived(n *Node) error {
 func (p *Pair) Restart(n *Node) error {
 	if n.ka != nil {
 		return p.StartKeepalived(n)
+	}
+	if n.frr != nil {
+		return p.StartFRR(n)
 	}
 	return p.Start(n)
 }

@@ -57,11 +57,16 @@ func (p *Pair) Failover(to *Node, fault func() error, timeout, settle time.Durat
 
 // FailoverAt is Failover with the fault placed at phase ph.
 func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Duration, ph Phase) (Outage, error) {
-	w, err := to.Host.WatchAddr(VIP)
-	if err != nil {
-		return Outage{}, err
+	// FRR's VIP stays on its macvlan: it lands when the link comes up,
+	// which WaitHolder sees by polling, not as an address event.
+	var w *lab.AddrWatch
+	if to.frr == nil {
+		var err error
+		if w, err = to.Host.WatchAddr(VIP); err != nil {
+			return Outage{}, err
+		}
+		defer w.Stop()
 	}
-	defer w.Stop()
 	var (
 		at      time.Time // when the fault is due
 		first   time.Time // the client's first request, for a grid
@@ -70,7 +75,7 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 	)
 	var newMAC string
 	if ph.Interval > 0 {
-		mac, err := to.Host.MAC()
+		mac, err := to.ServiceMAC()
 		if err != nil {
 			return Outage{}, err
 		}
@@ -110,6 +115,9 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 	}
 	if err := p.WaitHolder(to, VIP, timeout); err != nil {
 		return o, err
+	}
+	if w == nil {
+		o.Land = time.Now()
 	}
 	deadline := time.Now().Add(timeout)
 	for o.Land.IsZero() {

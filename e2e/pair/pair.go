@@ -26,8 +26,8 @@ const (
 	AddrClient = "198.18.0.50/24"
 )
 
-// Node is one node of the pair, running vipd (Start) or keepalived
-// (StartKeepalived).
+// Node is one node of the pair, running vipd (Start), keepalived
+// (StartKeepalived) or FRR (StartFRR).
 type Node struct {
 	Host     *lab.Host
 	Priority uint8
@@ -36,6 +36,11 @@ type Node struct {
 	Proc     *lab.Proc
 
 	ka *keepalivedRun // set while keepalived is the node's daemon
+
+	frr     *frrRun      // set while FRR is the node's daemon
+	frrVIPs []netip.Addr // FRRLink's addresses, from ConfigureFRR
+
+	vmac bool // vipd's configuration has virtual_mac
 }
 
 // NodeConfig is what varies between the nodes' configuration files.
@@ -44,6 +49,7 @@ type NodeConfig struct {
 	AdvertInterval time.Duration
 	Version        int  // default 3
 	NoPreempt      bool // preempt: false
+	VirtualMAC     bool // virtual_mac: true (the VIPs on VMACLink)
 	VIPs           []netip.Addr
 	Extra          string // more instance keys, YAML, indented by 4
 }
@@ -55,6 +61,8 @@ type Pair struct {
 	Client *lab.Host
 	Bin    string
 	Dir    string
+
+	frrDirs []string // FRR's pathspace directories, removed by Close
 }
 
 // New builds the segment with hosts a, b and client. dir holds configs and
@@ -88,6 +96,11 @@ func (p *Pair) Close() error {
 	for _, n := range p.Nodes() {
 		n.ka.release()
 	}
+	for _, d := range p.frrDirs {
+		if rerr := os.RemoveAll(d); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
 	return err
 }
 
@@ -97,6 +110,7 @@ func (p *Pair) Nodes() []*Node { return []*Node{p.A, p.B} }
 // Configure writes n's configuration file.
 func (p *Pair) Configure(n *Node, c NodeConfig) error {
 	n.Priority = c.Priority
+	n.vmac = c.VirtualMAC
 	if c.Version == 0 {
 		c.Version = 3
 	}
@@ -110,6 +124,9 @@ func (p *Pair) Configure(n *Node, c NodeConfig) error {
 		c.Priority, c.Version, c.AdvertInterval)
 	if c.NoPreempt {
 		b.WriteString("    preempt: false\n")
+	}
+	if c.VirtualMAC {
+		b.WriteString("    virtual_mac: true\n")
 	}
 	b.WriteString(c.Extra)
 	b.WriteString("    vips:\n")
@@ -135,17 +152,21 @@ func (p *Pair) Start(n *Node) error {
 	n.Proc = proc
 	n.ka.release()
 	n.ka = nil
+	n.frr = nil
 	return nil
 }
 
 // Stop sends SIGTERM to n's vipd and checks that it exits 0 within 5 s.
-// With keepalived on n it stops keepalived the same way.
+// With keepalived or FRR on n it stops that the same way.
 func (p *Pair) Stop(n *Node) error {
 	if n.Proc == nil {
 		return fmt.Errorf("vipd on %s was not started", n.Host.Name)
 	}
 	if n.ka != nil {
 		return p.stopKeepalived(n)
+	}
+	if n.frr != nil {
+		return p.stopFRR(n)
 	}
 	if err := n.Proc.Signal(syscall.SIGTERM); err != nil {
 		return err
@@ -161,7 +182,7 @@ func (p *Pair) Stop(n *Node) error {
 }
 
 // Kill sends SIGKILL to n's vipd, leaving whatever it had configured.
-// With keepalived on n it kills keepalived's processes the same way.
+// With keepalived or FRR on n it kills their processes the same way.
 func (p *Pair) Kill(n *Node) error {
 	if n.Proc == nil {
 		return fmt.Errorf("vipd on %s was not started", n.Host.Name)
@@ -169,14 +190,18 @@ func (p *Pair) Kill(n *Node) error {
 	if n.ka != nil {
 		return p.killKeepalived(n)
 	}
+	if n.frr != nil {
+		return p.killFRR(n)
+	}
 	return n.Proc.Kill()
 }
 
-// Holders returns the nodes whose interface carries addr now.
+// Holders returns the nodes whose interface carries addr now (with FRR,
+// whose FRRLink carries it and is up).
 func (p *Pair) Holders(addr netip.Addr) ([]*Node, error) {
 	var hs []*Node
 	for _, n := range p.Nodes() {
-		ok, err := n.Host.HasAddr(addr)
+		ok, err := n.holds(addr)
 		if err != nil {
 			return nil, err
 		}

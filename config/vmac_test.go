@@ -1,0 +1,57 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseVirtualMAC(t *testing.T) {
+	cfg, err := Parse("t.yaml", []byte(one("virtual_mac: true")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := cfg.Instances[0]; !in.VirtualMAC || in.VirtualMACName != "vrrp4.51" {
+		t.Errorf("virtual_mac: true: VirtualMAC=%v VirtualMACName=%q, want true and the default vrrp4.51", in.VirtualMAC, in.VirtualMACName)
+	}
+	cfg, err = Parse("t.yaml", []byte(one("virtual_mac: true", "virtual_mac_name: web-vmac")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := cfg.Instances[0]; !in.VirtualMAC || in.VirtualMACName != "web-vmac" {
+		t.Errorf("virtual_mac_name: web-vmac: VirtualMAC=%v VirtualMACName=%q", in.VirtualMAC, in.VirtualMACName)
+	}
+	for _, extra := range [][]string{nil, {"virtual_mac: false"}} {
+		cfg, err = Parse("t.yaml", []byte(one(extra...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in := cfg.Instances[0]; in.VirtualMAC || in.VirtualMACName != "" {
+			t.Errorf("%q: VirtualMAC=%v VirtualMACName=%q, want off and no name", extra, in.VirtualMAC, in.VirtualMACName)
+		}
+	}
+}
+
+func TestParseVirtualMACRefused(t *testing.T) {
+	twoVMAC := minimal + "    virtual_mac: true\n  - name: db\n    interface: eth1\n    vrid: 51\n    vips: [198.51.100.20]\n    virtual_mac: true\n"
+	for _, tc := range []struct {
+		yaml string
+		want string
+	}{
+		{one("virtual_mac: yes please"), "t.yaml:6: virtual_mac"},
+		{one("virtual_mac: true", "virtual_mac_name: a/b"), `t.yaml:7: virtual_mac_name: "a/b" is not a valid interface name`},
+		{one("virtual_mac: true", "virtual_mac_name: sixteen-bytes-xx"), `t.yaml:7: virtual_mac_name: "sixteen-bytes-xx" is not a valid interface name`},
+		{one("virtual_mac_name: vm51"), `t.yaml:6: virtual_mac_name: "vm51" names the macvlan of virtual_mac, which is not on in this instance`},
+		{one("virtual_mac: true", "virtual_mac_name: eth0"), "t.yaml:7: virtual_mac: instance web's macvlan eth0 has the name of an interface this configuration uses"},
+		{twoVMAC, "t.yaml:11: virtual_mac: instance db's macvlan vrrp4.51 has the name of instance web's (line 2); set virtual_mac_name on one of them"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.yaml, err, tc.want)
+		}
+	}
+	// Two instances on one VRID, told apart by virtual_mac_name.
+	ok := strings.Replace(twoVMAC, "vips: [198.51.100.20]\n    virtual_mac: true\n", "vips: [198.51.100.20]\n    virtual_mac: true\n    virtual_mac_name: vrrp4.51b\n", 1)
+	if _, err := Parse("t.yaml", []byte(ok)); err != nil {
+		t.Errorf("distinct virtual_mac_name: %v", err)
+	}
+}
