@@ -92,13 +92,14 @@ func Convert(t *kaconf.Tree, opt Options) *Result {
 		opt.LookPath = LookDefaultPath
 	}
 	c := &conv{
-		opt:       opt,
-		scripts:   map[string]*kaconf.Node{},
-		processes: map[string]*kaconf.Node{},
-		files:     map[string]*kaconf.Node{},
-		version:   2,
-		garp:      garpSettings{delay: "5", repeat: "5", refresh: "0"},
-		reported:  map[string]bool{},
+		opt:        opt,
+		scripts:    map[string]*kaconf.Node{},
+		processes:  map[string]*kaconf.Node{},
+		files:      map[string]*kaconf.Node{},
+		version:    2,
+		garp:       garpSettings{delay: "5", repeat: "5", refresh: "0"},
+		reported:   map[string]bool{},
+		vmacPrefix: defaultVMACPrefix,
 	}
 	for _, p := range t.Problems {
 		if strings.HasPrefix(p.Msg, "note: ") {
@@ -135,6 +136,7 @@ func Convert(t *kaconf.Tree, opt Options) *Result {
 			c.topLevel(n)
 		}
 	}
+	c.vmacNames()
 	for _, g := range groups {
 		if sg := c.syncGroup(g); sg != nil {
 			c.groups = append(c.groups, sg)
@@ -182,6 +184,7 @@ type conv struct {
 	groupNames              names
 	staticRoutes            []entry
 	staticRules             []entry
+	vmacPrefix              string // keepalived's vmac_prefix, for the notes
 }
 
 // garpSettings are keepalived's values as written (seconds, counts).
@@ -232,7 +235,6 @@ const (
 	msgEmail = "vipd sends no e-mail; alerts go through Prometheus (vipd_* metrics and the rules in deploy/prometheus)"
 	msgSNMP  = "vipd has no SNMP agent; its state is in Prometheus metrics (metrics_listen) and vipd status --json"
 	msgLVS   = "LVS (virtual_server, real_server and their checkers) is not part of vipd; these blocks are skipped (run keepalived's checker or another load balancer for them)"
-	msgVMAC  = "vipd has no virtual MAC: the master answers with the interface's own MAC and sends gratuitous ARP for it"
 	msgIPv6  = "vipd does not carry IPv6 yet; left out"
 )
 
@@ -298,6 +300,11 @@ func (c *conv) globalDefs(g *kaconf.Node) {
 		case strings.HasPrefix(k, "lvs_") || strings.HasPrefix(k, "checker_") && !slices.Contains(tuningKeywords, k) || strings.HasPrefix(k, "nftables_ipvs") ||
 			k == "rs_init_notifies" || k == "no_checker_emails" || k == "smtp_alert_checker":
 			c.dropOnce("lvs-global", n, msgLVS)
+		case k == "vmac_prefix":
+			c.vmacPrefix = firstArg(n, c.vmacPrefix)
+			c.warn(n, "vipd names a macvlan virtual_mac_name, by default vrrp4.<VRID>; the prefix is not carried over")
+		case k == "vmac_addr_prefix":
+			c.warn(n, "vipd makes no macvlan for VIPs on other interfaces (a VIP's use_vmac is reported where it is used)")
 		case k == "vrrp_skip_check_adv_addr":
 			c.warn(n, "vipd logs and counts an advert whose address list differs (vipd_vrrp_address_list_mismatch_total) and does not drop it")
 		case k == "vrrp_check_unicast_src":
@@ -333,7 +340,7 @@ var tuningKeywords = []string{
 	"data_use_instance", "json_version", "iproute_usr_dir", "iproute_etc_dir", "state_dump_file", "stats_dump_file",
 	"json_dump_file", "linkbeat_use_polling", "dynamic_interfaces", "log_unknown_vrids", "max_auto_priority",
 	"min_auto_priority_delay", "set_supplementary_groups", "vrrp_startup_delay", "vrrp_delay_after_boot",
-	"disable_local_igmp", "default_interface", "vmac_prefix", "vmac_addr_prefix",
+	"disable_local_igmp", "default_interface",
 	"checker_no_swap", "checker_priority", "checker_rt_priority", "checker_cpu_affinity", "checker_rlimit_rttime", "checker_rlimit_rtime",
 }
 

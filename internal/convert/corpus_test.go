@@ -15,9 +15,10 @@ import (
 )
 
 // allowedDrop says whether a dropped keyword is one the issue accepts
-// (e-mail, SNMP, LVS, IPv6, virtual MAC).
+// (e-mail, SNMP, LVS, IPv6). use_vmac is mapped to virtual_mac and is not
+// among them.
 func allowedDrop(r Report) bool {
-	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgVMAC, msgIPv6} {
+	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgIPv6} {
 		if r.Msg == m {
 			return true
 		}
@@ -39,6 +40,8 @@ type outInstance struct {
 	VIPs      []yaml.Node
 	Track     struct{ Scripts []struct{ Name string } }
 	Notify    map[string]any
+	VMAC      bool   `yaml:"virtual_mac"`
+	VMACName  string `yaml:"virtual_mac_name"`
 }
 
 // The samples of ../shared/keepalived-corpus (beside the repository in CI;
@@ -124,6 +127,8 @@ func checkInstances(t *testing.T, tree *kaconf.Tree, got []outInstance) {
 			peers, vips, hooks []string
 			scripts            int
 			state              string
+			vmac               bool
+			vmacName           string
 		}{prio: 100, ver: version, advert: "1s", preempt: true}
 		nopreempt := false
 		positive := false
@@ -179,6 +184,13 @@ func checkInstances(t *testing.T, tree *kaconf.Tree, got []outInstance) {
 				}
 			case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
 				want.hooks = append(want.hooks, notifyKeys[k.Keyword])
+			case "use_vmac":
+				want.vmac = true
+				for _, a := range k.Args {
+					if !strings.Contains(a, ":") && a != "name" && a != "netlink_notify_msg" && want.vmacName == "" {
+						want.vmacName = a
+					}
+				}
 			}
 		}
 		for _, def := range tree.Nodes {
@@ -212,7 +224,7 @@ func checkInstances(t *testing.T, tree *kaconf.Tree, got []outInstance) {
 		if g.Interface != want.iface || g.VRID != want.vrid || !prioOK || g.Version != want.ver ||
 			g.Advert != want.advert || preempt != want.preempt || g.AuthPass != want.pass || g.Source != want.source ||
 			!slices.Equal(g.Peers, want.peers) || !slices.Equal(vips, want.vips) || len(g.Track.Scripts) != want.scripts ||
-			!slices.Equal(hooks, want.hooks) {
+			!slices.Equal(hooks, want.hooks) || g.VMAC != want.vmac || g.VMACName != want.vmacName {
 			t.Errorf("instance %s: got %+v (vips %q, hooks %q), want %+v", n.Args[0], g, vips, hooks, want)
 		}
 	}

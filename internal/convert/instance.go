@@ -36,6 +36,7 @@ type instance struct {
 	files         []trackFile
 	notify        *notify
 	routes, rules []entry
+	vmac          vmacSettings
 	// notes are comments written above a key of the instance ("" for the
 	// instance as a whole).
 	notes map[string][]string
@@ -338,8 +339,14 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 			c.warn(k, "vipd accepts unicast adverts from the listed unicast_peers only")
 		case "debug", "kernel_rx_buf_size", "linkbeat_use_polling":
 			in.note("", "%s: keepalived tuning with no vipd equivalent", k.Keyword)
-		case "use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan":
-			c.drop(k, msgVMAC)
+		case "use_vmac":
+			c.useVMAC(in, k)
+		case "use_vmac_addr":
+			in.vmac.addr = k
+		case "vmac_xmit_base":
+			c.warn(k, "vipd sends adverts from the virtual MAC, as RFC 5798 asks, and has no setting to send them with the interface's own MAC; peers accept them either way")
+		case "use_ipvlan":
+			c.useIPVLAN(in, k)
 		case "native_ipv6":
 			c.drop(k, msgIPv6)
 		case "virtual_routes", "virtual_rules":
@@ -449,6 +456,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 	}
 	c.instanceTracking(in, weights)
 	in.notify = c.notify(notifyNodes)
+	c.finishVMAC(in)
 	return in
 }
 
@@ -612,6 +620,8 @@ func (c *conv) vipEntry(in *instance, a *kaconf.Node) (vip, bool) {
 			brd = val
 		case "scope":
 			scope = val
+		case "use_vmac":
+			in.vmac.vipVMAC = append(in.vmac.vipVMAC, a)
 		case "no_track":
 			in.note("vips", "%s no_track: vipd does not put the instance in fault when a VIP's interface goes down", a.Keyword)
 		case "home", "-nodad", "nodad", "mngtmpaddr", "noprefixroute", "autojoin", "peer", "preferred_lft", "valid_lft", "metric", "table", "protocol":

@@ -149,6 +149,13 @@ func (c *conv) writeInstance(w *writer, in *instance) {
 	if len(in.peers) > 0 {
 		w.kv(4, "unicast_peers", list(in.peers))
 	}
+	if in.vmac.on {
+		w.comment(4, in.notes["virtual_mac"]...)
+		w.kv(4, "virtual_mac", "true")
+		if in.vmac.name != "" {
+			w.kv(4, "virtual_mac_name", str(in.vmac.name))
+		}
+	}
 	w.comment(4, in.notes["vips"]...)
 	if len(in.vips) == 0 {
 		w.kv(4, "vips", "[]")

@@ -48,13 +48,14 @@ func (v Verdict) String() string {
 // CAP_NET_RAW to read addresses and hear adverts, and says so when it
 // lacks them.
 func Run(cfg *config.Config, listenFor time.Duration) []Verdict {
-	return doctor{cfg: cfg, sysctl: readSysctl, listenFor: listenFor}.run()
+	return doctor{cfg: cfg, sysctl: readSysctl, lookupLink: lookupVMAC, listenFor: listenFor}.run()
 }
 
 type doctor struct {
-	cfg       *config.Config
-	sysctl    func(name string) (int, error)
-	listenFor time.Duration
+	cfg        *config.Config
+	sysctl     func(name string) (int, error)
+	lookupLink func(name string) (*vmacLink, error) // nil, nil: no such link
+	listenFor  time.Duration
 }
 
 func readSysctl(name string) (int, error) {
@@ -138,16 +139,27 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 		vs = append(vs, Verdict{Warn, fmt.Sprintf("interface %s carries %s, which no vipd instance owns", name, a.Prefix),
 			"if it belongs to a decommissioned service, remove it (ip addr del " + a.Prefix.String() + " dev " + name + "); else document it"})
 	}
-	vs = append(vs, d.kernelSettings(name)...)
+	vmacParent := slices.ContainsFunc(insts, func(in config.Instance) bool { return in.VirtualMAC })
+	vs = append(vs, d.kernelSettings(name, vmacParent)...)
+	vv, macvlans := d.virtualMACChecks(name, ifi.Index, insts)
+	vs = append(vs, vv...)
+	// The VIPs of a virtual-MAC instance are on its macvlan.
+	held := slices.Clone(addrs)
+	for _, idx := range macvlans {
+		if as, err := mgr.List(idx); err == nil {
+			held = append(held, as...)
+		}
+	}
 	vs = append(vs, sharedSubnet(name, addrs, configured, insts)...)
 	lv, seen := d.listen(ifi, insts)
 	vs = append(vs, lv...)
-	return append(vs, d.reachability(ifi, insts, addrs, seen)...)
+	return append(vs, d.reachability(ifi, insts, held, seen)...)
 }
 
 // kernelSettings reports the sysctls that decide whether adverts and ARP
-// behave as vipd expects.
-func (d doctor) kernelSettings(ifname string) []Verdict {
+// behave as vipd expects. On the parent of a virtual MAC (vmacParent) the
+// ARP ones are judged by vmacSysctls instead, against what vipd sets.
+func (d doctor) kernelSettings(ifname string, vmacParent bool) []Verdict {
 	get := func(key string) (int, bool) {
 		all, err1 := d.sysctl("net.ipv4.conf.all." + key)
 		dev, err2 := d.sysctl("net.ipv4.conf." + ifname + "." + key)
@@ -165,7 +177,7 @@ func (d doctor) kernelSettings(ifname string) []Verdict {
 			vs = append(vs, Verdict{OK, fmt.Sprintf("rp_filter is %d on %s", rp, ifname), ""})
 		}
 	}
-	if ai, ok := get("arp_ignore"); ok {
+	if ai, ok := get("arp_ignore"); ok && !vmacParent {
 		if ai > 1 {
 			vs = append(vs, Verdict{Warn, fmt.Sprintf("arp_ignore is %d on %s: the kernel may not answer ARP for a VIP", ai, ifname),
 				"sysctl -w net.ipv4.conf." + ifname + ".arp_ignore=0 (or 1 for LVS-style setups)"})
@@ -173,7 +185,7 @@ func (d doctor) kernelSettings(ifname string) []Verdict {
 			vs = append(vs, Verdict{OK, fmt.Sprintf("arp_ignore is %d on %s", ai, ifname), ""})
 		}
 	}
-	if aa, ok := get("arp_announce"); ok {
+	if aa, ok := get("arp_announce"); ok && !vmacParent {
 		if aa == 0 {
 			vs = append(vs, Verdict{Warn, fmt.Sprintf("arp_announce is 0 on %s: the host may send its own ARP requests from a VIP, which peers then cache", ifname),
 				"sysctl -w net.ipv4.conf." + ifname + ".arp_announce=2"})
@@ -181,7 +193,7 @@ func (d doctor) kernelSettings(ifname string) []Verdict {
 			vs = append(vs, Verdict{OK, fmt.Sprintf("arp_announce is %d on %s", aa, ifname), ""})
 		}
 	}
-	if af, ok := get("arp_filter"); ok {
+	if af, ok := get("arp_filter"); ok && !vmacParent {
 		if af == 1 {
 			vs = append(vs, Verdict{Warn, fmt.Sprintf("arp_filter is 1 on %s: the kernel answers ARP here only when its route back to the asker leaves through %s, so a VIP can go unanswered for clients routed another way", ifname, ifname),
 				"sysctl -w net.ipv4.conf." + ifname + ".arp_filter=0 and net.ipv4.conf.all.arp_filter=0, unless several interfaces share the subnet on purpose (then check reachability from a remote host)"})

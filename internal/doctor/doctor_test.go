@@ -57,7 +57,7 @@ func TestKernelSettingVerdicts(t *testing.T) {
 	}
 	d := doctor{sysctl: func(k string) (int, error) { return values[k], nil }}
 	out := ""
-	for _, v := range d.kernelSettings("eth0") {
+	for _, v := range d.kernelSettings("eth0", false) {
 		out += v.String() + "\n"
 	}
 	for _, want := range []string{"warn  rp_filter is strict (1) on eth0", "ok    arp_ignore is 0", "ok    arp_announce is 2", "warn  ip_nonlocal_bind is 0", "fix: sysctl -w net.ipv4.conf.eth0.rp_filter=2"} {

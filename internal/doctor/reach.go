@@ -142,6 +142,11 @@ func reachVerdicts(ifname string, in config.Instance, own string, held map[netip
 				others = append(others, m)
 			}
 		}
+		if held[a] && in.VirtualMAC {
+			// The VIP is on this node's macvlan: only the virtual MAC may
+			// answer for it.
+			others = slices.DeleteFunc(others, func(m string) bool { return m == virtualMAC(in.VRID).String() })
+		}
 		if held[a] {
 			if len(others) > 0 {
 				vs = append(vs, conflictVerdict(in.Name, a, others, "this node holds it"))
@@ -153,6 +158,10 @@ func reachVerdicts(ifname string, in config.Instance, own string, held map[netip
 		var masterMAC string
 		if master.IsValid() && len(got[master]) == 1 {
 			masterMAC = got[master][0]
+		}
+		if in.VirtualMAC {
+			vs = append(vs, vmacReachVerdict(ifname, in, a, masterMAC, got[a]))
+			continue
 		}
 		switch {
 		case len(got[a]) == 0:
@@ -178,4 +187,29 @@ func reachVerdicts(ifname string, in config.Instance, own string, held map[netip
 func conflictVerdict(inst string, a netip.Addr, macs []string, why string) Verdict {
 	return Verdict{Fail, fmt.Sprintf("instance %s: address conflict: VIP %s is also answered for by %s (%s)", inst, a, strings.Join(macs, ", "), why),
 		"find the host with that MAC (switch MAC table, ip neigh) and remove its copy of " + a.String() + "; vipd does not fight over the address"}
+}
+
+// vmacReachVerdict judges the answers for VIP a of a virtual-MAC instance
+// this node does not hold: the virtual MAC, and nothing else. The master's
+// real MAC answering is the trap of a parent without arp_ignore.
+func vmacReachVerdict(ifname string, in config.Instance, a netip.Addr, masterMAC string, macs []string) Verdict {
+	vmac := virtualMAC(in.VRID).String()
+	var others []string
+	for _, m := range macs {
+		if m != vmac {
+			others = append(others, m)
+		}
+	}
+	switch {
+	case len(macs) == 0:
+		return Verdict{Warn, fmt.Sprintf("instance %s: nobody answers ARP for VIP %s on %s: it is unreachable from other hosts", in.Name, a, ifname),
+			"expected only while no node is master; otherwise check that the master's macvlan " + in.VirtualMACName + " is up with the VIP"}
+	case len(others) == 0:
+		return Verdict{OK, fmt.Sprintf("instance %s: VIP %s answers from the virtual MAC %s", in.Name, a, vmac), ""}
+	case masterMAC != "" && slices.Contains(others, masterMAC):
+		return Verdict{Fail, fmt.Sprintf("instance %s: VIP %s is answered for by the master's own MAC %s as well as by the virtual MAC: clients that take it leave the virtual MAC", in.Name, a, masterMAC),
+			"on the master, run vipd doctor: its interface needs arp_ignore=1 and arp_announce=2, which vipd sets while it runs (a keepalived master with use_vmac sets only arp_ignore)"}
+	default:
+		return conflictVerdict(in.Name, a, others, "the VIP's MAC is the virtual MAC "+vmac)
+	}
 }

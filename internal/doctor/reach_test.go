@@ -48,7 +48,7 @@ func TestArpFilterVerdict(t *testing.T) {
 			}
 			return 0, nil
 		}}
-		if vs := d.kernelSettings("eth0"); !hasVerdict(vs, tc.level, tc.want) {
+		if vs := d.kernelSettings("eth0", false); !hasVerdict(vs, tc.level, tc.want) {
 			t.Errorf("all=%d dev=%d: verdicts %+v lack %s %q", tc.all, tc.dev, vs, tc.level, tc.want)
 		}
 	}
