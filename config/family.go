@@ -86,6 +86,9 @@ func (p *parser) family(pi *parsedInstance, fs map[string]field) {
 	for i := range in.VIPs {
 		v := &in.VIPs[i]
 		a := v.Address.Addr()
+		if v.Label != "" && FamilyOf(a) == FamilyIPv6 {
+			p.errorf(v.Line, "VIP %s: label %s: Linux keeps no label on an IPv6 address; drop the label", a, v.Label)
+		}
 		if FamilyOf(a) == fam {
 			continue
 		}

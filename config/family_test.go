@@ -115,6 +115,8 @@ func TestFamilyErrors(t *testing.T) {
 			[]string{"t.yaml:5: source_address fd00:18::11: multicast adverts over IPv6 must come from a link-local address (RFC 5798 §5.1.2); omit source_address for the interface's link-local, or use unicast_peers"}},
 		{"other family explicitly advertised", six(nil, "- 198.18.0.10", `- {address: "fd00:18::10", advertise: true}`),
 			[]string{"t.yaml:7: VIP fd00:18::10 is IPv6 but the instance runs over IPv4 (its VIPs are IPv4): an advert lists only addresses of its own family; drop advertise: true (the address still moves with the master)"}},
+		{"label on an IPv6 VIP", six(nil, `- {address: "fd00:18::10", label: "eth0:v6"}`),
+			[]string{"t.yaml:6: VIP fd00:18::10: label eth0:v6: Linux keeps no label on an IPv6 address; drop the label"}},
 		{"VIP with a zone", six(nil, `- "fe80::10%eth0"`),
 			[]string{`t.yaml:6: address "fe80::10%eth0": a zone (%eth0) cannot be given; the instance's interface is the scope`}},
 		{"IPv4-mapped VIP", six(nil, `- "::ffff:198.18.0.10"`),
