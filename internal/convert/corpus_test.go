@@ -15,9 +15,10 @@ import (
 )
 
 // allowedDrop says whether a dropped keyword is one the issue accepts
-// (e-mail, SNMP, LVS, IPv6, virtual MAC).
+// (e-mail, SNMP, LVS, IPv6, virtual MAC), or an address keepalived ignores
+// too.
 func allowedDrop(r Report) bool {
-	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgVMAC, msgIPv6} {
+	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgVMAC, msgIPv6, msgOtherFamilyVIP} {
 		if r.Msg == m {
 			return true
 		}
