@@ -3,7 +3,8 @@
 // node's MAC at once when it becomes master, sends targeted ARP requests
 // (Request) from the VIPs to an upstream that ignores gratuitous ARP, and
 // hears who claims addresses on the segment (Watcher), so that a copy of a
-// VIP on another host can be found.
+// VIP on another host can be found. For IPv6 VIPs it sends unsolicited
+// neighbour advertisements (NAAnnouncer), IPv6's gratuitous ARP.
 //
 // It never answers requests (the kernel does that for addresses on the
 // interface), never decides when to announce (the VRRP runtime schedules

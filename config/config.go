@@ -252,6 +252,9 @@ func Load(path string) (*Config, error) {
 	if len(errs) == 0 {
 		errs = checkCommands(cfg)
 	}
+	if len(errs) == 0 {
+		errs = notRunYet(cfg)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

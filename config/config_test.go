@@ -744,14 +744,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{"t.yaml:1: control_socket: path is 108 bytes; a Unix socket path holds at most 107"}},
 
 		// VIPs.
-		{"vip IPv6", inst("name: web", "interface: eth0", "vrid: 51", "vips: [\"2001:db8::10\"]"),
-			[]string{`t.yaml:5: address "2001:db8::10": IPv6 VIPs are not supported yet`}},
-		{"vip IPv6 prefix", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - address: 2001:db8::10/64"),
-			[]string{`t.yaml:6: address "2001:db8::10/64": IPv6 VIPs are not supported yet`}},
+		{"vip IPv6 multicast", inst("name: web", "interface: eth0", "vrid: 51", "vips: [\"ff02::12\"]"),
+			[]string{`t.yaml:5: address "ff02::12": a multicast address cannot be a VIP`}},
+		{"vip IPv6 subnet-router anycast", inst("name: web", "interface: eth0", "vrid: 51", "vips:", "  - address: 2001:db8::/64"),
+			[]string{`t.yaml:6: address "2001:db8::/64": this is the subnet-router anycast address of 2001:db8::/64`}},
 		{"vip not an address", inst("name: web", "interface: eth0", "vrid: 51", "vips: [www.example.com]"),
-			[]string{`t.yaml:5: address "www.example.com": not an IPv4 address or address/prefix (e.g. 198.51.100.10 or 198.51.100.10/24)`}},
+			[]string{`t.yaml:5: address "www.example.com": not an IP address or address/prefix (e.g. 198.51.100.10, 198.51.100.10/24 or 2001:db8::10/64)`}},
 		{"vip prefix too long", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.10/33]"),
-			[]string{`t.yaml:5: address "198.51.100.10/33": not an IPv4 address or address/prefix (e.g. 198.51.100.10 or 198.51.100.10/24)`}},
+			[]string{`t.yaml:5: address "198.51.100.10/33": not an IP address or address/prefix (e.g. 198.51.100.10, 198.51.100.10/24 or 2001:db8::10/64)`}},
 		{"vip network address", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.0/24]"),
 			[]string{`t.yaml:5: address "198.51.100.0/24": this is the network address of 198.51.100.0/24`}},
 		{"vip broadcast address", inst("name: web", "interface: eth0", "vrid: 51", "vips: [198.51.100.127/25]"),
@@ -789,9 +789,9 @@ func TestParseErrors(t *testing.T) {
 		{"unicast_peers null", one("unicast_peers:"), []string{"t.yaml:6: unicast_peers: the list is empty; omit the key for multicast"}},
 		{"unicast_peers a string", one("unicast_peers: 198.18.0.12"), []string{`t.yaml:6: unicast_peers: expected a list, got "198.18.0.12"`}},
 		{"unicast peer a mapping", one("unicast_peers: [{address: 198.18.0.12}]"), []string{"t.yaml:6: unicast_peers: expected a string, got a mapping"}},
-		{"unicast peer a name", one("unicast_peers: [peer-b]"), []string{`t.yaml:6: unicast peer "peer-b": not an IPv4 address (e.g. 198.18.0.12)`}},
-		{"unicast peer with a prefix", one("unicast_peers: [198.18.0.12/24]"), []string{`t.yaml:6: unicast peer "198.18.0.12/24": not an IPv4 address (e.g. 198.18.0.12)`}},
-		{"unicast peer IPv6", one(`unicast_peers: ["2001:db8::2"]`), []string{`t.yaml:6: unicast peer "2001:db8::2": IPv6 peers are not supported yet`}},
+		{"unicast peer a name", one("unicast_peers: [peer-b]"), []string{`t.yaml:6: unicast peer "peer-b": not an IP address (e.g. 198.18.0.12 or fe80::12)`}},
+		{"unicast peer with a prefix", one("unicast_peers: [198.18.0.12/24]"), []string{`t.yaml:6: unicast peer "198.18.0.12/24": not an IP address (e.g. 198.18.0.12 or fe80::12)`}},
+		{"unicast peer IPv6 on an IPv4 instance", one(`unicast_peers: ["2001:db8::2"]`), []string{`t.yaml:6: unicast peer 2001:db8::2 is IPv6 but the instance runs over IPv4 (its VIPs are IPv4); adverts go to peers of the instance's family`}},
 		{"unicast peer multicast", one("unicast_peers: [224.0.0.18]"),
 			[]string{`t.yaml:6: unicast peer "224.0.0.18": a multicast address cannot be a unicast peer; omit unicast_peers for multicast`}},
 		{"unicast peer broadcast", one("unicast_peers: [255.255.255.255]"), []string{`t.yaml:6: unicast peer "255.255.255.255": the broadcast address cannot be a peer`}},
@@ -987,7 +987,7 @@ func TestParseReportsAllErrorsInLineOrder(t *testing.T) {
     vrid: 51
     priority: 0
     advert_interval: 1
-    vips: [198.51.100.10, "2001:db8::1"]
+    vips: [198.51.100.10, "ff02::1"]
   - name: web
     interface: eth0
     vrid: 51
@@ -1004,7 +1004,7 @@ bogus: true
 	want := []string{
 		"t.yaml:5: priority: 0 is reserved for a master resigning; use 1..255 (255 for the address owner)",
 		"t.yaml:6: advert_interval: 1 needs a unit, e.g. 1s",
-		`t.yaml:7: address "2001:db8::1": IPv6 VIPs are not supported yet`,
+		`t.yaml:7: address "ff02::1": a multicast address cannot be a VIP`,
 		`t.yaml:8: duplicate instance name "web": also at line 2`,
 		"t.yaml:10: duplicate VRID 51 on eth0: also instance web at line 2",
 		"t.yaml:13: v3_checksum: applies to version 3 only; this instance is version 2",

@@ -33,10 +33,10 @@ func (p *parser) sourceAddress(f field) (netip.Addr, int) {
 	a, err := netip.ParseAddr(s)
 	problem := ""
 	switch {
-	case err != nil || a.Zone() != "":
-		problem = "not an IPv4 address (e.g. 198.18.0.21)"
+	case err != nil:
+		problem = "not an IP address (e.g. 198.18.0.21 or fe80::21)"
 	case a.Is6():
-		problem = "IPv6 source addresses are not supported yet"
+		problem = addr6Problem(a, "a source")
 	case a.IsUnspecified():
 		problem = "the unspecified address cannot be a source; omit source_address for the interface's primary address"
 	case a.IsLoopback():

@@ -100,8 +100,8 @@ func TestParseNetErrors(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"source not an address", one("source_address: eth0"), []string{`t.yaml:6: source_address "eth0": not an IPv4 address (e.g. 198.18.0.21)`}},
-		{"source IPv6", one("source_address: 2001:db8::1"), []string{`t.yaml:6: source_address "2001:db8::1": IPv6 source addresses are not supported yet`}},
+		{"source not an address", one("source_address: eth0"), []string{`t.yaml:6: source_address "eth0": not an IP address (e.g. 198.18.0.21 or fe80::21)`}},
+		{"source IPv6", one("source_address: 2001:db8::1"), []string{`t.yaml:6: source_address 2001:db8::1 is IPv6 but the instance runs over IPv4 (its VIPs are IPv4)`}},
 		{"source unspecified", one("source_address: 0.0.0.0"), []string{`t.yaml:6: source_address "0.0.0.0": the unspecified address cannot be a source; omit source_address for the interface's primary address`}},
 		{"source multicast", one("source_address: 224.0.0.18"), []string{`t.yaml:6: source_address "224.0.0.18": a multicast address cannot be a source`}},
 		{"source loopback", one("source_address: 127.0.0.1"), []string{`t.yaml:6: source_address "127.0.0.1": a loopback address cannot be a source`}},

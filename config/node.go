@@ -21,6 +21,9 @@ type parser struct {
 	errs  Errors
 	warns []Error
 	seen  map[Error]bool // an aliased node is walked once per use; report it once
+	// advertiseTrue holds the lines of VIPs written with advertise: true
+	// (see family).
+	advertiseTrue map[int]bool
 }
 
 // warnf records a setting that loads but is overridden.

@@ -348,6 +348,7 @@ func (p *parser) instance(item *yaml.Node) (parsedInstance, bool) {
 		in.Rules = p.rules(f)
 	}
 	p.virtualMAC(fs, &pi)
+	p.family(&pi, fs)
 	return pi, true
 }
 
@@ -446,6 +447,9 @@ func (p *parser) vip(item *yaml.Node, own string) (VIP, bool) {
 			f.name = "vips.advertise"
 			if b, ok := p.boolean(f); ok {
 				v.NotAdvertised = !b
+				if a, ok := fs["address"]; ok && b {
+					p.markAdvertised(a.line) // VIP.Line is the address's
+				}
 			}
 		}
 		if f, ok := fs["description"]; ok {
@@ -477,10 +481,11 @@ func (p *parser) vip(item *yaml.Node, own string) (VIP, bool) {
 	return v, true
 }
 
-// parseVIP reads "198.51.100.10" (a /32) or "198.51.100.10/24" and says what
+// parseVIP reads "198.51.100.10" (a /32), "198.51.100.10/24", "2001:db8::10"
+// (a /128) or "2001:db8::10/64" and says what
 // is wrong with it, if anything, as a phrase.
 func parseVIP(s string) (netip.Prefix, string) {
-	const invalid = "not an IPv4 address or address/prefix (e.g. 198.51.100.10 or 198.51.100.10/24)"
+	const invalid = "not an IP address or address/prefix (e.g. 198.51.100.10, 198.51.100.10/24 or 2001:db8::10/64)"
 	var pfx netip.Prefix
 	if strings.Contains(s, "/") {
 		pp, err := netip.ParsePrefix(s)
@@ -493,12 +498,15 @@ func parseVIP(s string) (netip.Prefix, string) {
 		if err != nil {
 			return pfx, invalid
 		}
+		if a.Zone() != "" { // PrefixFrom would drop it silently
+			return pfx, addr6Problem(a, "a VIP")
+		}
 		pfx = netip.PrefixFrom(a, a.BitLen())
 	}
 	a := pfx.Addr()
 	switch {
 	case a.Is6():
-		return pfx, "IPv6 VIPs are not supported yet"
+		return pfx, vip6Problem(pfx)
 	case a.IsUnspecified():
 		return pfx, "the unspecified address cannot be a VIP"
 	case a.IsLoopback():
@@ -648,15 +656,15 @@ func (p *parser) unicastPeers(f field) ([]netip.Addr, []int) {
 	return peers, lines
 }
 
-// parsePeer reads a peer's IPv4 unicast address and says what is wrong with
+// parsePeer reads a peer's unicast address and says what is wrong with
 // it, if anything, as a phrase.
 func parsePeer(s string) (netip.Addr, string) {
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
-		return a, "not an IPv4 address (e.g. 198.18.0.12)"
+		return a, "not an IP address (e.g. 198.18.0.12 or fe80::12)"
 	case a.Is6():
-		return a, "IPv6 peers are not supported yet"
+		return a, addr6Problem(a, "a peer")
 	case a.IsUnspecified():
 		return a, "the unspecified address cannot be a peer"
 	case a.IsLoopback():

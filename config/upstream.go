@@ -26,7 +26,7 @@ func (p *parser) upstreams(f field, in *Instance) []int {
 			continue
 		}
 		a, problem := parsePeer(s)
-		if problem != "" {
+		if problem != "" || a.Is6() {
 			// parsePeer speaks of peers; say what the address is for here.
 			switch {
 			case a.IsValid() && a.Is6():

@@ -132,23 +132,6 @@ func vmacFailover(p *pair.Pair, to *pair.Node, fault func() error, timeout time.
 	return res.LongestGap(at.Add(-50*time.Millisecond), res.End), nil
 }
 
-// assertClientOnVMAC checks that the VIP answers the client and that the
-// client's ARP entry for it is the virtual MAC.
-func assertClientOnVMAC(t *testing.T, p *pair.Pair, when string) {
-	t.Helper()
-	probe, err := p.Client.StartProbe(pair.VIP, 10*time.Millisecond)
-	must(t, err)
-	time.Sleep(100 * time.Millisecond)
-	if r := probe.Stop(); r.Received == 0 {
-		t.Errorf("%s: client got no reply from %s (sent %d)", when, pair.VIP, r.Sent)
-	}
-	got, err := p.ClientNeighbour(pair.VIP)
-	must(t, err)
-	if got != pair.VirtualMAC.String() {
-		t.Errorf("%s: client's ARP entry for %s is %q, want the virtual MAC %s", when, pair.VIP, got, pair.VirtualMAC)
-	}
-}
-
 func keepalivedVMAC(t *testing.T, master string) {
 	p := newInteropPair(t, "kv"+master[:1])
 	backup := other(master)

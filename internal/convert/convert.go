@@ -319,7 +319,7 @@ func (c *conv) globalDefs(g *kaconf.Node) {
 		case k == "vrrp_mcast_group4":
 			c.drop(n, "vipd sends adverts to 224.0.0.18 (or to unicast_peers); another multicast group is not supported")
 		case k == "vrrp_mcast_group6":
-			c.drop(n, msgIPv6)
+			c.drop(n, "vipd sends IPv6 adverts to ff02::12 (or to unicast_peers); another multicast group is not supported")
 		case k == "vrrp_iptables" || k == "vrrp_ipsets" || k == "nftables" || k == "nftables_priority" || k == "nftables_ifindex" || k == "nftables_counters":
 			c.drop(n, "vipd installs no firewall rules for its VIPs")
 		case k == "v3_checksum_as_v2":

@@ -15,10 +15,10 @@ import (
 )
 
 // allowedDrop says whether a dropped keyword is one the issue accepts
-// (e-mail, SNMP, LVS, IPv6). use_vmac is mapped to virtual_mac and is not
+// (e-mail, SNMP, LVS, IPv6), or an address keepalived ignores too. use_vmac is mapped to virtual_mac and is not
 // among them.
 func allowedDrop(r Report) bool {
-	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgIPv6} {
+	for _, m := range []string{msgEmail, msgSNMP, msgLVS, msgIPv6, msgOtherFamilyVIP} {
 		if r.Msg == m {
 			return true
 		}

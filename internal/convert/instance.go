@@ -37,6 +37,13 @@ type instance struct {
 	notify        *notify
 	routes, rules []entry
 	vmac          vmacSettings
+	// family is the instance's address family as keepalived decides it;
+	// sourceAddr and sourceNode are unicast_src_ip/mcast_src_ip and its
+	// line, nativeIPv6 the native_ipv6 line (see family.go).
+	family     family
+	sourceAddr netip.Addr
+	sourceNode *kaconf.Node
+	nativeIPv6 *kaconf.Node
 	// notes are comments written above a key of the instance ("" for the
 	// instance as a whole).
 	notes map[string][]string
@@ -215,6 +222,9 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 				if !ok {
 					continue
 				}
+				if addr, _ := parseAddr(stripLen(v.addr)); !c.claimFamily(in, a, addr, "VIP") {
+					continue
+				}
 				if slices.ContainsFunc(in.vips, func(o vip) bool { return sameAddr(o.addr, v.addr) }) {
 					c.warn(a, "address listed twice in the instance; keepalived keeps the first, and so does the converted file")
 					continue
@@ -244,10 +254,8 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 				switch {
 				case !ok:
 					c.warn(k, "%q is not an address; keepalived ignores it", v)
-				case a.Is6():
-					c.drop(k, msgIPv6)
 				default:
-					in.source = a.String()
+					in.source, in.sourceAddr, in.sourceNode = a.String(), a, k
 				}
 				c.extra(k, 1)
 			}
@@ -257,8 +265,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 				switch {
 				case !ok:
 					c.warn(a, "not an address; keepalived ignores it")
-				case addr.Is6():
-					c.drop(a, msgIPv6)
+				case !c.claimFamily(in, a, addr, "unicast peer"):
 				case slices.Contains(in.peers, addr.String()):
 					c.warn(a, "listed twice; once is enough")
 				default:
@@ -348,7 +355,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 		case "use_ipvlan":
 			c.useIPVLAN(in, k)
 		case "native_ipv6":
-			c.drop(k, msgIPv6)
+			c.nativeIPv6(in, k)
 		case "virtual_routes", "virtual_rules":
 			c.routesAndRules(k, &in.routes, &in.rules)
 		case "v3_checksum_as_v2":
@@ -377,6 +384,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 		return nil
 	}
 	in.name = c.instNames.make(in.orig)
+	c.finishFamily(in, c.versionSet || versionNode != nil)
 
 	if state == "MASTER" {
 		in.note("", "state MASTER: keepalived goes master at once; vipd starts as backup and becomes master after Master_Down_Interval (3 adverts plus skew) unless it hears a better master")
@@ -417,7 +425,7 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 	if in.version == 3 && in.advert%(10*time.Millisecond) != 0 {
 		in.advert = in.advert.Round(10 * time.Millisecond)
 	}
-	if !c.versionSet && versionNode == nil {
+	if !c.versionSet && versionNode == nil && in.family != familyIPv6 {
 		in.note("version", "keepalived's default; vipd's default is 3")
 	}
 
@@ -573,19 +581,19 @@ func (c *conv) vipEntry(in *instance, a *kaconf.Node) (vip, bool) {
 		c.warn(a, "not an address; keepalived ignores the line")
 		return v, false
 	}
-	if addr.Is6() {
-		c.drop(a, msgIPv6)
-		return v, false
-	}
 	pfx, err := netip.ParsePrefix(a.Keyword)
 	if !strings.Contains(a.Keyword, "/") {
-		pfx, err = addr.Prefix(32)
+		pfx, err = addr.Prefix(addr.BitLen()) // /32, or /128 for IPv6
 	}
 	if err != nil {
 		c.warn(a, "%q is not an address/prefix; keepalived ignores the line", a.Keyword)
 		return v, false
 	}
-	if pfx.Bits() < 31 && (addr == broadcast(pfx) || addr == pfx.Masked().Addr()) {
+	if six := addr.Is6(); six {
+		if p := c.ipv6VIP(a, pfx); p != pfx {
+			pfx, v.addr = p, p.String()
+		}
+	} else if pfx.Bits() < 31 && (addr == broadcast(pfx) || addr == pfx.Masked().Addr()) {
 		// The kernel takes it, but such an address is a subnet's broadcast
 		// or network address as well: vipd refuses it as a VIP.
 		which := "broadcast"
@@ -630,7 +638,9 @@ func (c *conv) vipEntry(in *instance, a *kaconf.Node) (vip, bool) {
 			c.drop(a, "%q: unknown address option; left out", key)
 		}
 	}
-	if brd != "" && brd != "+" {
+	if brd != "" && addr.Is6() {
+		c.drop(a, "brd %s: IPv6 has no broadcast address; left out", brd)
+	} else if brd != "" && brd != "+" {
 		if b, ok := parseAddr(brd); !ok || b != broadcast(pfx) {
 			c.drop(a, "brd %s: vipd sets the usual broadcast address of the prefix (%s)", brd, broadcast(pfx))
 		}
@@ -638,7 +648,9 @@ func (c *conv) vipEntry(in *instance, a *kaconf.Node) (vip, bool) {
 	if scope != "" && scope != "global" && scope != "0" {
 		c.drop(a, "scope %s: vipd adds addresses with scope global", scope)
 	}
-	if label != "" {
+	if label != "" && addr.Is6() {
+		c.drop(a, "label %s: Linux keeps no label on an IPv6 address; left out", label)
+	} else if label != "" {
 		dev := in.iface
 		if v.iface != "" {
 			dev = v.iface
