@@ -39,7 +39,7 @@ func TestConvert(t *testing.T) {
 	if code := runIn([]string{"convert", "-"}, strings.NewReader(conf), &o, &e); code != 0 || !strings.Contains(o.String(), "vrid: 51") {
 		t.Errorf("convert from stdin: exit %d, stdout %q, stderr %q", code, o.String(), e.String())
 	}
-	if code, _, errOut := runCLI("convert", "-h"); code != 0 || !strings.Contains(errOut, "Usage of vipd convert") {
+	if code, _, errOut := runCLI("convert", "-h"); code != 0 || !strings.Contains(errOut, "usage: vipd convert") {
 		t.Errorf("convert -h: exit %d, stderr %q", code, errOut)
 	}
 }
