@@ -14,18 +14,28 @@ ROOT        := $(shell id -u)
 # Unit tests: every package but the lab.
 UNIT_PKGS    = $(shell $(GO) list ./... | grep -v '/e2e')
 
-.PHONY: all build deps test unit fuzz-ci e2e lint demo bench bench-quick bench-failover reliability fuzz clean
+.PHONY: all build deb deps test unit fuzz-ci e2e lint demo bench bench-quick bench-failover reliability fuzz clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
 
+# vipd_<DEB_VERSION>_<arch>.deb in bin/ (deploy/debian/build.sh, dpkg-deb).
+# The version is the tag's (v1.2 -> 1.2-1), else 0.0~git<commit time>.<commit>-1,
+# so a later commit is an upgrade.
+DEB_VERSION ?= $(shell t=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null) && echo $${t\#v}-1 || \
+	git log -1 --date=format-local:%Y%m%d%H%M%S --format='0.0~git%cd.%h-1' 2>/dev/null || echo 0.0~dev-1)
+deb:
+	GO=$(GO) deploy/debian/build.sh bin $(DEB_VERSION)
+
 # Debian packages the lab runs for real: iproute2 builds it, keepalived and
-# frr (its zebra and vrrpd) are the interop peers, tshark the independent
-# dissector, Prometheus (with promtool) the scraper, setpriv (util-linux)
-# and systemd-analyze check the unit. As root, missing ones are installed; `make demo` needs only iproute2.
-DEB_PKGS := iproute2 iputils-ping keepalived frr tcpdump tshark prometheus util-linux systemd nftables
+# frr (its zebra and vrrpd) are the interop peers, tshark the independent dissector, Prometheus (with
+# promtool) the scraper, setpriv (util-linux) and systemd-analyze check the
+# unit; lintian, man-db and zsh check the .deb (e2e/package_test.go). As
+# root, missing ones are installed; `make demo` needs only iproute2.
+DEB_PKGS := iproute2 iputils-ping keepalived frr tcpdump tshark prometheus util-linux systemd nftables \
+	lintian man-db zsh
 
 deps:
 ifeq ($(ROOT),0)

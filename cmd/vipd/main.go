@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/vipd/vipd/internal/manual"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
@@ -19,26 +21,10 @@ var (
 	commit  = ""
 )
 
-const (
-	defaultConfig = "/etc/vipd/vipd.yaml"
-	usageText     = `usage: vipd <command> [flags]
+const defaultConfig = "/etc/vipd/vipd.yaml"
 
-commands:
-  run      [--config FILE] [--socket PATH]   run the daemon in the foreground
-  check    [--config FILE]                   validate a configuration file
-  status   [--socket PATH] [--json]          show the running daemon's instances
-  events   [--socket PATH] [--json]          follow the daemon's state transitions
-  maintenance INSTANCE on|off [--socket PATH] drain an instance (resign, stay backup) or return it
-  doctor   [--config FILE] [--listen DUR]    read-only checks of this host for the configured instances
-  convert  [--host NAME] [FILE]              keepalived.conf (FILE or stdin) to vipd YAML on stdout
-
-status, events and maintenance find the socket with --socket, or in the
-control_socket of --config FILE, or at /run/vipd/vipd.sock.
-  version                                    print version information
-
-Run 'vipd <command> -h' for a command's flags.
-`
-)
+// usageText is `vipd --help`, from internal/manual like the man page.
+var usageText = manual.Usage()
 
 // exitError carries a process exit code up to main.
 type exitError struct{ code int }
@@ -121,10 +107,42 @@ func flagError(err error) error {
 	return exitError{2}
 }
 
+// newFlagSet returns the flag set of command name; its usage (-h, or after
+// a flag error) is the command's entry in internal/manual.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("vipd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, flagSetUsage(name, fs)) }
 	return fs
+}
+
+// flagSetUsage is command name's usage from internal/manual, followed by
+// any flag of fs the manual does not list or gives another default, and
+// any it lists that fs lacks,
+// so that a flag added in one place only shows (and fails
+// TestFlagsMatchManual).
+func flagSetUsage(name string, fs *flag.FlagSet) string {
+	c, ok := manual.Lookup(name)
+	if !ok {
+		c = manual.Command{Synopsis: "vipd " + name}
+	}
+	var b strings.Builder
+	b.WriteString(c.CommandUsage())
+	fs.VisitAll(func(f *flag.Flag) {
+		mf, ok := c.Flag(f.Name)
+		switch {
+		case !ok:
+			fmt.Fprintf(&b, "  --%s (not in the manual)\n        %s\n", f.Name, f.Usage)
+		case mf.Default != f.DefValue:
+			fmt.Fprintf(&b, "  --%s: the default is %q, the manual says %q\n", f.Name, f.DefValue, mf.Default)
+		}
+	})
+	for _, f := range c.Flags {
+		if fs.Lookup(f.Name) == nil {
+			fmt.Fprintf(&b, "  --%s (in the manual, not taken)\n", f.Name)
+		}
+	}
+	return b.String()
 }
 
 func noArgs(name string, pos []string) error {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vipd/vipd/internal/manual"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -97,8 +99,26 @@ func TestUsageErrors(t *testing.T) {
 	}
 	// Asking for a command's flags is not an error.
 	for _, c := range []string{"run", "check", "status", "events", "maintenance", "doctor", "version"} {
-		if code, _, errOut := runCLI(c, "-h"); code != 0 || !strings.Contains(errOut, "Usage of vipd "+c) {
+		if code, _, errOut := runCLI(c, "-h"); code != 0 || !strings.Contains(errOut, "usage: vipd "+c) {
 			t.Errorf("vipd %s -h: exit %d, stderr %q; want 0 and the usage", c, code, errOut)
+		}
+	}
+}
+
+// Every command's flags are the ones internal/manual documents (the source
+// of --help, vipd(8), the completions and the README's table), with the
+// same defaults (flagSetUsage prints any difference); and every command the manual lists is one vipd runs.
+func TestFlagsMatchManual(t *testing.T) {
+	for _, c := range manual.Commands {
+		code, out, errOut := runCLI(c.Name, "-h")
+		if c.Name == "help" {
+			if code != 0 || out != manual.Usage() {
+				t.Errorf("vipd help: exit %d, stdout %q", code, out)
+			}
+			continue
+		}
+		if code != 0 || errOut != c.CommandUsage() {
+			t.Errorf("vipd %s -h: exit %d, stderr:\n%s\nwant:\n%s", c.Name, code, errOut, c.CommandUsage())
 		}
 	}
 }
