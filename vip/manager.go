@@ -81,14 +81,27 @@ func (m *Manager) request(typ, flags int, index int, p netip.Prefix) *nl.Netlink
 func (m *Manager) labelled(typ, flags int, index int, p netip.Prefix, label string) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
 	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: m.sock}
-	msg := nl.NewIfAddrmsg(nl.FAMILY_V4)
+	six := !p.Addr().Is4()
+	fam := nl.FAMILY_V4
+	if six {
+		fam = nl.FAMILY_V6
+	}
+	msg := nl.NewIfAddrmsg(fam)
 	msg.Prefixlen = uint8(p.Bits())
 	msg.Index = uint32(index)
 	req.AddData(msg)
 	a := p.Addr().AsSlice()
 	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, a))
 	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, a))
-	if p.Bits() < 31 {
+	if six && typ == unix.RTM_NEWADDR {
+		// No duplicate address detection: the VIP is usable at once and
+		// never left dadfailed after a split brain. Preferred lifetime 0
+		// (valid forever): the kernel marks it deprecated, so it is never
+		// chosen as a source address (keepalived does the same).
+		req.AddData(nl.NewRtAttr(unix.IFA_FLAGS, nl.Uint32Attr(unix.IFA_F_NODAD)))
+		req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, cacheInfo(0, infinityLifetime)))
+	}
+	if !six && p.Bits() < 31 {
 		host := ^uint32(0) >> p.Bits()
 		brd := binary.BigEndian.AppendUint32(nil, binary.BigEndian.Uint32(a)|host)
 		req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, brd))
@@ -100,6 +113,18 @@ func (m *Manager) labelled(typ, flags int, index int, p netip.Prefix, label stri
 		req.AddData(nl.NewRtAttr(ifaProto, nl.Uint8Attr(Proto)))
 	}
 	return req
+}
+
+// infinityLifetime is the kernel's "forever" for an IPv6 address lifetime.
+const infinityLifetime = 0xffffffff
+
+// cacheInfo is struct ifa_cacheinfo with the preferred and valid lifetimes
+// (the kernel fills in the time stamps).
+func cacheInfo(preferred, valid uint32) []byte {
+	b := make([]byte, 16)
+	binary.NativeEndian.PutUint32(b[0:4], preferred)
+	binary.NativeEndian.PutUint32(b[4:8], valid)
+	return b
 }
 
 // Add puts p on the interface with the given index, marked as vipd's. It is
@@ -116,8 +141,11 @@ func (m *Manager) Add(index int, p netip.Prefix) error {
 // default, the interface's name. An address already there as vipd's keeps
 // the label it has.
 func (m *Manager) AddLabel(index int, p netip.Prefix, label string) error {
-	if !p.Addr().Is4() {
-		return fmt.Errorf("vip: add %s on interface %d: not an IPv4 prefix", p, index)
+	if !p.Addr().Is4() && (!p.Addr().Is6() || p.Addr().Is4In6()) {
+		return fmt.Errorf("vip: add %s on interface %d: neither an IPv4 nor an IPv6 prefix", p, index)
+	}
+	if p.Addr().Is6() && label != "" {
+		return fmt.Errorf("vip: add %s on interface %d: Linux keeps no label on an IPv6 address", p, index)
 	}
 	_, err := m.labelled(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, index, p, label).Execute(unix.NETLINK_ROUTE, 0)
 	if errors.Is(err, unix.EEXIST) {
@@ -188,10 +216,14 @@ func (m *Manager) find(index int, p netip.Prefix) (Addr, bool, error) {
 	return Addr{}, false, nil
 }
 
-// Addr is an IPv4 address on an interface.
+// Addr is an IPv4 or IPv6 address on an interface.
 type Addr struct {
 	Prefix    netip.Prefix
 	Secondary bool
+	// Tentative is set for an IPv6 address that cannot be used as a
+	// source yet, or ever: duplicate address detection is running
+	// (IFA_F_TENTATIVE) or failed (IFA_F_DADFAILED).
+	Tentative bool
 	// Proto is the address protocol the kernel reported (IFA_PROTO), 0 if
 	// none: Proto for an address vipd added (on Linux >= 5.18).
 	Proto uint8
@@ -200,7 +232,8 @@ type Addr struct {
 	Owned bool
 }
 
-// List returns the IPv4 addresses on the interface, in the kernel's order.
+// List returns the IPv4 addresses on the interface, then its IPv6 ones,
+// each in the kernel's order.
 func (m *Manager) List(index int) ([]Addr, error) {
 	as, err := m.list(index)
 	if err != nil {
@@ -214,34 +247,37 @@ func (m *Manager) List(index int) ([]Addr, error) {
 const dumpAttempts = 3
 
 func (m *Manager) list(index int) ([]Addr, error) {
-	var (
-		msgs [][]byte
-		err  error
-	)
-	for range dumpAttempts {
-		req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
-		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: m.sock}
-		req.AddData(nl.NewIfAddrmsg(nl.FAMILY_V4))
-		msgs, err = req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
-		if !errors.Is(err, nl.ErrDumpInterrupted) {
-			break
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := make([]Addr, 0, 4)
-	for _, b := range msgs {
-		a, ok, err := parseAddr(b, index)
+	for _, fam := range [2]int{nl.FAMILY_V4, nl.FAMILY_V6} {
+		var (
+			msgs [][]byte
+			err  error
+		)
+		for range dumpAttempts {
+			req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+			req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: m.sock}
+			req.AddData(nl.NewIfAddrmsg(fam))
+			msgs, err = req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
+			if !errors.Is(err, nl.ErrDumpInterrupted) {
+				break
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			a.Owned = a.Proto == Proto || m.added[addrKey{index, a.Prefix}]
-			out = append(out, a)
+		m.mu.Lock()
+		for _, b := range msgs {
+			a, ok, err := parseAddr(b, index)
+			if err != nil {
+				m.mu.Unlock()
+				return nil, err
+			}
+			if ok {
+				a.Owned = a.Proto == Proto || m.added[addrKey{index, a.Prefix}]
+				out = append(out, a)
+			}
 		}
+		m.mu.Unlock()
 	}
 	return out, nil
 }
@@ -253,7 +289,7 @@ func parseAddr(b []byte, index int) (a Addr, ok bool, err error) {
 		return Addr{}, false, fmt.Errorf("address message of %d bytes", len(b))
 	}
 	msg := nl.DeserializeIfAddrmsg(b)
-	if msg.Family != unix.AF_INET || int(msg.Index) != index {
+	if (msg.Family != unix.AF_INET && msg.Family != unix.AF_INET6) || int(msg.Index) != index {
 		return Addr{}, false, nil
 	}
 	attrs, err := nl.ParseRouteAttr(b[unix.SizeofIfAddrmsg:])
@@ -283,7 +319,11 @@ func parseAddr(b []byte, index int) (a Addr, ok bool, err error) {
 	if !ip.IsValid() {
 		ip = address
 	}
-	if !ip.Is4() {
+	switch {
+	case msg.Family == unix.AF_INET && ip.Is4():
+	case msg.Family == unix.AF_INET6 && ip.Is6() && !ip.Is4In6():
+		a.Tentative = flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0
+	default:
 		return Addr{}, false, nil
 	}
 	a.Prefix = netip.PrefixFrom(ip, int(msg.Prefixlen))
@@ -332,10 +372,25 @@ func (m *Manager) Has(index int, a netip.Addr) (bool, error) {
 // as their source, and equal priorities are broken on it.
 func Primary(as []Addr, skip func(netip.Addr) bool) (netip.Addr, bool) {
 	for _, a := range as {
-		if a.Secondary || (skip != nil && skip(a.Prefix.Addr())) {
+		if !a.Prefix.Addr().Is4() || a.Secondary || (skip != nil && skip(a.Prefix.Addr())) {
 			continue
 		}
 		return a.Prefix.Addr(), true
+	}
+	return netip.Addr{}, false
+}
+
+// LinkLocal returns the interface's IPv6 link-local address that VRRP over
+// IPv6 sends from (RFC 5798 §5.1.2): the first one, in the kernel's order,
+// that is usable (not tentative nor dadfailed) and for which skip returns
+// false.
+func LinkLocal(as []Addr, skip func(netip.Addr) bool) (netip.Addr, bool) {
+	for _, a := range as {
+		ip := a.Prefix.Addr()
+		if !ip.Is6() || !ip.IsLinkLocalUnicast() || a.Tentative || (skip != nil && skip(ip)) {
+			continue
+		}
+		return ip, true
 	}
 	return netip.Addr{}, false
 }
@@ -350,7 +405,7 @@ type Change struct {
 	Resync bool
 }
 
-// Watch sends IPv4 address changes of the current network namespace to out
+// Watch sends IPv4 and IPv6 address changes of the current network namespace to out
 // until ctx is done. If the kernel subscription breaks (a closed channel,
 // an overrun socket) it subscribes again and sends a Resync change. Watch
 // returns once every goroutine it started has finished.
@@ -406,7 +461,7 @@ func watchOnce(ctx context.Context, out chan<- Change, resync bool) error {
 				return subErr
 			}
 			ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-			if !ok || !ip.Unmap().Is4() {
+			if !ok {
 				continue
 			}
 			select {

@@ -107,8 +107,8 @@ func TestManager(t *testing.T) {
 		if !errors.Is(err, unix.ENODEV) || !strings.Contains(err.Error(), "add 198.18.0.100/32 on interface 9999") {
 			t.Errorf("add on a missing interface: %v, want ENODEV naming the address and interface", err)
 		}
-		if err := m.Add(index, netip.MustParsePrefix("2001:db8::1/128")); err == nil {
-			t.Error("an IPv6 prefix was accepted")
+		if err := m.Add(index, netip.MustParsePrefix("::ffff:198.18.0.1/128")); err == nil {
+			t.Error("an IPv4-mapped IPv6 prefix was accepted")
 		}
 		// The socket still works after the refusals.
 		if err := m.Add(index, vipP); err != nil {

@@ -139,8 +139,8 @@ func (n *Node) send(in *instance, prio uint8) {
 	var err error
 	if len(in.cfg.UnicastPeers) == 0 {
 		var b []byte
-		if b, err = in.advert(prio, GroupV4); err == nil {
-			err = l.Queue(b, in.source(), GroupV4, in.advertMAC())
+		if b, err = in.advert(prio, in.mcastGroup()); err == nil {
+			err = l.Queue(b, in.source(), in.mcastGroup(), in.advertMAC())
 		}
 	} else {
 		for _, peer := range in.cfg.UnicastPeers {

@@ -25,9 +25,11 @@ const batchSize = 64
 // largest VRRP message (v2 with 255 addresses), rounded up.
 const maxDatagram = 1152
 
-// rxOOBLen is room for the one control message a datagram carries: the
-// kernel's receive timestamp (SCM_TIMESTAMPNS, a struct timespec).
-const rxOOBLen = 32
+// rxOOBLen is room for the control messages a datagram carries: over IPv4
+// the kernel's receive timestamp alone (SCM_TIMESTAMPNS, a struct
+// timespec, 32 bytes); over IPv6 the hop limit and IPV6_PKTINFO too
+// (IPv6RxOOBLen, 96 bytes). The timestamp comes first either way.
+const rxOOBLen = 96
 
 // maxRxAge bounds how long before it was handled a datagram is taken to
 // have arrived. The stamp is wall-clock time, so a wall clock stepped back
@@ -42,6 +44,7 @@ type RecvBatch struct {
 	N    int // datagrams received
 	bufs [batchSize][maxDatagram]byte
 	oob  [batchSize][rxOOBLen]byte
+	name [batchSize]unix.RawSockaddrInet6 // the source (read over IPv6; IPv4 has it in the header)
 	iov  [batchSize]unix.Iovec
 	hdr  [batchSize]unix.Mmsghdr
 }
@@ -55,6 +58,7 @@ func NewRecvBatch() *RecvBatch {
 		b.hdr[i].Hdr.Iov = &b.iov[i]
 		b.hdr[i].Hdr.SetIovlen(1)
 		b.hdr[i].Hdr.Control = &b.oob[i][0]
+		b.hdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.name[i]))
 	}
 	b.resetControl()
 	return b
@@ -65,7 +69,20 @@ func NewRecvBatch() *RecvBatch {
 func (b *RecvBatch) resetControl() {
 	for i := range b.hdr {
 		b.hdr[i].Hdr.SetControllen(rxOOBLen)
+		b.hdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 	}
+}
+
+// Source returns the source address msg_name holds for the i'th datagram
+// (a struct sockaddr_in6 over IPv6).
+func (b *RecvBatch) Source(i int) []byte {
+	n := min(int(b.hdr[i].Hdr.Namelen), unix.SizeofSockaddrInet6)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&b.name[i])), unix.SizeofSockaddrInet6)[:n]
+}
+
+// Control returns the control messages received with the i'th datagram.
+func (b *RecvBatch) Control(i int) []byte {
+	return b.oob[i][:min(int(b.hdr[i].Hdr.Controllen), rxOOBLen)]
 }
 
 // Datagram returns the i'th datagram received.
@@ -161,13 +178,14 @@ func ParseIPv4(b []byte) (payload []byte, src, dst netip.Addr, ttl int, ok bool)
 // IP_PKTINFO control message naming the source address, so adverts leave
 // from the interface's primary address whatever the routing table says.
 type SendBatch struct {
-	n     int
-	used  int // bytes of arena in use
-	arena [batchSize * 1100]byte
-	iov   [batchSize]unix.Iovec
-	hdr   [batchSize]unix.Mmsghdr
-	names [batchSize]unix.RawSockaddrInet4
-	oob   [batchSize][unix.SizeofCmsghdr + unix.SizeofInet4Pktinfo + 4]byte
+	n      int
+	used   int // bytes of arena in use
+	arena  [batchSize * 1100]byte
+	iov    [batchSize]unix.Iovec
+	hdr    [batchSize]unix.Mmsghdr
+	names  [batchSize]unix.RawSockaddrInet4
+	names6 [batchSize]unix.RawSockaddrInet6
+	oob    [batchSize][unix.SizeofCmsghdr + unix.SizeofInet6Pktinfo + 4]byte
 }
 
 func (b *SendBatch) full(size int) bool {
@@ -202,6 +220,38 @@ func (b *SendBatch) add(msg []byte, src, dst netip.Addr, ifindex int) {
 	b.n++
 }
 
+// add6 is add over IPv6: IPV6_PKTINFO names the source and the
+// interface. A link-local destination is scoped to the interface.
+func (b *SendBatch) add6(msg []byte, src, dst netip.Addr, ifindex int) {
+	i := b.n
+	copy(b.arena[b.used:], msg)
+	b.iov[i].Base = &b.arena[b.used]
+	b.iov[i].SetLen(len(msg))
+	b.used += len(msg)
+
+	b.names6[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
+		b.names6[i].Scope_id = uint32(ifindex)
+	}
+
+	oob := b.oob[i][:]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	*pi = unix.Inet6Pktinfo{Addr: src.As16(), Ifindex: uint32(ifindex)}
+
+	m := &b.hdr[i].Hdr
+	m.Name = (*byte)(unsafe.Pointer(&b.names6[i]))
+	m.Namelen = unix.SizeofSockaddrInet6
+	m.Iov = &b.iov[i]
+	m.SetIovlen(1)
+	m.Control = &oob[0]
+	m.SetControllen(unix.CmsgSpace(unix.SizeofInet6Pktinfo))
+	b.n++
+}
+
 func (b *SendBatch) reset() { b.n, b.used = 0, 0 }
 
 // sendState is the Conn's flush in progress, read by its write callback.
@@ -216,6 +266,9 @@ type sendState struct {
 // from the interface's address if mac is nil; a unicast one leaves through
 // the IP socket, from the interface's address, whatever mac.
 func (c *Conn) Queue(b []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
+	if c.six {
+		return c.queue6(b, src, dst)
+	}
 	if !src.Is4() || !dst.Is4() {
 		return fmt.Errorf("vrrp: send on %s: need IPv4 addresses, have %s → %s", c.ifname, src, dst)
 	}
@@ -305,6 +358,7 @@ func sendmmsgAll(fd uintptr, hdr []unix.Mmsghdr, off *int, errs *[]error) bool {
 // ReadBatch waits for datagrams and reads as many as are queued, up to the
 // batch's size, into b. Only one goroutine may read at a time.
 func (c *Conn) ReadBatch(b *RecvBatch) error {
+	b.resetControl()
 	c.rb = b
 	err := c.raw.Read(c.readFn)
 	c.rb = nil

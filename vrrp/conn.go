@@ -17,6 +17,7 @@ import (
 type Conn struct {
 	ifname string
 	ifi    *net.Interface
+	six    bool // a raw IPv6 socket (conn6.go)
 	c      *net.IPConn
 	pc     *ipv4.PacketConn
 	group  *net.IPAddr

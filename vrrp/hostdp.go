@@ -48,14 +48,19 @@ func (d *hostDataplane) LookupLink(name string) (LinkInfo, error) {
 }
 
 func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 {
 		return nil, fmt.Errorf("vrrp: open %s: address family %s is not supported", l.Name, fam)
 	}
 	ifi, err := net.InterfaceByName(l.Name)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", l.Name, err)
 	}
-	conn, err := ListenConn(ifi)
+	var conn *Conn
+	if fam == FamilyIPv6 {
+		conn, err = ListenConn6(ifi)
+	} else {
+		conn, err = ListenConn(ifi)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -64,18 +69,98 @@ func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &hostLink{conn: conn, ann: ann}, nil
+	return &hostLink{conn: conn, announcers: announcers{name: l.Name, ann: ann}}, nil
 }
 
 func (d *hostDataplane) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 {
 		return nil, fmt.Errorf("vrrp: open %s: address family %s is not supported", l.Name, fam)
 	}
 	ann, err := arp.NewAnnouncer(l.Name)
 	if err != nil {
 		return nil, err
 	}
-	return &announceLink{name: l.Name, ann: ann}, nil
+	return &announceLink{name: l.Name, announcers: announcers{name: l.Name, ann: ann}}, nil
+}
+
+// announcers announce a link's VIPs in their own family: gratuitous ARP
+// for IPv4 ones, unsolicited neighbour advertisements for IPv6 ones,
+// whatever family the link's adverts use. The neighbour advertiser opens
+// on the first IPv6 address, so a link without one has no extra socket.
+type announcers struct {
+	name string
+	ann  *arp.Announcer
+	na   *arp.NAAnnouncer
+}
+
+// announce sends one announcement per address, each in its family, in
+// runs of one family (no allocation).
+func (a *announcers) announce(addrs []netip.Addr) (int, error) {
+	sent := 0
+	var errs []error
+	for i := 0; i < len(addrs); {
+		six := familyOf(addrs[i]) == FamilyIPv6
+		j := i + 1
+		for j < len(addrs) && (familyOf(addrs[j]) == FamilyIPv6) == six {
+			j++
+		}
+		var k int
+		var err error
+		if six {
+			if a.na == nil {
+				a.na, err = arp.NewNAAnnouncer(a.name)
+			}
+			if err == nil {
+				k, err = a.na.Announce(addrs[i:j])
+			}
+		} else {
+			k, err = a.ann.Announce(addrs[i:j])
+		}
+		sent += k
+		if err != nil {
+			errs = append(errs, err)
+		}
+		i = j
+	}
+	return sent, errors.Join(errs...)
+}
+
+// announceAt is announce naming mac, another router's, as the addresses'
+// hardware address (heal.go). Only gratuitous ARP does this: the IPv6
+// addresses are left to the winner's own neighbour advertisements.
+func (a *announcers) announceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	sent := 0
+	for i := 0; i < len(addrs); {
+		j := i + 1
+		for j < len(addrs) && familyOf(addrs[j]) == familyOf(addrs[i]) {
+			j++
+		}
+		if familyOf(addrs[i]) == FamilyIPv4 {
+			k, err := a.ann.AnnounceAt(mac, addrs[i:j])
+			sent += k
+			if err != nil {
+				return sent, err
+			}
+		}
+		i = j
+	}
+	return sent, nil
+}
+
+// reopen rebuilds the announcements for the link's hardware address now.
+func (a *announcers) reopen() error {
+	err := a.ann.Reopen()
+	if a.na != nil {
+		err = errors.Join(err, a.na.Reopen())
+	}
+	return err
+}
+
+func (a *announcers) close() {
+	a.ann.Close()
+	if a.na != nil {
+		a.na.Close()
+	}
 }
 
 func (d *hostDataplane) AddAddr(index int, p netip.Prefix, label string) error {
@@ -101,7 +186,7 @@ func (d *hostDataplane) Watch(ctx context.Context, addrs chan<- vip.Change, link
 // hostLink is a link of the host: its advert socket and its announcer.
 type hostLink struct {
 	conn *Conn
-	ann  *arp.Announcer
+	announcers
 }
 
 func (l *hostLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
@@ -110,28 +195,28 @@ func (l *hostLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) 
 func (l *hostLink) Pending() bool { return l.conn.Pending() }
 func (l *hostLink) Flush() error  { return l.conn.Flush() }
 
-func (l *hostLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
+func (l *hostLink) Announce(addrs []netip.Addr) (int, error) { return l.announce(addrs) }
 func (l *hostLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
-	return l.ann.AnnounceAt(mac, addrs)
+	return l.announceAt(mac, addrs)
 }
 
 // SetHardwareAddr rebuilds the advert frames and the gratuitous ARP for
 // mac. It may only be called from the goroutine that sends.
 func (l *hostLink) SetHardwareAddr(mac net.HardwareAddr) error {
 	l.conn.SetHardwareAddr(mac)
-	return l.ann.Reopen()
+	return l.reopen()
 }
 
 func (l *hostLink) Close() {
 	l.conn.Close()
-	l.ann.Close()
+	l.close()
 }
 
 // announceLink is a link of the host that carries VIPs but no adverts:
 // gratuitous ARP only, no VRRP socket (nothing is received on it).
 type announceLink struct {
 	name string
-	ann  *arp.Announcer
+	announcers
 }
 
 func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr, net.HardwareAddr) error {
@@ -139,12 +224,12 @@ func (l *announceLink) Queue([]byte, netip.Addr, netip.Addr, net.HardwareAddr) e
 }
 func (l *announceLink) Pending() bool                            { return false }
 func (l *announceLink) Flush() error                             { return nil }
-func (l *announceLink) Announce(addrs []netip.Addr) (int, error) { return l.ann.Announce(addrs) }
-func (l *announceLink) SetHardwareAddr(net.HardwareAddr) error   { return l.ann.Reopen() }
-func (l *announceLink) Close()                                   { l.ann.Close() }
+func (l *announceLink) Announce(addrs []netip.Addr) (int, error) { return l.announce(addrs) }
+func (l *announceLink) SetHardwareAddr(net.HardwareAddr) error   { return l.reopen() }
+func (l *announceLink) Close()                                   { l.close() }
 
 func (l *announceLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
-	return l.ann.AnnounceAt(mac, addrs)
+	return l.announceAt(mac, addrs)
 }
 
 // rxBatch is one batch of datagrams from a link's reader; the loop hands

@@ -145,6 +145,15 @@ func (in *instance) source() netip.Addr {
 	return in.ifc.primary
 }
 
+// mcastGroup is the multicast group the instance advertises to: 224.0.0.18,
+// or ff02::12 over IPv6.
+func (in *instance) mcastGroup() netip.Addr {
+	if in.ifc.family == FamilyIPv6 {
+		return GroupV6
+	}
+	return GroupV4
+}
+
 func (in *instance) machineConfig() MachineConfig {
 	return MachineConfig{
 		Priority:       in.cfg.Priority,
@@ -175,7 +184,13 @@ func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
 		a.AuthType = 1
 		a.AuthData = in.auth
 	}
-	b, err := a.AppendMarshal(in.buf[:0], in.checksumMode(), in.source(), dst)
+	var b []byte
+	var err error
+	if in.ifc.family == FamilyIPv6 {
+		b, err = a.AppendMarshalIPv6(in.buf[:0], in.source(), dst)
+	} else {
+		b, err = a.AppendMarshal(in.buf[:0], in.checksumMode(), in.source(), dst)
+	}
 	if err == nil {
 		in.buf = b
 	}

@@ -114,10 +114,13 @@ func (n *Node) start(now time.Time) {
 }
 
 func (n *Node) startInstance(in *instance, now time.Time) {
-	if in.ifc.up {
-		n.step(in, Event{Kind: EventStartup}, now)
-	} else {
+	switch {
+	case !in.ifc.up:
 		n.step(in, Event{Kind: EventLinkDown}, now)
+	case !in.source().IsValid():
+		n.step(in, Event{Kind: EventLinkDown, Reason: ReasonNoLinkLocal}, now)
+	default:
+		n.step(in, Event{Kind: EventStartup}, now)
 	}
 	n.reevaluate(in, now)
 }
@@ -244,6 +247,12 @@ func (n *Node) handleBatch(rb rxBatch) {
 
 func (n *Node) handleDatagrams(ifc *iface, b *RecvBatch) {
 	now := n.now()
+	if ifc.family == FamilyIPv6 {
+		for i := 0; i < b.N; i++ {
+			n.onDatagram6(ifc, b.Datagram(i), b.Source(i), b.Control(i), b.Received(i, now))
+		}
+		return
+	}
 	for i := 0; i < b.N; i++ {
 		d := b.Datagram(i)
 		if ifc.seenRecently(b.Stamp(i), datagramSource(d)) {

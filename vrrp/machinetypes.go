@@ -105,11 +105,12 @@ const (
 	ReasonTracker               // a tracker with weight 0 failed, or recovered
 	ReasonSyncGroup             // a member of the sync group moved, and this one followed
 	ReasonMaintenance           // maintenance mode was turned on
+	ReasonNoLinkLocal           // over IPv6, the interface has no usable link-local address to advertise from
 )
 
 var reasonNames = [...]string{"", "startup", "address_owner", "master_down_timer",
 	"preferred_peer_advert", "shutdown", "link_down", "link_up", "priority_change",
-	"tracker", "sync_group", "maintenance"}
+	"tracker", "sync_group", "maintenance", "no_link_local"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

@@ -27,8 +27,10 @@ type iface struct {
 	up      bool
 	mac     net.HardwareAddr // the source of adverts and gratuitous ARP
 	link    Link
-	byVRID  [256]*instance
-	insts   []*instance
+	// noLinkLocalLogged: the missing IPv6 link-local was logged.
+	noLinkLocalLogged bool
+	byVRID            [256]*instance
+	insts             []*instance
 	// vipOnly: no instance advertises here; the link carries VIPs of
 	// instances that advertise on another one (guests), and is opened for
 	// gratuitous ARP only.
@@ -249,6 +251,11 @@ func (n *Node) setup() error {
 		ifc.insts = append(ifc.insts, in)
 		n.insts = append(n.insts, in)
 	}
+	fams, ferrs := ifaceFamilies(n.cfg)
+	errs = append(errs, ferrs...)
+	for _, ifc := range n.ifaces {
+		ifc.family = fams[ifc.name]
+	}
 	if len(errs) == 0 {
 		if err := n.setupVMACs(); err != nil {
 			return err
@@ -396,11 +403,45 @@ func (n *Node) openLink(ifc *iface) error {
 	return nil
 }
 
-// refreshPrimary finds the interface's primary address, skipping VIPs.
+// ifaceFamilies is the family adverts use on each interface an instance
+// of cfg advertises on; instances of both families on one interface are
+// refused: one link carries one advert socket.
+func ifaceFamilies(cfg *config.Config) (map[string]Family, []error) {
+	fams := map[string]Family{}
+	first := map[string]config.Instance{}
+	var errs []error
+	for _, c := range cfg.Instances {
+		f := Family(c.Family())
+		o, seen := first[c.Interface]
+		switch {
+		case !seen:
+			fams[c.Interface], first[c.Interface] = f, c
+		case fams[c.Interface] != f:
+			errs = append(errs, fmt.Errorf("%s:%d: instance %s runs over %s but instance %s (line %d) runs over %s on the same interface %s: this vipd runs one family of adverts per interface; put them on different interfaces",
+				cfg.File, c.Line, c.Name, c.Family(), o.Name, o.Line, o.Family(), c.Interface))
+		}
+	}
+	return fams, errs
+}
+
+// refreshPrimary finds the interface's primary address, skipping VIPs. Over
+// IPv6 it is the interface's link-local (RFC 5798 §5.1.2); without a usable
+// one it is left invalid and the instances advertising there go to fault
+// (ReasonNoLinkLocal) until one appears.
 func (n *Node) refreshPrimary(ifc *iface) error {
 	as, err := n.dp.ListAddrs(ifc.index)
 	if err != nil {
 		return err
+	}
+	if ifc.family == FamilyIPv6 {
+		p, ok := vip.LinkLocal(as, func(a netip.Addr) bool { return ifc.isVIP(a) })
+		if !ok && (ifc.primary.IsValid() || !ifc.noLinkLocalLogged) {
+			ifc.noLinkLocalLogged = true
+			n.log.Warn("interface has no usable IPv6 link-local address: its IPv6 instances stay in fault until one appears (VRRP over IPv6 advertises from the link-local, RFC 5798 §5.1.2; is IPv6 disabled, addr_gen_mode none, or duplicate address detection still running?)",
+				"interface", ifc.name)
+		}
+		ifc.primary = p
+		return nil
 	}
 	p, ok := vip.Primary(as, func(a netip.Addr) bool { return ifc.isVIP(a) })
 	if !ok {

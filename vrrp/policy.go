@@ -104,6 +104,11 @@ func faultFor(linkUp, trackOwn, trackerFault bool, last Reason) (fault bool, why
 func (n *Node) reevaluate(in *instance, now time.Time) {
 	sum, trackerFault := in.weights()
 	fault, r := faultFor(in.ifc.up, !in.cfg.Track.IgnoreOwnInterface, trackerFault, in.faultReason)
+	if !fault && !in.source().IsValid() {
+		// Over IPv6 adverts come from the link-local (RFC 5798 §5.1.2);
+		// without one the instance cannot take part.
+		fault, r = true, ReasonNoLinkLocal
+	}
 	switch st := in.m.State(); {
 	case fault && st != StateFault:
 		n.step(in, Event{Kind: EventLinkDown, Reason: r}, now)

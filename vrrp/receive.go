@@ -30,12 +30,39 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 		n.drop(ifc, nil, DropTooShort, src, now)
 		return
 	}
+	// The held-back filter matches a 20-byte header only.
+	n.onMessage(ifc, b, src, dst, ttl, dgram[0] == 0x45, now)
+}
+
+// onDatagram6 handles one datagram received on a raw IPv6 socket: the
+// VRRP message, msg_name and the control messages. Adverts over IPv6 are
+// never held back (holdback.go is IPv4 only).
+func (n *Node) onDatagram6(ifc *iface, payload, name, oob []byte, now time.Time) {
+	src, _, _ := SourceIPv6(name)
+	b, src, dst, hops, ok := ParseIPv6(payload, src, oob)
+	if !ok {
+		n.drop(ifc, nil, DropTooShort, src, now)
+		return
+	}
+	n.onMessage(ifc, b, src, dst, hops, false, now)
+}
+
+// onMessage handles one VRRP message from src to dst that arrived with
+// TTL (IPv4) or hop limit (IPv6) ttl; holdable says whether the held-back
+// adverts may take its repeats.
+func (n *Node) onMessage(ifc *iface, b []byte, src, dst netip.Addr, ttl int, holdable bool, now time.Time) {
 	var in *instance
 	if len(b) >= 2 {
 		in = ifc.byVRID[b[1]]
 	}
 	a := &n.rxAd
-	mode, err := a.Unmarshal(b, src, dst)
+	var mode ChecksumMode
+	var err error
+	if ifc.family == FamilyIPv6 {
+		mode, err = ChecksumPseudoHeader, a.UnmarshalIPv6(b, src, dst)
+	} else {
+		mode, err = a.Unmarshal(b, src, dst)
+	}
 	if err != nil {
 		r, ok := err.(DropReason)
 		if !ok {
@@ -82,10 +109,10 @@ func (n *Node) onDatagram(ifc *iface, dgram []byte, now time.Time) {
 	if wasMaster && in.m.State() == StateBackup {
 		n.yielded(in, src, a.Addresses)
 	}
-	if dgram[0] == 0x45 {
+	if holdable {
 		n.noteHeld(in, src, dst, b, a.Priority)
 	} else {
-		n.dropHeld(in) // the filter matches a 20-byte header only
+		n.dropHeld(in)
 	}
 	n.noteLowerMaster(in, now)
 }

@@ -132,6 +132,14 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	}
 	// Check everything before changing anything.
 	errs = append(errs, n.checkVMACReload(cfg)...)
+	fams, ferrs := ifaceFamilies(cfg)
+	errs = append(errs, ferrs...)
+	for _, c := range cfg.Instances {
+		if ifc := ifByName[c.Interface]; ifc != nil && !ifc.vipOnly && (ifc.family == FamilyIPv6) != (fams[c.Interface] == FamilyIPv6) && len(ifc.insts) > 0 {
+			errs = append(errs, fmt.Errorf("%s:%d: instance %s: adverts on %s would change from %s to %s; a reload cannot change an interface's advert family: restart vipd",
+				cfg.File, c.Line, c.Name, c.Interface, ifc.family, fams[c.Interface]))
+		}
+	}
 	for _, c := range cfg.Instances {
 		if in := old[c.Name]; in != nil && sameSlot(in.cfg, c) {
 			updates, upCfgs = append(updates, in), append(upCfgs, c)
@@ -148,6 +156,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 				continue
 			}
 			ifc := newIface(li)
+			ifc.family = fams[c.Interface]
 			ifByName[c.Interface] = ifc
 			newIfcs = append(newIfcs, ifc)
 		}
@@ -190,6 +199,7 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 			}
 		}
 		for ifc := range upgrades {
+			ifc.family = fams[ifc.name]
 			l, err := n.upgradeLink(ifc, cfg)
 			if err != nil {
 				errs = append(errs, err)

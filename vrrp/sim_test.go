@@ -68,6 +68,11 @@ type simFrame struct {
 	data []byte
 	mac  string // the Ethernet source
 	from string // the sending host, in sent
+	// six: an IPv6 datagram; data is the VRRP message alone, as a raw
+	// IPv6 socket reads it, with its source, destination and hop limit.
+	six      bool
+	src, dst netip.Addr
+	hops     int
 }
 
 type simAnnounce struct {
@@ -351,7 +356,7 @@ func (h *simNode) deliver(f simFrame) {
 	h.n.takeHeld()
 	for _, ifc := range h.n.ifaces {
 		if ifc.name == f.link && ifc.link != nil {
-			h.n.onDatagram(ifc, f.data, f.at)
+			simReceive(h.n, ifc, f)
 		}
 	}
 	h.after()
@@ -409,7 +414,7 @@ func (r simReceiver) takeHeld(n *Node) {
 	for _, f := range q {
 		for _, ifc := range n.ifaces {
 			if ifc.name == f.link && ifc.link != nil {
-				n.onDatagram(ifc, f.data, f.at)
+				simReceive(n, ifc, f)
 			}
 		}
 	}
@@ -427,7 +432,7 @@ func (r simReceiver) drain(n *Node) {
 		s.frames = slices.Delete(s.frames, i, i+1)
 		for _, ifc := range n.ifaces {
 			if ifc.name == f.link && ifc.link != nil {
-				n.onDatagram(ifc, f.data, f.at)
+				simReceive(n, ifc, f)
 			}
 		}
 	}
@@ -444,7 +449,7 @@ func (h *simNode) LookupLink(name string) (LinkInfo, error) {
 }
 
 func (h *simNode) OpenLink(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 {
 		return nil, fmt.Errorf("family %s", fam)
 	}
 	sl := &simLink{h: h, name: l.Name, mac: l.MAC}
@@ -453,7 +458,7 @@ func (h *simNode) OpenLink(l LinkInfo, fam Family) (Link, error) {
 }
 
 func (h *simNode) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 {
 		return nil, fmt.Errorf("family %s", fam)
 	}
 	sl := &simLink{h: h, name: l.Name, mac: l.MAC, announceOnly: true}
@@ -553,6 +558,13 @@ func (l *simLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) e
 	if l.announceOnly {
 		return fmt.Errorf("%s carries VIPs only", l.name)
 	}
+	if familyOf(dst) == FamilyIPv6 {
+		if mac == nil || dst != GroupV6 {
+			mac = l.mac
+		}
+		l.queue = append(l.queue, simFrame{data: slices.Clone(msg), mac: mac.String(), six: true, src: src, dst: dst, hops: HopLimit})
+		return nil
+	}
 	d := make([]byte, 20+len(msg))
 	d[0] = 0x45
 	binary.BigEndian.PutUint16(d[2:4], uint16(len(d)))
@@ -578,16 +590,19 @@ func (l *simLink) Flush() error {
 		return nil
 	}
 	for _, f := range q {
-		s.sent = append(s.sent, simFrame{at: s.now, link: l.name, data: f.data, mac: f.mac, from: l.h.name})
-		dst := netip.AddrFrom4([4]byte(f.data[16:20]))
+		s.sent = append(s.sent, simFrame{at: s.now, link: l.name, data: f.data, mac: f.mac, from: l.h.name, six: f.six, src: f.src, dst: f.dst, hops: f.hops})
+		dst := f.dst
+		if !f.six {
+			dst = netip.AddrFrom4([4]byte(f.data[16:20]))
+		}
 		for _, o := range s.nodes {
 			if o == l.h || !o.running || !o.links[l.name].Up {
 				continue
 			}
-			if dst != GroupV4 && o.primary != dst {
+			if dst != GroupV4 && dst != GroupV6 && o.primary != dst && !(f.six && o.has(dst.String())) {
 				continue
 			}
-			s.send(simFrame{at: s.now.Add(simDelay), to: o, link: l.name, data: f.data, mac: f.mac})
+			s.send(simFrame{at: s.now.Add(simDelay), to: o, link: l.name, data: f.data, mac: f.mac, six: f.six, src: f.src, dst: f.dst, hops: f.hops})
 		}
 	}
 	return nil

@@ -38,6 +38,9 @@ func (h *simNode) learnSender(n *Node, ctx context.Context, req senderReq) {
 // learnFrom answers the requests that frame f, about to be delivered to
 // h, matches.
 func (h *simNode) learnFrom(f simFrame) {
+	if f.six {
+		return
+	}
 	src := netip.AddrFrom4([4]byte(f.data[12:16]))
 	for i := 0; i < len(h.learns); i++ {
 		l := h.learns[i]
