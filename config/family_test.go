@@ -162,39 +162,52 @@ func TestFamilyErrors(t *testing.T) {
 	}
 }
 
-// Load, which the daemon and vipd check use, refuses what the runtime
-// cannot run yet, naming each instance or address; Parse accepts it.
-func TestLoadRefusesIPv6UntilTheRuntimeRunsIt(t *testing.T) {
+// Load, which the daemon and vipd check use, runs IPv6 instances and
+// dual-stack ones, and refuses what the runtime does not run, naming each
+// instance; Parse accepts it.
+func TestLoadRefusesWhatTheRuntimeDoesNotRun(t *testing.T) {
 	yaml := "instances:\n" +
 		"  - name: web6\n" +
 		"    interface: eth0\n" +
 		"    vrid: 61\n" +
 		"    vips: [\"fd00:18::10\"]\n" +
 		"  - name: dual\n" +
-		"    interface: eth0\n" +
+		"    interface: eth1\n" +
 		"    vrid: 62\n" +
 		"    vips:\n" +
 		"      - 198.18.0.10\n" +
 		"      - \"fd00:18::20/64\"\n"
 	path := filepath.Join(t.TempDir(), "vipd.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
+	write := func(y string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := Parse(path, []byte(yaml)); err != nil {
+	write(yaml)
+	if _, err := Load(path); err != nil {
+		t.Errorf("Load of an IPv6 and a dual-stack instance: %v", err)
+	}
+
+	mixed := strings.Replace(yaml, "interface: eth1", "interface: eth0", 1)
+	write(mixed)
+	if _, err := Parse(path, []byte(mixed)); err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
 	_, err := Load(path)
-	want := path + ":2: instance web6 runs over IPv6 (its VIPs are IPv6); the configuration is valid but this vipd does not run IPv6 instances yet\n" +
-		path + ":11: VIP fd00:18::20 of instance dual is IPv6; the configuration is valid but this vipd does not move IPv6 addresses yet"
+	want := path + ":6: instance dual runs over IPv4 but instance web6 (line 2) runs over IPv6 on the same interface eth0: the configuration is valid but this vipd runs one family of adverts per interface; put them on different interfaces, or carry the other family's VIPs with advertise: false"
 	if err == nil || err.Error() != want {
 		t.Errorf("Load: %v\nwant:\n%s", err, want)
 	}
 
-	ipv4 := strings.ReplaceAll(strings.ReplaceAll(yaml, `"fd00:18::10"`, "198.18.0.11"), `      - "fd00:18::20/64"`+"\n", "")
-	if err := os.WriteFile(path, []byte(ipv4), 0o600); err != nil {
-		t.Fatal(err)
+	vmac := strings.Replace(yaml, "    vrid: 61\n", "    vrid: 61\n    virtual_mac: true\n", 1)
+	write(vmac)
+	if _, err := Parse(path, []byte(vmac)); err != nil {
+		t.Fatalf("Parse: %v", err)
 	}
-	if _, err := Load(path); err != nil {
-		t.Errorf("Load of the IPv4-only variant: %v", err)
+	_, err = Load(path)
+	want = path + ":2: instance web6 runs over IPv6 (its VIPs are IPv6) with virtual_mac: the configuration is valid but this vipd does not run the virtual MAC over IPv6 yet"
+	if err == nil || err.Error() != want {
+		t.Errorf("Load: %v\nwant:\n%s", err, want)
 	}
 }

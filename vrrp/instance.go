@@ -145,6 +145,14 @@ func (in *instance) source() netip.Addr {
 	return in.ifc.primary
 }
 
+// family is the family the instance advertises in.
+func (in *instance) family() Family {
+	if in.ifc.family == FamilyIPv6 {
+		return FamilyIPv6
+	}
+	return FamilyIPv4
+}
+
 // mcastGroup is the multicast group the instance advertises to: 224.0.0.18,
 // or ff02::12 over IPv6.
 func (in *instance) mcastGroup() netip.Addr {

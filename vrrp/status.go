@@ -46,6 +46,7 @@ type InstanceStatus struct {
 	Interface            string
 	VRID                 uint8
 	Version              int
+	Family               Family // the family adverts use: ipv4, or ipv6 (from the link-local)
 	State                State
 	Priority             uint8
 	EffectivePriority    uint8
@@ -190,6 +191,7 @@ func (n *Node) status() Status {
 			Interface:            in.ifc.name,
 			VRID:                 in.cfg.VRID,
 			Version:              in.cfg.Version,
+			Family:               in.family(),
 			State:                in.m.State(),
 			Priority:             in.cfg.Priority,
 			EffectivePriority:    in.m.Config().Priority,

@@ -35,6 +35,7 @@ type Instance struct {
 	Interface                   string            `json:"interface"`
 	VRID                        uint8             `json:"vrid"`
 	Version                     int               `json:"version"`
+	Family                      string            `json:"family"`
 	State                       string            `json:"state"`
 	Priority                    uint8             `json:"priority"`
 	EffectivePriority           uint8             `json:"effective_priority"`
@@ -158,7 +159,7 @@ func toStatus(s vrrp.Status, version string) Status {
 	}
 	for _, in := range s.Instances {
 		ai := Instance{
-			Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version,
+			Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version, Family: in.Family.String(),
 			State: in.State.String(), Priority: in.Priority, EffectivePriority: in.EffectivePriority,
 			AdvertIntervalSeconds:       in.AdvertInterval.Seconds(),
 			MasterAdvertIntervalSeconds: in.MasterAdvertInterval.Seconds(),

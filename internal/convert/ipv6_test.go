@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vipd/vipd/config"
@@ -65,12 +66,13 @@ func TestIPv6ConversionParses(t *testing.T) {
 		}
 	}
 
-	// vipd check (config.Load) says plainly that IPv6 is not run yet.
+	// vipd check (config.Load) runs IPv6 instances but says plainly that
+	// instances of both families on one interface are not run yet.
 	path := t.TempDir() + "/vipd.yaml"
 	if err := os.WriteFile(path, res.YAML, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Load(path); err == nil {
-		t.Error("config.Load accepted IPv6 instances the runtime does not run yet")
+	if _, err := config.Load(path); err == nil || !strings.Contains(err.Error(), "runs one family of adverts per interface") {
+		t.Errorf("config.Load: %v, want the IPv4 and IPv6 instances sharing eth0 refused", err)
 	}
 }

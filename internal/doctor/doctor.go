@@ -125,15 +125,11 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 			configured[v.Address.Addr()] = true
 		}
 	}
-	primary, ok := vip.Primary(addrs, func(a netip.Addr) bool { return configured[a] })
-	if !ok {
-		vs = append(vs, Verdict{Fail, fmt.Sprintf("interface %s has no IPv4 address of its own to send adverts from", name),
-			"give it one: ip addr add ADDR/LEN dev " + name})
-	} else {
-		vs = append(vs, Verdict{OK, fmt.Sprintf("interface %s sends adverts from %s", name, primary), ""})
-	}
+	fam := advertFamily(insts)
+	primary, sv := sourceVerdict(name, fam, addrs, configured)
+	vs = append(vs, sv)
 	for _, a := range addrs {
-		if a.Prefix.Addr() == primary || configured[a.Prefix.Addr()] {
+		if !unowned(a.Prefix.Addr(), primary, fam, configured) {
 			continue
 		}
 		vs = append(vs, Verdict{Warn, fmt.Sprintf("interface %s carries %s, which no vipd instance owns", name, a.Prefix),
@@ -141,6 +137,9 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 	}
 	vmacParent := slices.ContainsFunc(insts, func(in config.Instance) bool { return in.VirtualMAC })
 	vs = append(vs, d.kernelSettings(name, vmacParent)...)
+	if fam == config.FamilyIPv6 || carriesIPv6(insts) {
+		vs = append(vs, d.ipv6Settings(name)...)
+	}
 	vv, macvlans := d.virtualMACChecks(name, ifi.Index, insts)
 	vs = append(vs, vv...)
 	// The VIPs of a virtual-MAC instance are on its macvlan.
@@ -151,7 +150,7 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 		}
 	}
 	vs = append(vs, sharedSubnet(name, addrs, configured, insts)...)
-	lv, seen := d.listen(ifi, insts)
+	lv, seen := d.listen(ifi, fam, insts)
 	vs = append(vs, lv...)
 	return append(vs, d.reachability(ifi, insts, held, seen)...)
 }
@@ -221,7 +220,7 @@ type heard struct {
 // listen hears the segment for a while and reports who advertises our
 // VRIDs: nobody (multicast blocked, or no peer), one master, or more than
 // one (a split brain, or a foreign router using our VRID).
-func (d doctor) listen(ifi *net.Interface, insts []config.Instance) ([]Verdict, map[uint8]map[netip.Addr]*heard) {
+func (d doctor) listen(ifi *net.Interface, fam config.Family, insts []config.Instance) ([]Verdict, map[uint8]map[netip.Addr]*heard) {
 	dur := d.listenFor
 	if dur == 0 {
 		var longest time.Duration
@@ -230,7 +229,11 @@ func (d doctor) listen(ifi *net.Interface, insts []config.Instance) ([]Verdict, 
 		}
 		dur = min(3*longest+500*time.Millisecond, 10*time.Second)
 	}
-	conn, err := vrrp.ListenConn(ifi)
+	listen := vrrp.ListenConn
+	if fam == config.FamilyIPv6 {
+		listen = vrrp.ListenConn6
+	}
+	conn, err := listen(ifi)
 	if err != nil {
 		return []Verdict{{Fail, fmt.Sprintf("cannot listen for adverts on %s: %v", ifi.Name, err), "run vipd doctor as root (or with CAP_NET_RAW)"}}, nil
 	}
@@ -245,14 +248,18 @@ func (d doctor) listen(ifi *net.Interface, insts []config.Instance) ([]Verdict, 
 				return
 			}
 			for i := 0; i < rb.N; i++ {
-				hear(seen, &a, rb.Datagram(i))
+				if fam == config.FamilyIPv6 {
+					hear6(seen, &a, rb.Datagram(i), rb.Source(i), rb.Control(i))
+				} else {
+					hear(seen, &a, rb.Datagram(i))
+				}
 			}
 		}
 	}()
 	time.Sleep(dur)
 	conn.Close()
 	<-done
-	return heardVerdicts(ifi.Name, insts, seen, dur), seen
+	return heardVerdicts(ifi.Name, fam, insts, seen, dur), seen
 }
 
 // hear records one datagram if it is a valid advert with TTL 255.
@@ -264,6 +271,11 @@ func hear(seen map[uint8]map[netip.Addr]*heard, a *vrrp.Advert, dgram []byte) {
 	if _, err := a.Unmarshal(b, src, dst); err != nil {
 		return
 	}
+	record(seen, a, src)
+}
+
+// record notes advert a from src.
+func record(seen map[uint8]map[netip.Addr]*heard, a *vrrp.Advert, src netip.Addr) {
 	byVRID := seen[a.VRID]
 	if byVRID == nil {
 		byVRID = map[netip.Addr]*heard{}
@@ -278,8 +290,12 @@ func hear(seen map[uint8]map[netip.Addr]*heard, a *vrrp.Advert, dgram []byte) {
 }
 
 // heardVerdicts judges what a listen heard for each instance.
-func heardVerdicts(ifname string, insts []config.Instance, seen map[uint8]map[netip.Addr]*heard, dur time.Duration) []Verdict {
+func heardVerdicts(ifname string, fam config.Family, insts []config.Instance, seen map[uint8]map[netip.Addr]*heard, dur time.Duration) []Verdict {
 	var vs []Verdict
+	group := "224.0.0.18"
+	if fam == config.FamilyIPv6 {
+		group = "ff02::12"
+	}
 	for _, in := range insts {
 		hs := seen[in.VRID]
 		var srcs []string
@@ -292,7 +308,7 @@ func heardVerdicts(ifname string, insts []config.Instance, seen map[uint8]map[ne
 		switch {
 		case len(srcs) == 0:
 			vs = append(vs, Verdict{Warn, fmt.Sprintf("instance %s: no advert for VRID %d heard on %s in %v", in.Name, in.VRID, ifname, dur),
-				"expected only if this node is master with no peer running; otherwise let IP protocol 112 to 224.0.0.18 through firewalls and turn off multicast snooping without a querier"})
+				"expected only if this node is master with no peer running; otherwise let IP protocol 112 to " + group + " through firewalls and turn off multicast snooping without a querier"})
 		case len(srcs) == 1:
 			vs = append(vs, Verdict{OK, fmt.Sprintf("instance %s: VRID %d advertised by %s", in.Name, in.VRID, srcs[0]), ""})
 		default:
@@ -301,7 +317,9 @@ func heardVerdicts(ifname string, insts []config.Instance, seen map[uint8]map[ne
 		}
 		want := map[netip.Addr]bool{}
 		for _, v := range in.VIPs {
-			want[v.Address.Addr()] = true
+			if !v.NotAdvertised {
+				want[v.Address.Addr()] = true
+			}
 		}
 		for _, h := range hs {
 			if !sameSet(want, h.addrs) {

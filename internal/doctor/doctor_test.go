@@ -34,7 +34,7 @@ func TestHeardVerdicts(t *testing.T) {
 			"warn", "advertises VRID 51 with addresses [203.0.113.9]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vs := heardVerdicts("eth0", []config.Instance{inst}, tc.seen, time.Second)
+			vs := heardVerdicts("eth0", config.FamilyIPv4, []config.Instance{inst}, tc.seen, time.Second)
 			found := false
 			for _, v := range vs {
 				if v.Level == tc.level && strings.Contains(v.What, tc.want) {

@@ -22,15 +22,16 @@ func sharedSubnet(ifname string, addrs []vip.Addr, configured map[netip.Addr]boo
 	var vs []Verdict
 	for _, in := range insts {
 		for _, v := range in.VIPs {
-			if v.Address.Bits() == 32 || (v.Interface != "" && v.Interface != ifname) {
+			if v.Address.IsSingleIP() || (v.Interface != "" && v.Interface != ifname) {
 				continue
 			}
 			for _, a := range addrs {
 				if configured[a.Prefix.Addr()] || !a.Prefix.Overlaps(v.Address) {
 					continue
 				}
-				vs = append(vs, Verdict{Warn, fmt.Sprintf("instance %s: VIP %s is not a /32 and shares the subnet of %s's own address %s", in.Name, v.Address, ifname, a.Prefix),
-					fmt.Sprintf("make it %s/32: the subnet's route is already there through %s", v.Address.Addr(), a.Prefix)})
+				host := fmt.Sprintf("/%d", v.Address.Addr().BitLen())
+				vs = append(vs, Verdict{Warn, fmt.Sprintf("instance %s: VIP %s is not a %s and shares the subnet of %s's own address %s", in.Name, v.Address, host, ifname, a.Prefix),
+					fmt.Sprintf("make it %s%s: the subnet's route is already there through %s", v.Address.Addr(), host, a.Prefix)})
 				break
 			}
 		}
@@ -89,12 +90,12 @@ func (d doctor) reachability(ifi *net.Interface, insts []config.Instance, addrs 
 	var targets []netip.Addr
 	masters := map[string]netip.Addr{}
 	for _, in := range insts {
-		if m, ok := soleMaster(seen[in.VRID]); ok {
+		if m, ok := soleMaster(seen[in.VRID]); ok && m.Is4() {
 			masters[in.Name] = m
 			targets = append(targets, m)
 		}
 		for _, v := range in.VIPs {
-			if v.Interface == "" || v.Interface == ifi.Name {
+			if (v.Interface == "" || v.Interface == ifi.Name) && v.Address.Addr().Is4() {
 				targets = append(targets, v.Address.Addr())
 			}
 		}
@@ -132,8 +133,8 @@ func soleMaster(hs map[netip.Addr]*heard) (netip.Addr, bool) {
 func reachVerdicts(ifname string, in config.Instance, own string, held map[netip.Addr]bool, master netip.Addr, got arpAnswers) []Verdict {
 	var vs []Verdict
 	for _, v := range in.VIPs {
-		if v.Interface != "" && v.Interface != ifname {
-			continue
+		if v.Interface != "" && v.Interface != ifname || !v.Address.Addr().Is4() {
+			continue // IPv6 VIPs: neighbour discovery is not probed
 		}
 		a := v.Address.Addr()
 		var others []string
