@@ -69,7 +69,16 @@ func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &hostLink{conn: conn, announcers: announcers{name: l.Name, ann: ann}}, nil
+	hl := &hostLink{conn: conn, announcers: announcers{name: l.Name, ann: ann}}
+	if fam == FamilyIPv6 {
+		// Opened now rather than at the first takeover, which it
+		// would delay.
+		if hl.na, err = arp.NewNAAnnouncer(l.Name); err != nil {
+			hl.Close()
+			return nil, err
+		}
+	}
+	return hl, nil
 }
 
 func (d *hostDataplane) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {

@@ -16,17 +16,23 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
-// protocolICMP is the IPv4 protocol number of ICMP, for icmp.ParseMessage.
-const protocolICMP = 1
+// protocolICMP and protocolICMPv6 are the protocol numbers of ICMP and
+// ICMPv6, for icmp.ParseMessage.
+const (
+	protocolICMP   = 1
+	protocolICMPv6 = 58
+)
 
 // Probe is a client pinging one address from inside a host's namespace at
 // a fixed interval and recording when each reply came back. It plays the
 // part of the traffic that a VIP failover must not interrupt for long.
 type Probe struct {
 	target   netip.Addr
+	six      bool // an IPv6 target: ICMPv6 echo, no IP header on receive
 	interval time.Duration
 	conn     *net.IPConn
 	raw      syscall.RawConn
@@ -90,7 +96,8 @@ type Result struct {
 }
 
 // StartProbe starts pinging target from inside the host's namespace every
-// interval, until Stop or Lab.Close. target must be IPv4.
+// interval, until Stop or Lab.Close. target is IPv4 or IPv6 (ICMPv6
+// echo; the host needs IPv6 on, see EnableIPv6).
 func (h *Host) StartProbe(target netip.Addr, interval time.Duration) (*Probe, error) {
 	return h.StartProbeAt(target, interval, time.Time{})
 }
@@ -102,9 +109,7 @@ func (h *Host) StartProbe(target netip.Addr, interval time.Duration) (*Probe, er
 // ticker.
 func (h *Host) StartProbeAt(target netip.Addr, interval time.Duration, first time.Time) (*Probe, error) {
 	target = target.Unmap()
-	if !target.Is4() {
-		return nil, fmt.Errorf("probe %s from %s: only IPv4 targets are supported", target, h.NS)
-	}
+	six := target.Is6()
 	if interval <= 0 {
 		return nil, fmt.Errorf("probe %s from %s: interval %s is not positive", target, h.NS, interval)
 	}
@@ -113,7 +118,11 @@ func (h *Host) StartProbeAt(target netip.Addr, interval time.Duration, first tim
 		// The raw ICMP socket that icmp.ListenPacket("ip4:icmp", ...)
 		// makes, but as the *net.IPConn underneath, whose raw reads
 		// give the kernel's receive timestamps.
-		c, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
+		network, laddr := "ip4:icmp", "0.0.0.0"
+		if six {
+			network, laddr = "ip6:ipv6-icmp", "::"
+		}
+		c, err := net.ListenPacket(network, laddr)
 		if err != nil {
 			return err
 		}
@@ -123,7 +132,7 @@ func (h *Host) StartProbeAt(target netip.Addr, interval time.Duration, first tim
 	if err != nil {
 		return nil, fmt.Errorf("probe %s from %s: open icmp socket: %w", target, h.NS, err)
 	}
-	raw, err := setUpProbeSocket(conn)
+	raw, err := setUpProbeSocket(conn, six)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("probe %s from %s: %w", target, h.NS, err)
@@ -131,6 +140,7 @@ func (h *Host) StartProbeAt(target netip.Addr, interval time.Duration, first tim
 
 	p := &Probe{
 		target:   target,
+		six:      six,
 		interval: interval,
 		conn:     conn,
 		raw:      raw,
@@ -268,8 +278,12 @@ func (p *Probe) sendOne(dst *net.IPAddr) {
 	data := make([]byte, 16)
 	copy(data, p.token[:])
 	binary.BigEndian.PutUint64(data[8:], uint64(seq))
+	var typ icmp.Type = ipv4.ICMPTypeEcho
+	if p.six {
+		typ = ipv6.ICMPTypeEchoRequest // the kernel fills in the checksum
+	}
 	msg := icmp.Message{
-		Type: ipv4.ICMPTypeEcho,
+		Type: typ,
 		Body: &icmp.Echo{ID: p.id, Seq: seq & 0xffff, Data: data},
 	}
 	b, err := msg.Marshal(nil)
@@ -288,12 +302,21 @@ func (p *Probe) sendOne(dst *net.IPAddr) {
 
 // setUpProbeSocket lets only echo replies through to conn and has the
 // kernel stamp each with its arrival time.
-func setUpProbeSocket(conn *net.IPConn) (syscall.RawConn, error) {
-	var filter ipv4.ICMPFilter
-	filter.SetAll(true)
-	filter.Accept(ipv4.ICMPTypeEchoReply)
-	if err := ipv4.NewPacketConn(conn).SetICMPFilter(&filter); err != nil {
-		return nil, fmt.Errorf("set icmp filter: %w", err)
+func setUpProbeSocket(conn *net.IPConn, six bool) (syscall.RawConn, error) {
+	if six {
+		var filter ipv6.ICMPFilter
+		filter.SetAll(true)
+		filter.Accept(ipv6.ICMPTypeEchoReply)
+		if err := ipv6.NewPacketConn(conn).SetICMPFilter(&filter); err != nil {
+			return nil, fmt.Errorf("set icmpv6 filter: %w", err)
+		}
+	} else {
+		var filter ipv4.ICMPFilter
+		filter.SetAll(true)
+		filter.Accept(ipv4.ICMPTypeEchoReply)
+		if err := ipv4.NewPacketConn(conn).SetICMPFilter(&filter); err != nil {
+			return nil, fmt.Errorf("set icmp filter: %w", err)
+		}
 	}
 	raw, err := conn.SyscallConn()
 	if err != nil {
@@ -320,7 +343,7 @@ func (p *Probe) receive() {
 	buf := make([]byte, 1500)
 	oob := make([]byte, 128)
 	for {
-		n, oobn, err := p.recv(buf, oob, true)
+		n, oobn, from, err := p.recv(buf, oob, true)
 		if err != nil {
 			var ne net.Error
 			switch {
@@ -335,7 +358,7 @@ func (p *Probe) receive() {
 			}
 			return
 		}
-		p.handleDatagram(buf[:n], oob[:oobn])
+		p.handleDatagram(buf[:n], oob[:oobn], from)
 	}
 }
 
@@ -345,32 +368,39 @@ func (p *Probe) drain(buf, oob []byte) {
 		return
 	}
 	for {
-		n, oobn, err := p.recv(buf, oob, false)
+		n, oobn, from, err := p.recv(buf, oob, false)
 		if err != nil {
 			return
 		}
-		p.handleDatagram(buf[:n], oob[:oobn])
+		p.handleDatagram(buf[:n], oob[:oobn], from)
 	}
 }
 
 // recv reads one datagram with its control messages. Without wait it
 // returns EAGAIN rather than waiting for one.
-func (p *Probe) recv(buf, oob []byte, wait bool) (n, oobn int, err error) {
+func (p *Probe) recv(buf, oob []byte, wait bool) (n, oobn int, from unix.Sockaddr, err error) {
 	var rerr error
 	err = p.raw.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
+		n, oobn, _, from, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_DONTWAIT)
 		return !wait || !errors.Is(rerr, unix.EAGAIN)
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
-	return n, oobn, rerr
+	return n, oobn, from, rerr
 }
 
 // handleDatagram takes one datagram from the raw socket, IPv4 header
-// included, with its control messages.
-func (p *Probe) handleDatagram(b, oob []byte) {
+// included (over IPv6 the message alone, from from), with its control
+// messages.
+func (p *Probe) handleDatagram(b, oob []byte, from unix.Sockaddr) {
 	received := receiveTime(oob, time.Now())
+	if p.six {
+		if sa, ok := from.(*unix.SockaddrInet6); ok {
+			p.handle(b, sa.Addr[:], received)
+		}
+		return
+	}
 	ipHeader, err := ipv4.ParseHeader(b)
 	if err != nil || ipHeader.Len > len(b) {
 		return
@@ -410,8 +440,12 @@ func (p *Probe) handle(b []byte, src net.IP, now time.Time) {
 	if !src.Equal(p.target.AsSlice()) {
 		return
 	}
-	m, err := icmp.ParseMessage(protocolICMP, b)
-	if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+	proto, reply := protocolICMP, icmp.Type(ipv4.ICMPTypeEchoReply)
+	if p.six {
+		proto, reply = protocolICMPv6, ipv6.ICMPTypeEchoReply
+	}
+	m, err := icmp.ParseMessage(proto, b)
+	if err != nil || m.Type != reply {
 		return
 	}
 	e, ok := m.Body.(*icmp.Echo)

@@ -1,0 +1,293 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipd/vipd/e2e/lab"
+	"github.com/vipd/vipd/e2e/pair"
+)
+
+// The IPv6 lab: the pair's hosts get fd00:18::/64 addresses beside their
+// IPv4 ones, and VRRPv3 runs over IPv6 from their link-locals.
+var (
+	vip6      = netip.MustParseAddr("fd00:18::100")
+	v6Addrs   = map[string]netip.Prefix{"a": netip.MustParsePrefix("fd00:18::11/64"), "b": netip.MustParsePrefix("fd00:18::12/64"), "client": netip.MustParsePrefix("fd00:18::50/64")}
+	v6Bound   = 30 * time.Millisecond // the bound beyond Master_Down_Interval for a link cut
+	v6StopGap = 15 * time.Millisecond // and for a graceful stop (make before break)
+)
+
+// newPair6 is newPair with IPv6 on in a, b and the client.
+func newPair6(t *testing.T, short string) *pair.Pair {
+	t.Helper()
+	p := newPair(t, short)
+	for _, h := range []*lab.Host{p.A.Host, p.B.Host, p.Client} {
+		if _, err := h.EnableIPv6(v6Addrs[h.Name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// configure6 writes n's configuration: one instance, VRID 51, at interval,
+// with the VIPs given as YAML flow items.
+func configure6(t *testing.T, p *pair.Pair, n *pair.Node, prio uint8, vips ...string) {
+	t.Helper()
+	n.Priority = prio
+	var b strings.Builder
+	fmt.Fprintf(&b, "metrics_listen: \"\"\ncontrol_socket: %s\nstate_dir: %s\ninstances:\n",
+		filepath.Join(p.Dir, n.Host.Name+".sock"), filepath.Join(p.Dir, n.Host.Name+"-state"))
+	fmt.Fprintf(&b, "  - name: web\n    interface: eth0\n    vrid: 51\n    priority: %d\n    advert_interval: %s\n    vips:\n", prio, interval)
+	for _, v := range vips {
+		fmt.Fprintf(&b, "      - %s\n", v)
+	}
+	must(t, os.WriteFile(n.Config, []byte(b.String()), 0o600))
+}
+
+// startPair6 starts A (150) and B (100) with vips and waits until A alone
+// holds each of want.
+func startPair6(t *testing.T, p *pair.Pair, want []netip.Addr, vips ...string) {
+	t.Helper()
+	configure6(t, p, p.A, 150, vips...)
+	configure6(t, p, p.B, 100, vips...)
+	must(t, p.Start(p.A))
+	must(t, p.Start(p.B))
+	for _, v := range want {
+		must(t, p.WaitHolder(p.A, v, 5*time.Second))
+	}
+}
+
+// outage6 is what the client saw of one VIP when it moved.
+type outage6 struct {
+	gap         time.Duration
+	land        time.Time // the VIP on the new master
+	landToReply time.Duration
+}
+
+// failoverVIPs pings each of vips from the client every 5 ms, injects
+// fault, waits until to alone holds each and the client has had replies
+// for 200 ms after it landed, and reports each VIP's outage and the fault
+// time.
+func failoverVIPs(t *testing.T, p *pair.Pair, to *pair.Node, vips []netip.Addr, fault func() error) (time.Time, map[netip.Addr]outage6) {
+	t.Helper()
+	probes := map[netip.Addr]*lab.Probe{}
+	watches := map[netip.Addr]*lab.AddrWatch{}
+	for _, v := range vips {
+		w, err := to.Host.WatchAddr(v)
+		must(t, err)
+		defer w.Stop()
+		watches[v] = w
+		pr, err := p.Client.StartProbe(v, pair.ProbeInterval)
+		must(t, err)
+		defer pr.Stop()
+		probes[v] = pr
+	}
+	start := time.Now()
+	time.Sleep(150 * time.Millisecond)
+	for v, pr := range probes {
+		if pr.Snapshot().RepliesBetween(start, time.Now()) == 0 {
+			t.Fatalf("the client got no reply from %s before the fault", v)
+		}
+	}
+	at := time.Now()
+	must(t, fault())
+	out := map[netip.Addr]outage6{}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, v := range vips {
+		must(t, p.WaitHolder(to, v, 5*time.Second))
+		var land time.Time
+		for land.IsZero() {
+			for _, ev := range watches[v].Events() {
+				if ev.Added && ev.Time.After(at) {
+					land = ev.Time
+					break
+				}
+			}
+			if land.IsZero() {
+				if time.Now().After(deadline) {
+					t.Fatalf("no address event showed %s landing on %s", v, to.Host.Name)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		for {
+			r := probes[v].Snapshot()
+			if first, ok := r.FirstReplyAfter(land); ok && time.Since(first) >= 200*time.Millisecond {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the client got no reply from %s after it landed on %s", v, to.Host.Name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		out[v] = outage6{land: land}
+	}
+	for _, v := range vips {
+		res := probes[v].Stop()
+		o := out[v]
+		o.gap = res.LongestGap(at.Add(-50*time.Millisecond), res.End)
+		if first, ok := res.FirstReplyAfter(o.land); ok {
+			o.landToReply = first.Sub(o.land)
+		}
+		out[v] = o
+	}
+	return at, out
+}
+
+// assertClientOn checks that v answers the client and that the client's
+// neighbour entry for it (ARP or NDP) is n's MAC.
+func assertClientOn(t *testing.T, p *pair.Pair, n *pair.Node, v netip.Addr) {
+	t.Helper()
+	pr, err := p.Client.StartProbe(v, 10*time.Millisecond)
+	must(t, err)
+	time.Sleep(100 * time.Millisecond)
+	if r := pr.Stop(); r.Received == 0 {
+		t.Fatalf("client got no reply from %s (sent %d)", v, r.Sent)
+	}
+	mac, err := n.Host.MAC()
+	must(t, err)
+	got, err := p.ClientNeighbour(v)
+	must(t, err)
+	if got != mac.String() {
+		t.Fatalf("client's neighbour entry for %s is %q, want %s's MAC %s", v, got, n.Host.Name, mac)
+	}
+}
+
+// assertNoDrops fails if a node logged a refused advert.
+func assertNoDrops(t *testing.T, p *pair.Pair) {
+	t.Helper()
+	for _, n := range p.Nodes() {
+		b, err := os.ReadFile(n.Log)
+		must(t, err)
+		if strings.Contains(string(b), "dropped VRRP packet") {
+			t.Errorf("%s dropped adverts:\n%s", n.Host.Name, b)
+		}
+	}
+}
+
+// A vipd pair over IPv6: the higher priority wins, adverts go from the
+// link-locals; a link cut moves the VIP within Master_Down_Interval + 30 ms
+// and a graceful stop within 15 ms (make before break), and each time the
+// client's neighbour entry follows to the new master's MAC (unsolicited
+// neighbour advertisements).
+func TestIPv6PairFailover(t *testing.T) {
+	p := newPair6(t, "sx")
+	startPair6(t, p, []netip.Addr{vip6}, vip6.String())
+	if ok, err := p.B.Host.HasAddr(vip6); err != nil || ok {
+		t.Fatalf("the backup holds %s too (err %v)", vip6, err)
+	}
+	// The VIP is added without DAD and deprecated (never a source).
+	out, err := p.A.Host.Run("ip", "-6", "addr", "show", "dev", "eth0", "to", vip6.String()+"/128")
+	must(t, err)
+	if !strings.Contains(out, "deprecated") || !strings.Contains(out, "nodad") || strings.Contains(out, "tentative") {
+		t.Errorf("the VIP on a is not nodad and deprecated:\n%s", out)
+	}
+	assertClientOn(t, p, p.A, vip6)
+
+	bound := pair.MasterDownInterval(100, interval)
+	_, o := failoverVIPs(t, p, p.B, []netip.Addr{vip6}, p.A.Host.CutLink)
+	t.Logf("IPv6 link cut: client gap %v (bound %v + %v), landing → first reply %v", o[vip6].gap, bound, v6Bound, o[vip6].landToReply)
+	if o[vip6].gap > bound+v6Bound {
+		t.Errorf("client gap %v after a link cut, want at most %v + %v", o[vip6].gap, bound, v6Bound)
+	}
+	assertClientOn(t, p, p.B, vip6)
+
+	must(t, p.A.Host.RestoreLink())
+	must(t, p.WaitHolder(p.A, vip6, 5*time.Second))
+	assertClientOn(t, p, p.A, vip6)
+
+	old, err := p.A.Host.WatchAddr(vip6)
+	must(t, err)
+	defer old.Stop()
+	at, o := failoverVIPs(t, p, p.B, []netip.Addr{vip6}, func() error { return p.Stop(p.A) })
+	var released time.Time
+	for _, ev := range old.Events() {
+		if !ev.Added && ev.Time.After(at) {
+			released = ev.Time
+		}
+	}
+	t.Logf("IPv6 graceful stop: client gap %v, VIP on b %v after the signal, off a %v after it", o[vip6].gap, o[vip6].land.Sub(at), released.Sub(at))
+	if o[vip6].gap > v6StopGap {
+		t.Errorf("client gap %v after a graceful stop, want at most %v", o[vip6].gap, v6StopGap)
+	}
+	switch {
+	case released.IsZero():
+		t.Error("no address event showed the VIP leaving a")
+	case released.Before(o[vip6].land):
+		t.Errorf("a let the VIP go %v before b took it, want after", o[vip6].land.Sub(released))
+	}
+	assertClientOn(t, p, p.B, vip6)
+	assertNoDrops(t, p)
+}
+
+// A dual-stack instance: IPv4 adverts carry the IPv4 VIP; the IPv6 VIP
+// (advertise: false) moves with it and is announced with neighbour
+// advertisements, so both clients follow a link cut and a graceful stop.
+func TestIPv6DualStackFailover(t *testing.T) {
+	p := newPair6(t, "sy")
+	both := []netip.Addr{pair.VIP, vip6}
+	startPair6(t, p, both, pair.VIP.String(), "{address: \""+vip6.String()+"\", advertise: false}")
+	for _, v := range both {
+		assertClientOn(t, p, p.A, v)
+	}
+	bound := pair.MasterDownInterval(100, interval)
+	_, o := failoverVIPs(t, p, p.B, both, p.A.Host.CutLink)
+	for _, v := range both {
+		t.Logf("dual stack link cut: %s client gap %v (bound %v + %v)", v, o[v].gap, bound, v6Bound)
+		if o[v].gap > bound+v6Bound {
+			t.Errorf("%s: client gap %v after a link cut, want at most %v + %v", v, o[v].gap, bound, v6Bound)
+		}
+		assertClientOn(t, p, p.B, v)
+	}
+	must(t, p.A.Host.RestoreLink())
+	for _, v := range both {
+		must(t, p.WaitHolder(p.A, v, 5*time.Second))
+		assertClientOn(t, p, p.A, v)
+	}
+	_, o = failoverVIPs(t, p, p.B, both, func() error { return p.Stop(p.A) })
+	for _, v := range both {
+		t.Logf("dual stack graceful stop: %s client gap %v", v, o[v].gap)
+		if o[v].gap > v6StopGap {
+			t.Errorf("%s: client gap %v after a graceful stop, want at most %v", v, o[v].gap, v6StopGap)
+		}
+		assertClientOn(t, p, p.B, v)
+	}
+	assertNoDrops(t, p)
+}
+
+// An IPv6 instance on an interface without a link-local goes to fault and
+// says why; given one, it runs.
+func TestIPv6NoLinkLocalFault(t *testing.T) {
+	p := newPair(t, "sz")
+	// IPv6 on, but no link-local: addr_gen_mode 1 (none) before eth0
+	// gets IPv6.
+	for _, k := range []string{"net.ipv6.conf.eth0.addr_gen_mode=1", "net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.eth0.disable_ipv6=0"} {
+		_, err := p.A.Host.Run("sysctl", "-qw", k)
+		must(t, err)
+	}
+	configure6(t, p, p.A, 150, vip6.String())
+	must(t, p.Start(p.A))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, err := os.ReadFile(p.A.Log)
+		must(t, err)
+		if strings.Contains(string(b), "no usable IPv6 link-local") && strings.Contains(string(b), "reason=no_link_local") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vipd did not say why the instance is in fault:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, err := p.A.Host.HasAddr(vip6); err != nil || ok {
+		t.Fatalf("the VIP is on while in fault (err %v)", err)
+	}
+	_, err := p.A.Host.Run("ip", "-6", "addr", "add", "fe80::11/64", "dev", "eth0", "nodad")
+	must(t, err)
+	must(t, p.WaitHolder(p.A, vip6, 3*time.Second))
+}
