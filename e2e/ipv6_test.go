@@ -291,3 +291,63 @@ func TestIPv6NoLinkLocalFault(t *testing.T) {
 	must(t, err)
 	must(t, p.WaitHolder(p.A, vip6, 3*time.Second))
 }
+
+// keepalived 2.2.7 as the peer over IPv6, each daemon in turn the preferred
+// master: the higher priority wins, a link cut and a graceful stop hand
+// over within the bounds, the client's neighbour entry follows, the
+// master takes the VIP back when it returns, and neither daemon complains
+// about the other's packets.
+func TestIPv6KeepalivedHandOver(t *testing.T) {
+	for _, master := range []string{vipd, keepalived} {
+		t.Run(master+"-master", func(t *testing.T) {
+			p := newInteropPair(t, "s6"+master[:1])
+			for _, h := range []*lab.Host{p.A.Host, p.B.Host, p.Client} {
+				if _, err := h.EnableIPv6(v6Addrs[h.Name]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run := func(n *pair.Node, d string, prio uint8) {
+				t.Helper()
+				if d == vipd {
+					configure6(t, p, n, prio, vip6.String())
+					must(t, p.Start(n))
+					return
+				}
+				must(t, p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: interval, VIPs: []netip.Addr{vip6}}))
+				must(t, p.StartKeepalived(n))
+			}
+			backup := other(master)
+			run(p.B, backup, 100)
+			must(t, p.WaitHolder(p.B, vip6, 5*time.Second))
+			run(p.A, master, 150)
+			must(t, p.WaitHolder(p.A, vip6, 5*time.Second))
+			assertClientOn(t, p, p.A, vip6)
+
+			bound := pair.MasterDownInterval(100, interval)
+			_, o := failoverVIPs(t, p, p.B, []netip.Addr{vip6}, p.A.Host.CutLink)
+			t.Logf("%s→%s IPv6 link cut: client gap %v (bound %v + %v)", master, backup, o[vip6].gap, bound, v6Bound)
+			if o[vip6].gap > bound+v6Bound {
+				t.Errorf("%s→%s link cut: client gap %v, want at most %v + %v", master, backup, o[vip6].gap, bound, v6Bound)
+			}
+			assertClientOn(t, p, p.B, vip6)
+			must(t, p.A.Host.RestoreLink())
+			must(t, p.WaitHolder(p.A, vip6, 5*time.Second))
+			assertClientOn(t, p, p.A, vip6)
+
+			skew := pair.SkewTime(100, interval)
+			_, o = failoverVIPs(t, p, p.B, []netip.Addr{vip6}, func() error { return p.Stop(p.A) })
+			t.Logf("%s→%s IPv6 graceful stop: client gap %v (Skew_Time %v)", master, backup, o[vip6].gap, skew)
+			want := skew + v6Bound // keepalived lets go at once: the client waits out Skew_Time
+			if master == vipd {
+				want = v6StopGap // vipd makes before it breaks, whoever takes over
+			}
+			if o[vip6].gap > want {
+				t.Errorf("%s→%s graceful stop: client gap %v, want at most %v", master, backup, o[vip6].gap, want)
+			}
+			assertClientOn(t, p, p.B, vip6)
+			must(t, p.Restart(p.A))
+			must(t, p.WaitHolder(p.A, vip6, 5*time.Second))
+			assertClientOn(t, p, p.A, vip6)
+		})
+	}
+}

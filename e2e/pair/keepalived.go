@@ -81,7 +81,8 @@ func (p *Pair) KeepalivedConf(n *Node) string {
 }
 
 // ConfigureKeepalived writes n's keepalived.conf: one vrrp_instance "web"
-// on eth0 with VRID 51 and the VIPs as /32s, like Configure's vipd
+// on eth0 with VRID 51 and the VIPs as /32s (IPv6: /128s; keepalived runs
+// an instance whose first VIP is IPv6 over IPv6), like Configure's vipd
 // instance.
 func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 	if c.Version == 0 {
@@ -126,7 +127,7 @@ func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 	b.WriteString(c.Extra)
 	b.WriteString("    virtual_ipaddress {\n")
 	for _, v := range c.VIPs {
-		fmt.Fprintf(&b, "        %s/32 dev eth0\n", v)
+		fmt.Fprintf(&b, "        %s/%d dev eth0\n", v, v.BitLen())
 	}
 	b.WriteString("    }\n}\n")
 	return os.WriteFile(p.KeepalivedConf(n), []byte(b.String()), 0o600)
