@@ -81,8 +81,8 @@ type healState struct {
 func (n *Node) yielded(in *instance, from netip.Addr, advertised []netip.Addr) {
 	in.heal.stop()
 	in.heal.term++
-	if in.vmac != nil || n.learner == nil || len(in.cfg.UnicastPeers) > 0 || in.ifc.link == nil {
-		return
+	if in.vmac != nil || n.learner == nil || len(in.cfg.UnicastPeers) > 0 || in.ifc.link == nil || in.family() == FamilyIPv6 {
+		return // over IPv6 the winner's own neighbour advertisements heal (AnnounceAt is ARP only)
 	}
 	var addrs []netip.Addr
 	for _, v := range in.vs {
