@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -25,5 +26,22 @@ func TestStatusProcessTrackerCount(t *testing.T) {
 		`{"kind":"file","name":"/run/w","failing":false,"value":3,"weight":2}]`
 	if got := string(b); got != want {
 		t.Errorf("trackers:\n got %s\nwant %s", got, strings.TrimSpace(want))
+	}
+}
+
+// Each instance names the family it advertises in, and IPv6 addresses come
+// out as written.
+func TestStatusFamily(t *testing.T) {
+	ll := netip.MustParseAddr("fe80::1")
+	st := vrrp.Status{Instances: []vrrp.InstanceStatus{
+		{Name: "web", Family: vrrp.FamilyIPv4},
+		{Name: "web6", Family: vrrp.FamilyIPv6, PrimaryAddr: ll, SourceAddr: ll, MasterAddr: netip.MustParseAddr("fe80::2")},
+	}}
+	s := toStatus(st, "test")
+	if s.Instances[0].Family != "ipv4" || s.Instances[1].Family != "ipv6" {
+		t.Errorf("families %q, %q; want ipv4, ipv6", s.Instances[0].Family, s.Instances[1].Family)
+	}
+	if in := s.Instances[1]; in.PrimaryAddress != "fe80::1" || in.SourceAddress != "fe80::1" || in.MasterAddress != "fe80::2" {
+		t.Errorf("IPv6 addresses %q %q %q", in.PrimaryAddress, in.SourceAddress, in.MasterAddress)
 	}
 }
