@@ -188,6 +188,22 @@ func TestIPv6PairFailover(t *testing.T) {
 		t.Errorf("the VIP on a is not nodad and deprecated:\n%s", out)
 	}
 	assertClientOn(t, p, p.A, vip6)
+	// vipd doctor on the backup: the link-local, the IPv6 settings and
+	// the master heard on ff02::12.
+	lla, err := p.A.Host.LinkLocal()
+	must(t, err)
+	llb, err := p.B.Host.LinkLocal()
+	must(t, err)
+	doc, code := doctor(t, p, p.B)
+	for _, want := range []string{"sends adverts from its link-local " + llb.String(), "accept_dad is 0 on eth0", "IPv6 forwarding is off on eth0",
+		"VRID 51 advertised by " + lla.String() + " (priority 150)"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("doctor on the IPv6 backup (exit %d) lacks %q:\n%s", code, want, doc)
+		}
+	}
+	if strings.Contains(doc, "fe80::") && strings.Contains(doc, "which no vipd instance owns") && strings.Contains(doc, "carries fe80") {
+		t.Errorf("doctor reports the link-local as an unowned address:\n%s", doc)
+	}
 
 	bound := pair.MasterDownInterval(100, interval)
 	_, o := failoverVIPs(t, p, p.B, []netip.Addr{vip6}, p.A.Host.CutLink)
