@@ -163,25 +163,14 @@ func addr6Problem(a netip.Addr, what string) string {
 
 // notRunYet lists what Load refuses although Parse accepts it, because the
 // runtime does not run it (vipd must never run half-configured): the
-// virtual MAC on an instance over IPv6, and instances of both families
-// advertising on one interface (one advert socket per interface). IPv6
-// instances and IPv6 VIPs of IPv4 instances (and the reverse) run.
+// virtual MAC on an instance over IPv6. IPv6 instances, IPv4 and IPv6
+// instances on one interface, and VIPs of the other family run.
 func notRunYet(cfg *Config) Errors {
 	var errs Errors
-	first := map[string]Instance{}
 	for _, in := range cfg.Instances {
-		fam := in.Family()
-		if fam == FamilyIPv6 && in.VirtualMAC {
+		if in.Family() == FamilyIPv6 && in.VirtualMAC {
 			errs = append(errs, Error{File: cfg.File, Line: in.Line,
 				Msg: fmt.Sprintf("instance %s runs over IPv6 (its VIPs are IPv6) with virtual_mac: the configuration is valid but this vipd does not run the virtual MAC over IPv6 yet", in.Name)})
-		}
-		o, seen := first[in.Interface]
-		switch {
-		case !seen:
-			first[in.Interface] = in
-		case o.Family() != fam:
-			errs = append(errs, Error{File: cfg.File, Line: in.Line,
-				Msg: fmt.Sprintf("instance %s runs over %s but instance %s (line %d) runs over %s on the same interface %s: the configuration is valid but this vipd runs one family of adverts per interface; put them on different interfaces, or carry the other family's VIPs with advertise: false", in.Name, fam, o.Name, o.Line, o.Family(), in.Interface)})
 		}
 	}
 	return errs

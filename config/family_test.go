@@ -191,13 +191,8 @@ func TestLoadRefusesWhatTheRuntimeDoesNotRun(t *testing.T) {
 
 	mixed := strings.Replace(yaml, "interface: eth1", "interface: eth0", 1)
 	write(mixed)
-	if _, err := Parse(path, []byte(mixed)); err != nil {
-		t.Fatalf("Parse: %v", err)
-	}
-	_, err := Load(path)
-	want := path + ":6: instance dual runs over IPv4 but instance web6 (line 2) runs over IPv6 on the same interface eth0: the configuration is valid but this vipd runs one family of adverts per interface; put them on different interfaces, or carry the other family's VIPs with advertise: false"
-	if err == nil || err.Error() != want {
-		t.Errorf("Load: %v\nwant:\n%s", err, want)
+	if _, err := Load(path); err != nil {
+		t.Errorf("Load of an IPv4 and an IPv6 instance on one interface: %v", err)
 	}
 
 	vmac := strings.Replace(yaml, "    vrid: 61\n", "    vrid: 61\n    virtual_mac: true\n", 1)
@@ -205,8 +200,8 @@ func TestLoadRefusesWhatTheRuntimeDoesNotRun(t *testing.T) {
 	if _, err := Parse(path, []byte(vmac)); err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	_, err = Load(path)
-	want = path + ":2: instance web6 runs over IPv6 (its VIPs are IPv6) with virtual_mac: the configuration is valid but this vipd does not run the virtual MAC over IPv6 yet"
+	_, err := Load(path)
+	want := path + ":2: instance web6 runs over IPv6 (its VIPs are IPv6) with virtual_mac: the configuration is valid but this vipd does not run the virtual MAC over IPv6 yet"
 	if err == nil || err.Error() != want {
 		t.Errorf("Load: %v\nwant:\n%s", err, want)
 	}

@@ -49,6 +49,22 @@ func configure6(t *testing.T, p *pair.Pair, n *pair.Node, prio uint8, vips ...st
 	must(t, os.WriteFile(n.Config, []byte(b.String()), 0o600))
 }
 
+// configureTwo writes n's configuration with two instances on eth0: web
+// (VRID 51) with the IPv4 VIP and web6 (VRID 52) with the IPv6 one.
+func configureTwo(t *testing.T, p *pair.Pair, n *pair.Node, prio uint8) {
+	t.Helper()
+	n.Priority = prio
+	var b strings.Builder
+	fmt.Fprintf(&b, "metrics_listen: \"\"\ncontrol_socket: %s\nstate_dir: %s\ninstances:\n",
+		filepath.Join(p.Dir, n.Host.Name+".sock"), filepath.Join(p.Dir, n.Host.Name+"-state"))
+	for i, v := range []netip.Addr{pair.VIP, vip6} {
+		name := []string{"web", "web6"}[i]
+		fmt.Fprintf(&b, "  - name: %s\n    interface: eth0\n    vrid: %d\n    priority: %d\n    advert_interval: %s\n    vips: [\"%s\"]\n",
+			name, 51+i, prio, interval, v)
+	}
+	must(t, os.WriteFile(n.Config, []byte(b.String()), 0o600))
+}
+
 // startPair6 starts A (150) and B (100) with vips and waits until A alone
 // holds each of want.
 func startPair6(t *testing.T, p *pair.Pair, want []netip.Addr, vips ...string) {
@@ -268,6 +284,44 @@ func TestIPv6DualStackFailover(t *testing.T) {
 	_, o = failoverVIPs(t, p, p.B, both, func() error { return p.Stop(p.A) })
 	for _, v := range both {
 		t.Logf("dual stack graceful stop: %s client gap %v", v, o[v].gap)
+		if o[v].gap > v6StopGap {
+			t.Errorf("%s: client gap %v after a graceful stop, want at most %v", v, o[v].gap, v6StopGap)
+		}
+		assertClientOn(t, p, p.B, v)
+	}
+	assertNoDrops(t, p)
+}
+
+// An IPv4 and an IPv6 instance on one interface: each elects in its own
+// family on the one link, and both VIPs follow a link cut and a graceful
+// stop.
+func TestIPv6BesideIPv4Instance(t *testing.T) {
+	p := newPair6(t, "sw")
+	both := []netip.Addr{pair.VIP, vip6}
+	configureTwo(t, p, p.A, 150)
+	configureTwo(t, p, p.B, 100)
+	must(t, p.Start(p.A))
+	must(t, p.Start(p.B))
+	for _, v := range both {
+		must(t, p.WaitHolder(p.A, v, 5*time.Second))
+		assertClientOn(t, p, p.A, v)
+	}
+	bound := pair.MasterDownInterval(100, interval)
+	_, o := failoverVIPs(t, p, p.B, both, p.A.Host.CutLink)
+	for _, v := range both {
+		t.Logf("two instances, link cut: %s client gap %v (bound %v + %v)", v, o[v].gap, bound, v6Bound)
+		if o[v].gap > bound+v6Bound {
+			t.Errorf("%s: client gap %v after a link cut, want at most %v + %v", v, o[v].gap, bound, v6Bound)
+		}
+		assertClientOn(t, p, p.B, v)
+	}
+	must(t, p.A.Host.RestoreLink())
+	for _, v := range both {
+		must(t, p.WaitHolder(p.A, v, 5*time.Second))
+	}
+	_, o = failoverVIPs(t, p, p.B, both, func() error { return p.Stop(p.A) })
+	for _, v := range both {
+		t.Logf("two instances, graceful stop: %s client gap %v", v, o[v].gap)
 		if o[v].gap > v6StopGap {
 			t.Errorf("%s: client gap %v after a graceful stop, want at most %v", v, o[v].gap, v6StopGap)
 		}

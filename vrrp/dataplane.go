@@ -23,6 +23,9 @@ type Family uint8
 const (
 	FamilyIPv4 Family = 4
 	FamilyIPv6 Family = 6
+	// FamilyBoth is a link that carries adverts of both families: IPv4
+	// and IPv6 instances on one interface.
+	FamilyBoth Family = FamilyIPv4 + FamilyIPv6
 )
 
 func (f Family) String() string {
@@ -31,8 +34,32 @@ func (f Family) String() string {
 		return "ipv4"
 	case FamilyIPv6:
 		return "ipv6"
+	case FamilyBoth:
+		return "ipv4+ipv6"
 	}
 	return "unknown"
+}
+
+// has reports whether a link of family f carries adverts of family g.
+func (f Family) has(g Family) bool { return f == g || f == FamilyBoth }
+
+// orIPv4 is f, or IPv4 for the zero Family.
+func (f Family) orIPv4() Family {
+	if f == 0 {
+		return FamilyIPv4
+	}
+	return f
+}
+
+// with is f and g together.
+func (f Family) with(g Family) Family {
+	switch {
+	case f == 0 || f == g:
+		return g
+	case g == 0:
+		return f
+	}
+	return FamilyBoth
 }
 
 // familyOf is the family of address a.
@@ -58,8 +85,8 @@ type LinkInfo struct {
 type Dataplane interface {
 	// LookupLink reports the link called name.
 	LookupLink(name string) (LinkInfo, error)
-	// OpenLink opens link l for adverts of family fam and gratuitous
-	// announcements.
+	// OpenLink opens link l for adverts of family fam (FamilyBoth: of
+	// both) and gratuitous announcements.
 	OpenLink(l LinkInfo, fam Family) (Link, error)
 	// OpenAnnouncer opens link l for gratuitous announcements only: a link
 	// that carries VIPs of instances advertising on another one. Its

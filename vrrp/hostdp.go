@@ -48,29 +48,29 @@ func (d *hostDataplane) LookupLink(name string) (LinkInfo, error) {
 }
 
 func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 && fam != FamilyIPv6 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 && fam != FamilyBoth {
 		return nil, fmt.Errorf("vrrp: open %s: address family %s is not supported", l.Name, fam)
 	}
 	ifi, err := net.InterfaceByName(l.Name)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", l.Name, err)
 	}
-	var conn *Conn
-	if fam == FamilyIPv6 {
-		conn, err = ListenConn6(ifi)
-	} else {
-		conn, err = ListenConn(ifi)
-	}
-	if err != nil {
-		return nil, err
-	}
 	ann, err := arp.NewAnnouncer(l.Name)
 	if err != nil {
-		conn.Close()
 		return nil, err
 	}
-	hl := &hostLink{conn: conn, announcers: announcers{name: l.Name, ann: ann}}
-	if fam == FamilyIPv6 {
+	hl := &hostLink{announcers: announcers{name: l.Name, ann: ann}}
+	if fam.has(FamilyIPv4) {
+		if hl.conn, err = ListenConn(ifi); err != nil {
+			hl.Close()
+			return nil, err
+		}
+	}
+	if fam.has(FamilyIPv6) {
+		if hl.conn6, err = ListenConn6(ifi); err != nil {
+			hl.Close()
+			return nil, err
+		}
 		// Opened now rather than at the first takeover, which it
 		// would delay.
 		if hl.na, err = arp.NewNAAnnouncer(l.Name); err != nil {
@@ -82,7 +82,7 @@ func (d *hostDataplane) OpenLink(l LinkInfo, fam Family) (Link, error) {
 }
 
 func (d *hostDataplane) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 && fam != FamilyIPv6 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 && fam != FamilyBoth {
 		return nil, fmt.Errorf("vrrp: open %s: address family %s is not supported", l.Name, fam)
 	}
 	ann, err := arp.NewAnnouncer(l.Name)
@@ -192,17 +192,53 @@ func (d *hostDataplane) Watch(ctx context.Context, addrs chan<- vip.Change, link
 	wg.Wait()
 }
 
-// hostLink is a link of the host: its advert socket and its announcer.
+// hostLink is a link of the host: its advert sockets, IPv4 (conn) and
+// IPv6 (conn6), each nil unless an instance advertises there in that
+// family, and its announcers.
 type hostLink struct {
-	conn *Conn
+	conn, conn6 *Conn
 	announcers
 }
 
-func (l *hostLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
-	return l.conn.Queue(msg, src, dst, mac)
+// conns are the link's advert sockets and whether each is IPv6.
+func (l *hostLink) conns() [2]struct {
+	c   *Conn
+	six bool
+} {
+	return [2]struct {
+		c   *Conn
+		six bool
+	}{{l.conn, false}, {l.conn6, true}}
 }
-func (l *hostLink) Pending() bool { return l.conn.Pending() }
-func (l *hostLink) Flush() error  { return l.conn.Flush() }
+
+func (l *hostLink) Queue(msg []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
+	c := l.conn
+	if familyOf(dst) == FamilyIPv6 {
+		c = l.conn6
+	}
+	if c == nil {
+		return fmt.Errorf("vrrp: send to %s on %s: no %s advert socket on this link", dst, l.name, familyOf(dst))
+	}
+	return c.Queue(msg, src, dst, mac)
+}
+
+func (l *hostLink) Pending() bool {
+	return l.conn != nil && l.conn.Pending() || l.conn6 != nil && l.conn6.Pending()
+}
+
+func (l *hostLink) Flush() error {
+	var err, err6 error
+	if l.conn != nil {
+		err = l.conn.Flush()
+	}
+	if l.conn6 != nil {
+		err6 = l.conn6.Flush()
+	}
+	if err6 == nil {
+		return err
+	}
+	return errors.Join(err, err6)
+}
 
 func (l *hostLink) Announce(addrs []netip.Addr) (int, error) { return l.announce(addrs) }
 func (l *hostLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
@@ -212,12 +248,18 @@ func (l *hostLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, er
 // SetHardwareAddr rebuilds the advert frames and the gratuitous ARP for
 // mac. It may only be called from the goroutine that sends.
 func (l *hostLink) SetHardwareAddr(mac net.HardwareAddr) error {
-	l.conn.SetHardwareAddr(mac)
+	if l.conn != nil {
+		l.conn.SetHardwareAddr(mac)
+	}
 	return l.reopen()
 }
 
 func (l *hostLink) Close() {
-	l.conn.Close()
+	for _, c := range l.conns() {
+		if c.c != nil {
+			c.c.Close()
+		}
+	}
 	l.close()
 }
 
@@ -245,6 +287,7 @@ func (l *announceLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int
 // the buffer back on free when it is done with it.
 type rxBatch struct {
 	ifc  *iface
+	six  bool // from the IPv6 advert socket
 	b    *RecvBatch
 	free chan *RecvBatch
 }
@@ -265,8 +308,16 @@ func (r *hostReceiver) attach(n *Node, ifc *iface) {
 	if !ok {
 		return
 	}
-	conn := hl.conn
 	ifc.heldDirty = true // a new socket: give it the held-back adverts
+	for _, c := range hl.conns() {
+		if c.c != nil {
+			r.read(n, ifc, c.c, c.six)
+		}
+	}
+}
+
+// read starts the reader goroutine of one advert socket of ifc's link.
+func (r *hostReceiver) read(n *Node, ifc *iface, conn *Conn, six bool) {
 	// Three batches: one being read, one being handled, one spare.
 	free := make(chan *RecvBatch, 3)
 	for i := 0; i < cap(free); i++ {
@@ -294,7 +345,7 @@ func (r *hostReceiver) attach(n *Node, ifc *iface) {
 				continue
 			}
 			select {
-			case r.ch <- rxBatch{ifc: ifc, b: b, free: free}:
+			case r.ch <- rxBatch{ifc: ifc, six: six, b: b, free: free}:
 			case <-n.ctx.Done():
 				return
 			}
@@ -339,16 +390,21 @@ func (r *hostReceiver) readNow(n *Node, ifc *iface) {
 	if ifc.direct == nil {
 		ifc.direct = NewRecvBatch()
 	}
-	for range readNowBatches {
-		if err := hl.conn.ReadNow(ifc.direct); err != nil {
-			if ok, _ := ifc.readLog.allow(time.Now(), 10*time.Second); ok {
-				n.log.Error("read failed", "interface", ifc.name, "err", err)
-			}
-			return
+	for _, c := range hl.conns() {
+		if c.c == nil {
+			continue
 		}
-		n.handleDatagrams(ifc, ifc.direct)
-		if ifc.direct.N < batchSize {
-			return
+		for range readNowBatches {
+			if err := c.c.ReadNow(ifc.direct); err != nil {
+				if ok, _ := ifc.readLog.allow(time.Now(), 10*time.Second); ok {
+					n.log.Error("read failed", "interface", ifc.name, "err", err)
+				}
+				break
+			}
+			n.handleDatagrams(ifc, ifc.direct, c.six)
+			if ifc.direct.N < batchSize {
+				break
+			}
 		}
 	}
 }

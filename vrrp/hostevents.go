@@ -46,15 +46,20 @@ func (n *Node) updatePrimary(ifc *iface, now time.Time) {
 	if ifc.vipOnly {
 		return // no adverts go out here
 	}
-	old := ifc.primary
+	old, old6 := ifc.primary, ifc.primary6
 	if err := n.refreshPrimary(ifc); err != nil {
 		n.log.Warn("no primary address", "interface", ifc.name, "err", err)
 		return
 	}
-	if ifc.primary == old {
+	if ifc.primary == old && ifc.primary6 == old6 {
 		return
 	}
-	n.log.Info("primary address changed", "interface", ifc.name, "from", old, "to", ifc.primary)
+	if ifc.primary != old {
+		n.log.Info("primary address changed", "interface", ifc.name, "from", old, "to", ifc.primary)
+	}
+	if ifc.primary6 != old6 {
+		n.log.Info("link-local address changed", "interface", ifc.name, "from", old6, "to", ifc.primary6)
+	}
 	for _, in := range ifc.insts {
 		n.reevaluate(in, now)
 	}

@@ -151,8 +151,8 @@ func attachFilter(fd int, ins []bpf.Instruction) error {
 // holdBack gives the link's socket the adverts to hold back.
 func (r *hostReceiver) holdBack(ifc *iface, ads []heldAdvert) error {
 	hl, ok := ifc.link.(*hostLink)
-	if !ok {
-		return nil
+	if !ok || hl.conn == nil {
+		return nil // IPv6 adverts are not held back
 	}
 	return hl.conn.HoldBack(ads)
 }
@@ -163,7 +163,7 @@ func (r *hostReceiver) holdBack(ifc *iface, ads []heldAdvert) error {
 func (r *hostReceiver) takeHeld(n *Node) {
 	for _, ifc := range n.ifaces {
 		hl, ok := ifc.link.(*hostLink)
-		if !ok || !hl.conn.held.armed {
+		if !ok || hl.conn == nil || !hl.conn.held.armed {
 			continue
 		}
 		h := &hl.conn.held

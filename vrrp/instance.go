@@ -137,17 +137,17 @@ func (in *instance) setVIPs(linkOf func(name string) *iface) {
 }
 
 // source is the address adverts go out from: source_address, else the
-// interface's primary address.
+// interface's primary address (over IPv6 its link-local).
 func (in *instance) source() netip.Addr {
 	if in.cfg.SourceAddress.IsValid() {
 		return in.cfg.SourceAddress
 	}
-	return in.ifc.primary
+	return in.ifc.primaryFor(in.family())
 }
 
-// family is the family the instance advertises in.
+// family is the family the instance advertises in (config.Instance.Family).
 func (in *instance) family() Family {
-	if in.ifc.family == FamilyIPv6 {
+	if in.cfg.Family() == config.FamilyIPv6 {
 		return FamilyIPv6
 	}
 	return FamilyIPv4
@@ -156,7 +156,7 @@ func (in *instance) family() Family {
 // mcastGroup is the multicast group the instance advertises to: 224.0.0.18,
 // or ff02::12 over IPv6.
 func (in *instance) mcastGroup() netip.Addr {
-	if in.ifc.family == FamilyIPv6 {
+	if in.family() == FamilyIPv6 {
 		return GroupV6
 	}
 	return GroupV4
@@ -194,7 +194,7 @@ func (in *instance) advert(prio uint8, dst netip.Addr) ([]byte, error) {
 	}
 	var b []byte
 	var err error
-	if in.ifc.family == FamilyIPv6 {
+	if in.family() == FamilyIPv6 {
 		b, err = a.AppendMarshalIPv6(in.buf[:0], in.source(), dst)
 	} else {
 		b, err = a.AppendMarshal(in.buf[:0], in.checksumMode(), in.source(), dst)

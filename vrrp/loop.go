@@ -241,13 +241,13 @@ func (n *Node) armTimer() {
 // handleBatch processes one batch of received datagrams.
 func (n *Node) handleBatch(rb rxBatch) {
 	n.takeHeld()
-	n.handleDatagrams(rb.ifc, rb.b)
+	n.handleDatagrams(rb.ifc, rb.b, rb.six)
 	rb.free <- rb.b
 }
 
-func (n *Node) handleDatagrams(ifc *iface, b *RecvBatch) {
+func (n *Node) handleDatagrams(ifc *iface, b *RecvBatch, six bool) {
 	now := n.now()
-	if ifc.family == FamilyIPv6 {
+	if six {
 		for i := 0; i < b.N; i++ {
 			n.onDatagram6(ifc, b.Datagram(i), b.Source(i), b.Control(i), b.Received(i, now))
 		}

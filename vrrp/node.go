@@ -22,11 +22,14 @@ import (
 type iface struct {
 	name    string
 	index   int
-	family  Family
-	primary netip.Addr
-	up      bool
-	mac     net.HardwareAddr // the source of adverts and gratuitous ARP
-	link    Link
+	family  Family     // of the adverts on the link: IPv4, IPv6 or both
+	primary netip.Addr // the primary IPv4 address
+	// primary6 is the usable IPv6 link-local adverts over IPv6 come from;
+	// invalid without one.
+	primary6 netip.Addr
+	up       bool
+	mac      net.HardwareAddr // the source of adverts and gratuitous ARP
+	link     Link
 	// noLinkLocalLogged: the missing IPv6 link-local was logged.
 	noLinkLocalLogged bool
 	byVRID            [256]*instance
@@ -251,8 +254,7 @@ func (n *Node) setup() error {
 		ifc.insts = append(ifc.insts, in)
 		n.insts = append(n.insts, in)
 	}
-	fams, ferrs := ifaceFamilies(n.cfg)
-	errs = append(errs, ferrs...)
+	fams := ifaceFamilies(n.cfg)
 	for _, ifc := range n.ifaces {
 		ifc.family = fams[ifc.name]
 	}
@@ -403,47 +405,50 @@ func (n *Node) openLink(ifc *iface) error {
 	return nil
 }
 
-// ifaceFamilies is the family adverts use on each interface an instance
-// of cfg advertises on; instances of both families on one interface are
-// refused: one link carries one advert socket.
-func ifaceFamilies(cfg *config.Config) (map[string]Family, []error) {
+// ifaceFamilies is the family of the adverts on each interface an
+// instance of cfg advertises on: IPv4, IPv6, or both (IPv4 and IPv6
+// instances on one interface: the link opens an advert socket for each).
+func ifaceFamilies(cfg *config.Config) map[string]Family {
 	fams := map[string]Family{}
-	first := map[string]config.Instance{}
-	var errs []error
 	for _, c := range cfg.Instances {
-		f := Family(c.Family())
-		o, seen := first[c.Interface]
-		switch {
-		case !seen:
-			fams[c.Interface], first[c.Interface] = f, c
-		case fams[c.Interface] != f:
-			errs = append(errs, fmt.Errorf("%s:%d: instance %s runs over %s but instance %s (line %d) runs over %s on the same interface %s: this vipd runs one family of adverts per interface; put them on different interfaces",
-				cfg.File, c.Line, c.Name, c.Family(), o.Name, o.Line, o.Family(), c.Interface))
-		}
+		fams[c.Interface] = fams[c.Interface].with(Family(c.Family()))
 	}
-	return fams, errs
+	return fams
 }
 
-// refreshPrimary finds the interface's primary address, skipping VIPs. Over
-// IPv6 it is the interface's link-local (RFC 5798 §5.1.2); without a usable
-// one it is left invalid and the instances advertising there go to fault
+// primaryFor is the address adverts of family fam go out from by default:
+// the primary IPv4 address, or the link-local.
+func (ifc *iface) primaryFor(fam Family) netip.Addr {
+	if fam == FamilyIPv6 {
+		return ifc.primary6
+	}
+	return ifc.primary
+}
+
+// refreshPrimary finds the interface's primary addresses, skipping VIPs:
+// for IPv4 adverts the primary IPv4 address (an error without one); for
+// IPv6 adverts the link-local (RFC 5798 §5.1.2), left invalid without a
+// usable one, so that the instances advertising over IPv6 go to fault
 // (ReasonNoLinkLocal) until one appears.
 func (n *Node) refreshPrimary(ifc *iface) error {
 	as, err := n.dp.ListAddrs(ifc.index)
 	if err != nil {
 		return err
 	}
-	if ifc.family == FamilyIPv6 {
-		p, ok := vip.LinkLocal(as, func(a netip.Addr) bool { return ifc.isVIP(a) })
-		if !ok && (ifc.primary.IsValid() || !ifc.noLinkLocalLogged) {
+	skip := func(a netip.Addr) bool { return ifc.isVIP(a) }
+	if ifc.family.has(FamilyIPv6) {
+		p, ok := vip.LinkLocal(as, skip)
+		if !ok && (ifc.primary6.IsValid() || !ifc.noLinkLocalLogged) {
 			ifc.noLinkLocalLogged = true
 			n.log.Warn("interface has no usable IPv6 link-local address: its IPv6 instances stay in fault until one appears (VRRP over IPv6 advertises from the link-local, RFC 5798 §5.1.2; is IPv6 disabled, addr_gen_mode none, or duplicate address detection still running?)",
 				"interface", ifc.name)
 		}
-		ifc.primary = p
+		ifc.primary6 = p
+	}
+	if !ifc.family.has(FamilyIPv4) {
 		return nil
 	}
-	p, ok := vip.Primary(as, func(a netip.Addr) bool { return ifc.isVIP(a) })
+	p, ok := vip.Primary(as, skip)
 	if !ok {
 		return fmt.Errorf("interface %s has no IPv4 address of its own to send adverts from", ifc.name)
 	}

@@ -51,14 +51,18 @@ func (n *Node) onDatagram6(ifc *iface, payload, name, oob []byte, now time.Time)
 // TTL (IPv4) or hop limit (IPv6) ttl; holdable says whether the held-back
 // adverts may take its repeats.
 func (n *Node) onMessage(ifc *iface, b []byte, src, dst netip.Addr, ttl int, holdable bool, now time.Time) {
+	six := familyOf(src) == FamilyIPv6
 	var in *instance
 	if len(b) >= 2 {
 		in = ifc.byVRID[b[1]]
 	}
+	if in != nil && (in.family() == FamilyIPv6) != six {
+		in = nil // that VRID runs in the other family here
+	}
 	a := &n.rxAd
 	var mode ChecksumMode
 	var err error
-	if ifc.family == FamilyIPv6 {
+	if six {
 		mode, err = ChecksumPseudoHeader, a.UnmarshalIPv6(b, src, dst)
 	} else {
 		mode, err = a.Unmarshal(b, src, dst)
@@ -79,7 +83,7 @@ func (n *Node) onMessage(ifc *iface, b []byte, src, dst netip.Addr, ttl int, hol
 		n.drop(ifc, nil, DropVRID, src, now)
 		return
 	}
-	if src == ifc.primary || src == in.source() {
+	if src == ifc.primary || src == ifc.primary6 || src == in.source() {
 		n.drop(ifc, in, DropOwnAddress, src, now)
 		return
 	}

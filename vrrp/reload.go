@@ -132,12 +132,11 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 	}
 	// Check everything before changing anything.
 	errs = append(errs, n.checkVMACReload(cfg)...)
-	fams, ferrs := ifaceFamilies(cfg)
-	errs = append(errs, ferrs...)
+	fams := ifaceFamilies(cfg)
 	for _, c := range cfg.Instances {
-		if ifc := ifByName[c.Interface]; ifc != nil && !ifc.vipOnly && (ifc.family == FamilyIPv6) != (fams[c.Interface] == FamilyIPv6) && len(ifc.insts) > 0 {
+		if ifc := ifByName[c.Interface]; ifc != nil && !ifc.vipOnly && ifc.family.orIPv4() != fams[c.Interface] && len(ifc.insts) > 0 {
 			errs = append(errs, fmt.Errorf("%s:%d: instance %s: adverts on %s would change from %s to %s; a reload cannot change an interface's advert family: restart vipd",
-				cfg.File, c.Line, c.Name, c.Interface, ifc.family, fams[c.Interface]))
+				cfg.File, c.Line, c.Name, c.Interface, ifc.family.orIPv4(), fams[c.Interface]))
 		}
 	}
 	for _, c := range cfg.Instances {

@@ -3,14 +3,12 @@ package vrrp
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/vip"
 )
 
@@ -19,7 +17,7 @@ import (
 // with msg_name and the hop limit and destination control messages. A
 // socket receives only its own family.
 func simReceive(n *Node, ifc *iface, f simFrame) {
-	if f.six != (ifc.family == FamilyIPv6) {
+	if f.six && !ifc.family.has(FamilyIPv6) || !f.six && !ifc.family.orIPv4().has(FamilyIPv4) {
 		return
 	}
 	if !f.six {
@@ -66,8 +64,8 @@ func TestScenarioIPv6Election(t *testing.T) {
 	a.expect("web", StateMaster)
 	b.expect("web", StateBackup)
 	scnHolders(t, s, sim6VIP, "a")
-	if a.n.ifaces[0].family != FamilyIPv6 || a.n.ifaces[0].primary != netip.MustParseAddr("fe80::1") {
-		t.Fatalf("a's eth0: family %v primary %v, want ipv6 from fe80::1", a.n.ifaces[0].family, a.n.ifaces[0].primary)
+	if a.n.ifaces[0].family != FamilyIPv6 || a.n.ifaces[0].primary6 != netip.MustParseAddr("fe80::1") {
+		t.Fatalf("a's eth0: family %v link-local %v, want ipv6 from fe80::1", a.n.ifaces[0].family, a.n.ifaces[0].primary6)
 	}
 	seen := 0
 	for _, f := range s.sent {
@@ -192,19 +190,64 @@ func TestScenarioDualStackInstance(t *testing.T) {
 	}
 }
 
-// Instances of both families on one interface are refused, naming both.
-func TestIfaceFamiliesRefuseMixing(t *testing.T) {
-	cfg, err := config.Parse("m.yaml", []byte(scnConfig(
-		scnInstance("four", 51, 100, "vips: [198.51.100.10]"),
-		scnInstance("six", 52, 100, "vips: [fd00:18::100]"))+"state_dir: "+t.TempDir()+"\n"))
-	if err != nil {
-		t.Fatal(err)
+// IPv4 and IPv6 instances on one interface: the link carries adverts of
+// both families, each instance elects in its own, and a takeover moves
+// each VIP.
+func TestScenarioBothFamiliesOnOneInterface(t *testing.T) {
+	s := newSimNet(t)
+	a := s.host6("a", "10.0.0.1", "fe80::1")
+	b := s.host6("b", "10.0.0.2", "fe80::2")
+	cfg := func(prio int) string {
+		return scnConfig(scnInstance("four", 51, prio, "vips: ["+scnVIP+"]"), scnInstance("six", 52, prio, "vips: ["+sim6VIP+"]"))
 	}
-	fams, errs := ifaceFamilies(cfg)
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "instance six runs over IPv6") || !strings.Contains(errs[0].Error(), "instance four") {
-		t.Fatalf("errors %v, want one naming both instances", errs)
+	if fams := ifaceFamilies(s.config(cfg(100))); fams["eth0"] != FamilyBoth {
+		t.Fatalf("eth0's family %v, want both", fams["eth0"])
 	}
-	if fams["eth0"] != FamilyIPv4 {
-		t.Errorf("eth0's family %v, want the first instance's", fams["eth0"])
+	a.start(s.config(cfg(150)))
+	b.start(s.config(cfg(100)))
+	s.run(2 * time.Second)
+	for _, name := range []string{"four", "six"} {
+		a.expect(name, StateMaster)
+		b.expect(name, StateBackup)
+	}
+	scnHolders(t, s, scnVIP, "a")
+	scnHolders(t, s, sim6VIP, "a")
+	if got := a.inst("six").source(); got != netip.MustParseAddr("fe80::1") {
+		t.Errorf("the IPv6 instance advertises from %v, want the link-local", got)
+	}
+	if got := a.inst("four").source(); got != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("the IPv4 instance advertises from %v, want the primary address", got)
+	}
+	var four, six int
+	for _, f := range s.sent {
+		if f.from != "a" {
+			continue
+		}
+		if f.six {
+			six++
+			if f.data[1] != 52 {
+				t.Fatalf("VRID %d over IPv6, want 52", f.data[1])
+			}
+		} else {
+			four++
+			if f.data[21] != 51 {
+				t.Fatalf("VRID %d over IPv4, want 51", f.data[21])
+			}
+		}
+	}
+	if four < 10 || six < 10 {
+		t.Fatalf("a sent %d IPv4 and %d IPv6 adverts in 2 s, want both families", four, six)
+	}
+	for _, name := range []string{"four", "six"} {
+		if in := b.inst(name); in.count.AdvertsReceived < 10 || in.count.Dropped != [numDropReasons]uint64{} {
+			t.Errorf("b's %s accepted %d adverts, dropped %v", name, in.count.AdvertsReceived, in.count.Dropped)
+		}
+	}
+	a.kill()
+	s.run(time.Second)
+	b.expect("four", StateMaster)
+	b.expect("six", StateMaster)
+	if !b.has(scnVIP) || !b.has(sim6VIP) {
+		t.Fatal("b took over without both VIPs")
 	}
 }

@@ -449,7 +449,7 @@ func (h *simNode) LookupLink(name string) (LinkInfo, error) {
 }
 
 func (h *simNode) OpenLink(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 && fam != FamilyIPv6 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 && fam != FamilyBoth {
 		return nil, fmt.Errorf("family %s", fam)
 	}
 	sl := &simLink{h: h, name: l.Name, mac: l.MAC}
@@ -458,7 +458,7 @@ func (h *simNode) OpenLink(l LinkInfo, fam Family) (Link, error) {
 }
 
 func (h *simNode) OpenAnnouncer(l LinkInfo, fam Family) (Link, error) {
-	if fam != FamilyIPv4 && fam != FamilyIPv6 {
+	if fam != FamilyIPv4 && fam != FamilyIPv6 && fam != FamilyBoth {
 		return nil, fmt.Errorf("family %s", fam)
 	}
 	sl := &simLink{h: h, name: l.Name, mac: l.MAC, announceOnly: true}

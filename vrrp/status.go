@@ -197,7 +197,7 @@ func (n *Node) status() Status {
 			EffectivePriority:    in.m.Config().Priority,
 			AdvertInterval:       in.cfg.AdvertInterval,
 			MasterAdvertInterval: in.m.MasterAdverInterval(),
-			PrimaryAddr:          in.ifc.primary,
+			PrimaryAddr:          in.ifc.primaryFor(in.family()),
 			SourceAddr:           in.source(),
 			MasterAddr:           in.m.MasterAddr(),
 			MasterPriority:       in.m.MasterPriority(),

@@ -125,11 +125,17 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 			configured[v.Address.Addr()] = true
 		}
 	}
-	fam := advertFamily(insts)
-	primary, sv := sourceVerdict(name, fam, addrs, configured)
-	vs = append(vs, sv)
+	fams := advertFamilies(insts)
+	sources := map[netip.Addr]bool{}
+	for _, fam := range fams {
+		src, sv := sourceVerdict(name, fam, addrs, configured)
+		vs = append(vs, sv)
+		if src.IsValid() {
+			sources[src] = true
+		}
+	}
 	for _, a := range addrs {
-		if !unowned(a.Prefix.Addr(), primary, fam, configured) {
+		if !unowned(a.Prefix.Addr(), sources, fams, configured) {
 			continue
 		}
 		vs = append(vs, Verdict{Warn, fmt.Sprintf("interface %s carries %s, which no vipd instance owns", name, a.Prefix),
@@ -137,7 +143,7 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 	}
 	vmacParent := slices.ContainsFunc(insts, func(in config.Instance) bool { return in.VirtualMAC })
 	vs = append(vs, d.kernelSettings(name, vmacParent)...)
-	if fam == config.FamilyIPv6 || carriesIPv6(insts) {
+	if slices.Contains(fams, config.FamilyIPv6) || carriesIPv6(insts) {
 		vs = append(vs, d.ipv6Settings(name)...)
 	}
 	vv, macvlans := d.virtualMACChecks(name, ifi.Index, insts)
@@ -150,7 +156,7 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 		}
 	}
 	vs = append(vs, sharedSubnet(name, addrs, configured, insts)...)
-	lv, seen := d.listen(ifi, fam, insts)
+	lv, seen := d.listenAll(ifi, fams, insts)
 	vs = append(vs, lv...)
 	return append(vs, d.reachability(ifi, insts, held, seen)...)
 }

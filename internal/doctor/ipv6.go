@@ -2,22 +2,61 @@ package doctor
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/vip"
 	"github.com/vipd/vipd/vrrp"
 )
 
-// advertFamily is the family the instances advertise in on one interface
-// (config.Load refuses two on one interface): IPv6 when the first one runs
-// over IPv6.
-func advertFamily(insts []config.Instance) config.Family {
-	if len(insts) > 0 && insts[0].Family() == config.FamilyIPv6 {
-		return config.FamilyIPv6
+// advertFamilies are the families the instances advertise in on one
+// interface, IPv4 first; IPv4 alone when there is none.
+func advertFamilies(insts []config.Instance) []config.Family {
+	var fams []config.Family
+	for _, f := range []config.Family{config.FamilyIPv4, config.FamilyIPv6} {
+		if slices.ContainsFunc(insts, func(in config.Instance) bool { return in.Family() == f }) {
+			fams = append(fams, f)
+		}
 	}
-	return config.FamilyIPv4
+	if len(fams) == 0 {
+		fams = []config.Family{config.FamilyIPv4}
+	}
+	return fams
+}
+
+// listenAll is listen for each family in fams at once, each for the
+// instances advertising in it, the verdicts in fams' order.
+func (d doctor) listenAll(ifi *net.Interface, fams []config.Family, insts []config.Instance) ([]Verdict, map[uint8]map[netip.Addr]*heard) {
+	if len(fams) == 1 {
+		return d.listen(ifi, fams[0], insts)
+	}
+	type result struct {
+		vs   []Verdict
+		seen map[uint8]map[netip.Addr]*heard
+	}
+	out := make([]result, len(fams))
+	var wg sync.WaitGroup
+	for i, fam := range fams {
+		mine := slices.DeleteFunc(slices.Clone(insts), func(in config.Instance) bool { return in.Family() != fam })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].vs, out[i].seen = d.listen(ifi, fam, mine)
+		}()
+	}
+	wg.Wait()
+	var vs []Verdict
+	seen := map[uint8]map[netip.Addr]*heard{}
+	for _, r := range out {
+		vs = append(vs, r.vs...)
+		for vrid, hs := range r.seen {
+			seen[vrid] = hs // a VRID is used once per interface
+		}
+	}
+	return vs, seen
 }
 
 // carriesIPv6 reports whether any of the instances has an IPv6 VIP.
@@ -48,14 +87,14 @@ func sourceVerdict(name string, fam config.Family, addrs []vip.Addr, configured 
 }
 
 // unowned reports whether a is an address of the interface that the
-// "no vipd instance owns" warning is about: one of the family adverts use
-// (fam) or that the instances carry VIPs of, not a link-local, not the
+// "no vipd instance owns" warning is about: one of a family adverts use
+// (fams) or that the instances carry VIPs of, not a link-local, not an
 // advert source.
-func unowned(a netip.Addr, source netip.Addr, fam config.Family, configured map[netip.Addr]bool) bool {
-	if a == source || configured[a] || a.IsLinkLocalUnicast() {
+func unowned(a netip.Addr, sources map[netip.Addr]bool, fams []config.Family, configured map[netip.Addr]bool) bool {
+	if sources[a] || configured[a] || a.IsLinkLocalUnicast() {
 		return false
 	}
-	if config.FamilyOf(a) == fam {
+	if slices.Contains(fams, config.FamilyOf(a)) {
 		return true
 	}
 	for c := range configured {

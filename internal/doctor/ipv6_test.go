@@ -3,6 +3,7 @@ package doctor
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestSourceVerdictIPv6(t *testing.T) {
 		{"198.18.0.12", config.FamilyIPv6, false},
 		{"198.18.0.12", config.FamilyIPv4, true},
 	} {
-		if got := unowned(netip.MustParseAddr(tc.a), ll, tc.fam, configured); got != tc.want {
+		if got := unowned(netip.MustParseAddr(tc.a), map[netip.Addr]bool{ll: true}, []config.Family{tc.fam}, configured); got != tc.want {
 			t.Errorf("unowned(%s, %v) = %v, want %v", tc.a, tc.fam, got, tc.want)
 		}
 	}
@@ -97,5 +98,22 @@ func TestHeardVerdictsIPv6(t *testing.T) {
 	seen := map[uint8]map[netip.Addr]*heard{62: {a: {src: a, addrs: []netip.Addr{netip.MustParseAddr("198.18.0.100")}, lastPrio: 150}}}
 	if out := verdictText(heardVerdicts("eth0", config.FamilyIPv4, []config.Instance{dual}, seen, time.Second)); strings.Contains(out, "warn") {
 		t.Errorf("a dual-stack peer's IPv4-only list was judged different:\n%s", out)
+	}
+}
+
+func TestAdvertFamilies(t *testing.T) {
+	four := config.Instance{Name: "four", VIPs: []config.VIP{{Address: netip.MustParsePrefix("198.18.0.100/32")}}}
+	six := config.Instance{Name: "six", VIPs: []config.VIP{{Address: netip.MustParsePrefix("fd00:18::100/128")}}}
+	for _, tc := range []struct {
+		insts []config.Instance
+		want  []config.Family
+	}{
+		{nil, []config.Family{config.FamilyIPv4}},
+		{[]config.Instance{six}, []config.Family{config.FamilyIPv6}},
+		{[]config.Instance{six, four}, []config.Family{config.FamilyIPv4, config.FamilyIPv6}},
+	} {
+		if got := advertFamilies(tc.insts); !slices.Equal(got, tc.want) {
+			t.Errorf("advertFamilies(%d instances) = %v, want %v", len(tc.insts), got, tc.want)
+		}
 	}
 }
