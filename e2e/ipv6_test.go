@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -419,5 +421,89 @@ func TestIPv6KeepalivedHandOver(t *testing.T) {
 			must(t, p.WaitHolder(p.A, vip6, 5*time.Second))
 			assertClientOn(t, p, p.A, vip6)
 		})
+	}
+}
+
+// tshark, on what the client captured of an IPv6 pair's election and a
+// graceful stop, finds every advert well formed (link-local source,
+// ff02::12, hop limit 255, version 3, good checksum, the VIP listed) and
+// every neighbour advertisement for the VIP unsolicited, with Override,
+// without Router (no forwarding), a good checksum and the sender's MAC as
+// target link-layer address, from both masters in turn.
+func TestIPv6WireFormat(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed")
+	}
+	p := newPair6(t, "sv")
+	pcap := filepath.Join(p.Dir, "client.pcap")
+	dump, err := p.Client.Start(filepath.Join(p.Dir, "tcpdump.log"), "tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-n", "-w", pcap, "ip6")
+	must(t, err)
+	time.Sleep(500 * time.Millisecond) // tcpdump listening
+	startPair6(t, p, []netip.Addr{vip6}, vip6.String())
+	time.Sleep(300 * time.Millisecond)
+	must(t, p.Stop(p.A))
+	must(t, p.WaitHolder(p.B, vip6, 3*time.Second))
+	time.Sleep(300 * time.Millisecond)
+	must(t, dump.Signal(syscall.SIGINT))
+	if _, err := dump.Wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	fields := func(filter string, fs ...string) [][]string {
+		t.Helper()
+		args := []string{"-n", "-r", pcap, "-Y", filter, "-T", "fields", "-E", "separator=|"}
+		for _, f := range fs {
+			args = append(args, "-e", f)
+		}
+		out, err := exec.Command(tshark, args...).Output()
+		if err != nil {
+			t.Fatalf("tshark %s: %v", filter, err)
+		}
+		var rows [][]string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l != "" {
+				rows = append(rows, strings.Split(l, "|"))
+			}
+		}
+		return rows
+	}
+	lla, err := p.A.Host.LinkLocal()
+	must(t, err)
+	llb, err := p.B.Host.LinkLocal()
+	must(t, err)
+	adverts := fields("vrrp", "ipv6.src", "ipv6.dst", "ipv6.hlim", "vrrp.version", "vrrp.checksum.status", "vrrp.ipv6_addr", "vrrp.prio")
+	from := map[string]int{}
+	for _, r := range adverts {
+		if (r[0] != lla.String() && r[0] != llb.String()) || r[1] != "ff02::12" || r[2] != "255" || r[3] != "3" || r[4] != "1" || r[5] != vip6.String() {
+			t.Errorf("advert %v: want from a link-local to ff02::12, hop limit 255, v3, good checksum, listing %s", r, vip6)
+		}
+		from[r[0]]++
+	}
+	if from[lla.String()] == 0 || from[llb.String()] == 0 {
+		t.Errorf("adverts by source %v: want both nodes' link-locals", from)
+	}
+	macA, err := p.A.Host.MAC()
+	must(t, err)
+	macB, err := p.B.Host.MAC()
+	must(t, err)
+	nas := fields("icmpv6.type == 136 && ipv6.src == "+vip6.String(), "eth.src", "ipv6.dst", "ipv6.hlim", "icmpv6.checksum.status",
+		"icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s", "icmpv6.nd.na.flag.o", "icmpv6.nd.na.target_address", "icmpv6.opt.linkaddr")
+	byMAC := map[string]int{}
+	for _, r := range nas {
+		if r[6] != "1" && r[6] != "True" {
+			continue // a solicited answer from the kernel, not vipd's
+		}
+		if r[1] != "ff02::1" || r[2] != "255" || r[3] != "1" || (r[4] != "0" && r[4] != "False") || (r[5] != "0" && r[5] != "False") || r[7] != vip6.String() || r[8] != r[0] {
+			t.Errorf("neighbour advertisement %v: want to ff02::1, hop limit 255, good checksum, R and S clear, O set, target %s, link-layer address = sender", r, vip6)
+		}
+		byMAC[r[0]]++
+	}
+	if byMAC[macA.String()] == 0 || byMAC[macB.String()] == 0 {
+		t.Errorf("unsolicited neighbour advertisements by MAC %v: want a's (%s) and then b's (%s)", byMAC, macA, macB)
+	}
+	t.Logf("%d adverts (%v), %d unsolicited NAs (%v)", len(adverts), from, len(nas), byMAC)
+	if t.Failed() {
+		all, _ := exec.Command(tshark, "-n", "-r", pcap).CombinedOutput()
+		t.Logf("capture:\n%s", all)
 	}
 }
