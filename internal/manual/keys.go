@@ -7,7 +7,7 @@ var Keys = []Key{
 	{Name: "`control_socket`", Type: "path", Default: "`/run/vipd/vipd.sock`", Rule: "not empty, at most 107 bytes (a Unix socket path), no NUL"},
 	{Name: "`metrics_listen`", Type: "`host:port`", Default: "`127.0.0.1:9654`", Rule: "`\"\"` turns the listener off; a numeric port 1..65535; the host is not resolved here"},
 	{Name: "`state_dir`", Type: "path", Default: "`/var/lib/vipd`", Rule: "absolute, no NUL"},
-	{Name: "`conflict_probe_interval`", Type: "duration", Default: "`2s`", Rule: "500ms..1h, or 0: no ARP probes (conflicts are found only from the frames heard); each watched address is probed once every 1 to 1.5 intervals (the probes ride on wake-ups the daemon has anyway), at most 10 probes a second per node (a round lasts longer with more than interval × 10 addresses); a conflict clears after 4.5 intervals without its MAC (10 min with 0); changed by a reload"},
+	{Name: "`conflict_probe_interval`", Type: "duration", Default: "`2s`", Rule: "500ms..1h, or 0: no ARP probes (conflicts are found only from the frames heard); each watched address is probed once every 1 to 1.5 intervals (the probes ride on wake-ups the daemon has anyway), at most 2 probes a second per node (a round lasts longer with more than interval × 2 addresses); a conflict clears after 4.5 intervals without its MAC (10 min with 0); changed by a reload"},
 	{Name: "`instances`", Type: "list", Default: "—", Rule: "required, at least one"},
 	{Name: "`sync_groups`", Type: "list", Default: "none", Rule: ""},
 	{Name: "`sync_groups[].name`", Type: "name", Default: "—", Rule: "required, `[a-z0-9_-]{1,32}`, unique among groups"},
