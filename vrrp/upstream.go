@@ -229,11 +229,14 @@ func (n *Node) upstreamTimers(in *instance, now time.Time) {
 			s.due = now.Add(probeSlotWait)
 			continue
 		}
-		vips := n.upstreamVIPs(in)
+		link := in.upstreamLink()
+		vips := n.upstreamVIPs(in, link)
 		if len(vips) == 0 {
 			// No VIP is on the link yet (its add is retried): nothing
-			// to ask about; try again later without counting it.
+			// to ask about; try again later without counting it, backing
+			// off as for a failed attempt.
 			s.due = now.Add(s.wait)
+			s.wait = min(2*s.wait, upstreamRetryMax)
 			continue
 		}
 		s.due, s.inflight = time.Time{}, true
@@ -241,19 +244,29 @@ func (n *Node) upstreamTimers(in *instance, now time.Time) {
 		n.probesInFlight++
 		n.prober.startProbe(n, c.ctx, probeReq{
 			Instance: in.cfg.Name, Term: c.term, Slot: i,
-			Link: in.ifc.name, Index: in.ifc.index, MAC: append(net.HardwareAddr(nil), in.ifc.mac...),
+			Link: link.name, Index: link.index, MAC: append(net.HardwareAddr(nil), link.mac...),
 			Upstream: s.addr, VIPs: vips, Timeout: upstreamTimeout,
 		})
 	}
 	n.noteDeadline(in)
 }
 
-// upstreamVIPs are the instance's VIPs present on its own interface: the
-// upstream is a neighbour there.
-func (n *Node) upstreamVIPs(in *instance) []netip.Addr {
+// upstreamLink is the link the instance's own VIPs live on: its interface,
+// or with virtual_mac its macvlan, whose virtual MAC the upstream must
+// learn.
+func (in *instance) upstreamLink() *iface {
+	if in.vmac != nil && in.vmac.ifc != nil {
+		return in.vmac.ifc
+	}
+	return in.ifc
+}
+
+// upstreamVIPs are the instance's VIPs present on link: the upstream is a
+// neighbour there.
+func (n *Node) upstreamVIPs(in *instance, link *iface) []netip.Addr {
 	var vips []netip.Addr
 	for _, v := range in.vs {
-		if v.link == in.ifc && v.present && v.family == FamilyIPv4 {
+		if v.link == link && v.present && v.family == FamilyIPv4 {
 			vips = append(vips, v.prefix.Addr())
 		}
 	}

@@ -414,3 +414,29 @@ func TestScenarioUpstreamNoDefaultGateway(t *testing.T) {
 		t.Errorf("%d 'no default gateway' lines, want 1:\n%s", c, b.logs)
 	}
 }
+
+// With virtual_mac the VIPs live on the macvlan: the check asks from there,
+// at the virtual MAC, and does not poll for VIPs on the parent (it did,
+// every 100 ms, for as long as the node was master).
+func TestScenarioUpstreamWithVirtualMAC(t *testing.T) {
+	s := newSimNet(t)
+	u := s.addUpstream(scnUpstream, false)
+	s.gateway = u.addr
+	_, b, _ := upstreamKill(t, s, "virtual_mac: true")
+	s.run(2 * time.Second)
+	b.expect("web", StateMaster)
+	ps := s.probesBy(b)
+	if len(ps) == 0 {
+		t.Fatal("b made no attempt")
+	}
+	p := ps[0]
+	if p.req.Link != "vrrp4.51" || p.req.MAC.String() != virtualMAC(51).String() || !slices.Equal(p.req.VIPs, []netip.Addr{netip.MustParseAddr(scnVIP)}) {
+		t.Errorf("b's attempt: %+v; want from %s on vrrp4.51 at the virtual MAC", p.req, scnVIP)
+	}
+	wakes := b.wakes
+	s.run(5 * time.Second)
+	// A master at 100 ms adverts wakes 10 times a second for them.
+	if w := b.wakes - wakes; w > 55 {
+		t.Errorf("b woke %d times in 5 s as master, want about 50 (one per advert)", w)
+	}
+}
