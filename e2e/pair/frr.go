@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/vipd/vipd/e2e/lab"
 )
 
@@ -310,8 +312,11 @@ func (n *Node) holds(addr netip.Addr) (bool, error) {
 		return present && up, err
 	case n.vmac:
 		present, up, err := n.Host.LinkAddr(VMACLink, addr)
-		if err != nil && !n.Host.LinkExists(VMACLink) {
-			return false, nil // the daemon is not running
+		// No macvlan: the daemon is not running, or (a restart) has
+		// not made it again yet; it may appear between the two looks.
+		var nf netlink.LinkNotFoundError
+		if err != nil && (errors.As(err, &nf) || !n.Host.LinkExists(VMACLink)) {
+			return false, nil
 		}
 		return present && up, err
 	}
