@@ -23,6 +23,9 @@ type daemon struct {
 	p    *pair.Pair
 	dir  string
 	bin  string // vipd's binary, for `vipd status`
+	// vmac puts the VIPs on a macvlan with the virtual MAC: vipd's
+	// virtual_mac: true, keepalived's use_vmac (the vmac phase).
+	vmac bool
 }
 
 func (d *daemon) vipd() bool { return d.name == "vipd" }
@@ -31,15 +34,21 @@ func (d *daemon) vipd() bool { return d.name == "vipd" }
 // pair.VIP) at interval, the pair's usual instance.
 func (d *daemon) configureOne(n *pair.Node, prio uint8, interval time.Duration) error {
 	if d.vipd() {
-		return d.p.Configure(n, pair.NodeConfig{Priority: prio, AdvertInterval: interval, Version: 3})
+		return d.p.Configure(n, pair.NodeConfig{Priority: prio, AdvertInterval: interval, Version: 3, VirtualMAC: d.vmac})
 	}
-	return d.p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: interval, Version: 3})
+	return d.p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: interval, Version: 3, VirtualMAC: d.vmac})
 }
+
+// vmacName is the macvlan of VRID vrid in the virtual-MAC mode, for both
+// daemons: vipd's default virtual_mac_name, given to keepalived's
+// use_vmac.
+func vmacName(vrid int) string { return fmt.Sprintf("vrrp4.%d", vrid) }
 
 // configureMany writes n's configuration for count instances, VRIDs
 // 1..count, each with its own VIP from vipPool. Both daemons get the same
 // gratuitous ARP schedule: a burst on becoming master and one more a
-// second later, then none.
+// second later, then none. With d.vmac each instance has its macvlan,
+// vmacName of its VRID.
 func (d *daemon) configureMany(n *pair.Node, prio uint8, interval time.Duration, count int) error {
 	vips := vipPool()[:count]
 	var b strings.Builder
@@ -48,9 +57,12 @@ func (d *daemon) configureMany(n *pair.Node, prio uint8, interval time.Duration,
 			d.socket(n), filepath.Join(d.dir, n.Host.Name+"-state"))
 		for i, v := range vips {
 			fmt.Fprintf(&b, "  - name: vr%d\n    interface: eth0\n    vrid: %d\n    priority: %d\n    version: 3\n"+
-				"    advert_interval: %s\n    garp:\n      repeat: 1\n      interval: 1s\n"+
-				"    vips:\n      - address: %s\n        description: bench\n        owner: bench\n",
-				i+1, i+1, prio, interval, v)
+				"    advert_interval: %s\n    garp:\n      repeat: 1\n      interval: 1s\n",
+				i+1, i+1, prio, interval)
+			if d.vmac {
+				b.WriteString("    virtual_mac: true\n")
+			}
+			fmt.Fprintf(&b, "    vips:\n      - address: %s\n        description: bench\n        owner: bench\n", v)
 		}
 		n.Priority = prio
 		return os.WriteFile(n.Config, []byte(b.String()), 0o600)
@@ -59,8 +71,12 @@ func (d *daemon) configureMany(n *pair.Node, prio uint8, interval time.Duration,
 	for i, v := range vips {
 		fmt.Fprintf(&b, "vrrp_instance vr%d {\n    state BACKUP\n    interface eth0\n    virtual_router_id %d\n"+
 			"    priority %d\n    advert_int %s\n    garp_master_delay 1\n    garp_master_repeat 1\n"+
-			"    garp_master_refresh 0\n    virtual_ipaddress {\n        %s/32 dev eth0\n    }\n}\n",
-			i+1, i+1, prio, strconv.FormatFloat(interval.Seconds(), 'f', -1, 64), v)
+			"    garp_master_refresh 0\n",
+			i+1, i+1, prio, strconv.FormatFloat(interval.Seconds(), 'f', -1, 64))
+		if d.vmac {
+			fmt.Fprintf(&b, "    use_vmac %s\n", vmacName(i+1))
+		}
+		fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s/32 dev eth0\n    }\n}\n", v)
 	}
 	n.Priority = prio
 	return os.WriteFile(d.p.KeepalivedConf(n), []byte(b.String()), 0o600)
@@ -150,9 +166,11 @@ func (d *daemon) waitElected(vips []netip.Addr, timeout time.Duration) error {
 	}
 }
 
-// vipsOn counts how many of vips are on n's eth0.
+// vipsOn counts how many of vips are on n's links: eth0, or the
+// macvlans with the virtual MAC (neither daemon leaves a VIP on a
+// backup's macvlan).
 func vipsOn(n *pair.Node, vips []netip.Addr) (int, error) {
-	out, err := n.Host.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	out, err := n.Host.Run("ip", "-4", "-o", "addr", "show")
 	if err != nil {
 		return 0, err
 	}

@@ -75,30 +75,43 @@ type footprintResult struct {
 func (b *bench) footprintPhase() error {
 	for _, iv := range b.opt.scaleIntervals {
 		for _, count := range b.opt.sizes {
-			rounds := make([][]footprintResult, len(b.daemons))
-			for round := range b.opt.rounds {
-				rs, err := b.footprintRound(iv, count)
-				if err != nil {
-					return err
-				}
-				for i, r := range rs {
-					rounds[i] = append(rounds[i], r)
-					tag := ""
-					if b.opt.rounds > 1 {
-						tag = fmt.Sprintf(" round %d", round+1)
-					}
-					fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v%s (elected in %v) master %s cores %.1f µs %.2f sw /advert %5.1f MB, backup %s cores %.1f µs %.2f sw /advert %5.1f MB%s\n", time.Now().Format("15:04:05"),
-						r.daemon, count, iv, tag, r.elected.Round(time.Millisecond),
-						coresText(r.master.cores), us(r.master.perAdvert()), r.master.switchesPerAdvert(), mb(r.master.hwm),
-						coresText(r.backup.cores), us(r.backup.perAdvert()), r.backup.switchesPerAdvert(), mb(r.backup.hwm), unsteadyNote(r.unsteady))
-				}
+			rs, err := b.footprintConfig(iv, count)
+			if err != nil {
+				return err
 			}
-			for i := range b.daemons {
-				b.footprint = append(b.footprint, medianFootprint(rounds[i]))
-			}
+			b.footprint = append(b.footprint, rs...)
 		}
 	}
 	return nil
+}
+
+// footprintConfig measures count instances at iv -rounds times for
+// every daemon, in the mode the daemons are set to (the virtual MAC or
+// not), and returns each daemon's medians.
+func (b *bench) footprintConfig(iv time.Duration, count int) ([]footprintResult, error) {
+	rounds := make([][]footprintResult, len(b.daemons))
+	for round := range b.opt.rounds {
+		rs, err := b.footprintRound(iv, count)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range rs {
+			rounds[i] = append(rounds[i], r)
+			tag := b.modeNote()
+			if b.opt.rounds > 1 {
+				tag += fmt.Sprintf(" round %d", round+1)
+			}
+			fmt.Fprintf(os.Stderr, "%s footprint: %-10s %3d instances at %-5v%s (elected in %v) master %s cores %.1f µs %.2f sw /advert %5.1f MB, backup %s cores %.1f µs %.2f sw /advert %5.1f MB%s\n", time.Now().Format("15:04:05"),
+				r.daemon, count, iv, tag, r.elected.Round(time.Millisecond),
+				coresText(r.master.cores), us(r.master.perAdvert()), r.master.switchesPerAdvert(), mb(r.master.hwm),
+				coresText(r.backup.cores), us(r.backup.perAdvert()), r.backup.switchesPerAdvert(), mb(r.backup.hwm), unsteadyNote(r.unsteady))
+		}
+	}
+	var out []footprintResult
+	for i := range b.daemons {
+		out = append(out, medianFootprint(rounds[i]))
+	}
+	return out, nil
 }
 
 // footprintRound measures every daemon once, in turn or (-together) at

@@ -62,9 +62,19 @@ type options struct {
 	phases         map[string]bool
 	daemons        []string
 	command        string // how this run was invoked, for the report
+
+	vmacTrials   int           // vmac: outage trials per daemon and scenario
+	vmacInterval time.Duration // vmac: advert interval of its trials and footprint
 }
 
-var allPhases = []string{"outage", "footprint", "soak", "gobench"}
+// comparePhases write the comparison's section of the report; vmac
+// writes a section of its own.
+var comparePhases = []string{"outage", "footprint", "soak", "gobench"}
+
+var allPhases = append(slices.Clone(comparePhases), "vmac")
+
+// defaultPhases are the phases a run without -phases runs.
+var defaultPhases = allPhases
 
 func main() {
 	if os.Getenv(hogEnv) != "" {
@@ -88,7 +98,9 @@ func main() {
 	flag.StringVar(&o.png, "png", "bench/outage.png", "outage chart (\"\": none)")
 	flag.StringVar(&o.vipd, "vipd", os.Getenv("VIPD_BIN"), "vipd binary (default: $VIPD_BIN, else build one)")
 	flag.StringVar(&o.logs, "logs", "", "keep configs and daemon logs in this directory (default: a temporary one, removed unless the run fails)")
-	flag.StringVar(&phases, "phases", strings.Join(allPhases, ","), "phases to run")
+	flag.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, some of "+strings.Join(allPhases, ","))
+	flag.IntVar(&o.vmacTrials, "vmac-trials", 10, "vmac: outage trials per daemon and scenario with the virtual MAC")
+	flag.DurationVar(&o.vmacInterval, "vmac-interval", 100*time.Millisecond, "vmac: advert interval of the virtual-MAC trials and footprint")
 	flag.StringVar(&daemons, "daemons", "vipd,keepalived", "daemons to measure (for trying things out: the report compares both)")
 	flag.BoolVar(&quick, "quick", false, "only the footprint of one instance at 20ms, 100ms and 1s adverts, the daemons at the same time, medians of 3 rounds of "+quickWindow.String()+
 		" windows, printed and not written into the report (about two and a half minutes); flags given as well override these")
@@ -112,6 +124,12 @@ func main() {
 	}
 	if err == nil && o.trials < 1 {
 		err = fmt.Errorf("-trials %d: want at least 1", o.trials)
+	}
+	if err == nil && o.vmacTrials < 1 {
+		err = fmt.Errorf("-vmac-trials %d: want at least 1", o.vmacTrials)
+	}
+	if err == nil {
+		err = checkInterval(o.vmacInterval)
 	}
 	if err == nil && o.rounds < 1 {
 		err = fmt.Errorf("-rounds %d: want at least 1", o.rounds)
@@ -181,12 +199,20 @@ func parseDurations(s string) ([]time.Duration, error) {
 		if err != nil {
 			return nil, err
 		}
-		if d < 10*time.Millisecond || d%(10*time.Millisecond) != 0 {
-			return nil, fmt.Errorf("interval %v: want whole centiseconds (VRRPv3)", d)
+		if err := checkInterval(d); err != nil {
+			return nil, err
 		}
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+// checkInterval refuses an advert interval VRRPv3 cannot carry.
+func checkInterval(d time.Duration) error {
+	if d < 10*time.Millisecond || d%(10*time.Millisecond) != 0 {
+		return fmt.Errorf("interval %v: want whole centiseconds (VRRPv3)", d)
+	}
+	return nil
 }
 
 func parseSizes(s string) ([]int, error) {
@@ -318,6 +344,7 @@ type bench struct {
 	footprint []footprintResult
 	soak      []soakResult
 	gobench   goBench
+	vmac      *vmacResults
 }
 
 func (b *bench) run() error {
@@ -391,6 +418,14 @@ func (b *bench) run() error {
 	if b.opt.phases["soak"] {
 		if err := b.soakPhase(); err != nil {
 			return fmt.Errorf("soak: %w", err)
+		}
+	}
+	// Last: keepalived's use_vmac changes sysctls on its nodes (the
+	// phase puts them back), and whatever else it leaves behind stays
+	// out of the other phases' way.
+	if b.opt.phases["vmac"] {
+		if b.vmac, err = b.vmacPhase(); err != nil {
+			return fmt.Errorf("vmac: %w", err)
 		}
 	}
 	for _, d := range b.daemons {

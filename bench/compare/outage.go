@@ -65,6 +65,10 @@ type trialResult struct {
 	handover            time.Duration // the old master's last advert → the new one's first
 	announced           time.Duration // the old master's last advert → the new one's first gratuitous ARP
 	phase               pair.Phase    // where the fault was aimed
+	// With the virtual MAC: the client's neighbour entry for the VIP
+	// (its MAC, "" if none) after the failover, and after a took the
+	// VIP back and answered the client again.
+	macFailover, macRepair string
 }
 
 type outageResults struct {
@@ -98,17 +102,24 @@ func (r *outageResults) gaps(k outageKey) []time.Duration {
 }
 
 // outagePhase runs the failover trials at every interval for both
-// daemons. Both pairs run throughout an interval's trials. Below the
+// daemons.
+func (b *bench) outagePhase() (*outageResults, error) {
+	return b.outageRun(b.opt.intervals, b.opt.trials)
+}
+
+// outageRun runs trials failover trials of each scenario at each of
+// intervals for every daemon, in the mode the daemons are set to (the
+// virtual MAC or not). Both pairs run throughout an interval's trials. Below the
 // -parallel threshold the trials take turns (vipd, keepalived, for each
 // scenario, trial after trial), so that a change of load on the machine
 // touches both alike; at or above it each daemon's trials run at the
 // same time in its own lab, because the slow timers dominate there and a
 // few milliseconds of interference do not show.
-func (b *bench) outagePhase() (*outageResults, error) {
+func (b *bench) outageRun(intervals []time.Duration, trials int) (*outageResults, error) {
 	start := time.Now()
 	res := &outageResults{trials: map[outageKey][]trialResult{}, parallel: map[time.Duration]bool{}}
-	for _, iv := range b.opt.intervals {
-		fmt.Fprintf(os.Stderr, "outage: adverts every %v, %d trials per daemon and scenario\n", iv, b.opt.trials)
+	for _, iv := range intervals {
+		fmt.Fprintf(os.Stderr, "outage: adverts every %v, %d trials per daemon and scenario%s\n", iv, trials, b.modeNote())
 		for _, d := range b.daemons {
 			d.stopAll()
 			for _, n := range []struct {
@@ -130,9 +141,9 @@ func (b *bench) outagePhase() (*outageResults, error) {
 			errs := make([]error, len(b.daemons))
 			for i, d := range b.daemons {
 				wg.Go(func() {
-					for t := 1; t <= b.opt.trials && errs[i] == nil; t++ {
+					for t := 1; t <= trials && errs[i] == nil; t++ {
 						for si := range scenarios {
-							if errs[i] = b.trial(res, d, iv, si, t); errs[i] != nil {
+							if errs[i] = b.trial(res, d, iv, si, t, trials); errs[i] != nil {
 								break
 							}
 						}
@@ -144,10 +155,10 @@ func (b *bench) outagePhase() (*outageResults, error) {
 				return nil, err
 			}
 		} else {
-			for t := 1; t <= b.opt.trials; t++ {
+			for t := 1; t <= trials; t++ {
 				for si := range scenarios {
 					for _, d := range b.daemons {
-						if err := b.trial(res, d, iv, si, t); err != nil {
+						if err := b.trial(res, d, iv, si, t, trials); err != nil {
 							return nil, err
 						}
 					}
@@ -162,27 +173,44 @@ func (b *bench) outagePhase() (*outageResults, error) {
 	return res, nil
 }
 
-// trial injects scenario si on d's master, measures what the client saw
-// while the backup took over, and repairs until A is master again.
-func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t int) error {
+// trial injects scenario si on d's master (trial t of n), measures what
+// the client saw while the backup took over, and repairs until A is
+// master again. With the virtual MAC it also reads the client's
+// neighbour entry for the VIP after the failover and after A took the
+// VIP back.
+func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t, n int) error {
 	s := scenarios[si]
 	p := d.p
 	bound := s.bound(iv)
 	timeout := pair.MasterDownInterval(prioBackup, iv) + 3*time.Second
-	ph := trialPhase(iv, t, b.opt.trials)
+	ph := trialPhase(iv, t, n)
 	o, err := p.FailoverAt(p.B, func() error { return s.inject(d) }, timeout, 150*time.Millisecond, ph)
 	if err != nil {
 		return fmt.Errorf("%s, adverts every %v, %s, trial %d: %w (logs in %s)", d.name, iv, s.name, t, err, d.dir)
 	}
-	res.add(outageKey{d.name, iv, si}, trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault), advertAge: o.AdvertAge, probeAge: o.ProbeAge, handover: o.Handover, announced: o.Announced, phase: ph})
-	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms, GARP %6.2f ms\n",
-		d.name, iv, s.name, t, msf(o.Gap), msf(bound), msf(o.AdvertAge), msf(ph.Offset), msf(o.ProbeAge), msf(ph.ProbePhase), msf(o.Handover), msf(o.Announced))
+	tr := trialResult{gap: o.Gap, move: o.Land.Sub(o.Fault), advertAge: o.AdvertAge, probeAge: o.ProbeAge, handover: o.Handover, announced: o.Announced, phase: ph}
+	if d.vmac {
+		// FailoverAt returned once the client had had replies from
+		// the new master for a while: its entry is the one it used.
+		if tr.macFailover, err = p.ClientNeighbour(pair.VIP); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms, GARP %6.2f ms%s\n",
+		d.name, iv, s.name, t, msf(o.Gap), msf(bound), msf(o.AdvertAge), msf(ph.Offset), msf(o.ProbeAge), msf(ph.ProbePhase), msf(o.Handover), msf(o.Announced), macNote("client on", tr.macFailover))
 	if err := s.repair(d); err != nil {
 		return fmt.Errorf("%s, %s, repair after trial %d: %w", d.name, s.name, t, err)
 	}
 	if err := p.WaitHolder(p.A, pair.VIP, 2*pair.MasterDownInterval(prioMaster, iv)+5*time.Second); err != nil {
 		return fmt.Errorf("%s, %s, A taking the VIP back after trial %d: %w (logs in %s)", d.name, s.name, t, err, d.dir)
 	}
+	if d.vmac {
+		if tr.macRepair, err = d.clientEntry(); err != nil {
+			return fmt.Errorf("%s, %s, after trial %d: %w", d.name, s.name, t, err)
+		}
+		fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d a back:%s\n", d.name, iv, s.name, t, macNote(" client on", tr.macRepair))
+	}
+	res.add(outageKey{d.name, iv, si}, tr)
 	return nil
 }
 

@@ -33,21 +33,35 @@ func (b *bench) writeReport() error {
 		}
 		fmt.Fprintln(os.Stderr, "wrote", b.opt.png)
 	}
-	var sb strings.Builder
-	b.section(&sb, pngRef)
-	fmt.Print(sb.String())
-	if b.opt.out == "" {
-		return nil
+	// Each section is written only by a run of its phases, so that
+	// `-phases vmac` leaves the comparison's section as it was.
+	type part struct {
+		begin, end string
+		write      func(io.Writer)
 	}
-	if err := report.ReplaceSection(b.opt.out, markBegin, markEnd, sb.String()); err != nil {
-		return err
+	var parts []part
+	if slices.ContainsFunc(comparePhases, func(ph string) bool { return b.opt.phases[ph] }) {
+		parts = append(parts, part{markBegin, markEnd, func(w io.Writer) { b.section(w, pngRef) }})
 	}
-	fmt.Fprintln(os.Stderr, "wrote", b.opt.out)
+	if b.vmac != nil {
+		parts = append(parts, part{vmacBegin, vmacEnd, b.vmacSection})
+	}
+	for _, pt := range parts {
+		var sb strings.Builder
+		pt.write(&sb)
+		fmt.Print(sb.String())
+		if b.opt.out == "" {
+			continue
+		}
+		if err := report.ReplaceSection(b.opt.out, pt.begin, pt.end, sb.String()); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "wrote", b.opt.out)
+	}
 	return nil
 }
 
 func (b *bench) section(w io.Writer, pngRef string) {
-	m := b.machine
 	took := time.Since(b.start).Round(time.Second)
 	fmt.Fprintf(w, "## vipd beside keepalived\n\n")
 	fmt.Fprintf(w, "Written by `bench/compare` (%s UTC, the run took %v); a new run replaces this section and keeps the rest of the file. "+
@@ -55,10 +69,9 @@ func (b *bench) section(w io.Writer, pngRef string) {
 		"each pair is two nodes of the same daemon, VRRPv3, master a at priority %d, backup b at %d. "+
 		"Times are in milliseconds, memory in MB (10^6 bytes), CPU in cores (CPU seconds per wall second).\n\n",
 		b.start.UTC().Format("2006-01-02 15:04"), took, prioMaster, prioBackup)
-	fmt.Fprintf(w, "**Machine:** %d CPUs (%s), %s memory, Linux %s; %s; vipd `%s`; %s. Load average (1, 5, 15 min) at the start %s, at the end %s.\n\n",
-		m.cpus, orUnknown(m.cpuModel), orUnknown(m.memory), orUnknown(m.kernel), m.goVersion, orUnknown(m.vipd), orUnknown(m.keepalived), m.loadStart, m.loadEnd)
+	b.machineLine(w)
 	fmt.Fprintf(w, "**Reproduce:** `sudo make bench` builds vipd and runs `go run ./bench/compare -vipd bin/vipd` with the defaults "+
-		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 1s,100ms,20ms -sizes 1,100,250`; about 26 minutes on 2 CPUs); "+
+		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 1s,100ms,20ms -sizes 1,100,250`; about 29 minutes on 2 CPUs, the last 2 of them the vmac phase, whose section follows this one); "+
 		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags, and `sudo make bench-quick` (`-quick`) measures only one instance's CPU at 20 ms, 100 ms and 1 s adverts, in about two and a half minutes. This run: `%s`.\n\n", b.opt.command)
 
 	if b.outage != nil {
@@ -73,6 +86,13 @@ func (b *bench) section(w io.Writer, pngRef string) {
 	if b.gobench.command != "" {
 		b.goBenchSection(w)
 	}
+}
+
+// machineLine says what the run ran on.
+func (b *bench) machineLine(w io.Writer) {
+	m := b.machine
+	fmt.Fprintf(w, "**Machine:** %d CPUs (%s), %s memory, Linux %s; %s; vipd `%s`; %s. Load average (1, 5, 15 min) at the start %s, at the end %s.\n\n",
+		m.cpus, orUnknown(m.cpuModel), orUnknown(m.memory), orUnknown(m.kernel), m.goVersion, orUnknown(m.vipd), orUnknown(m.keepalived), m.loadStart, m.loadEnd)
 }
 
 func orUnknown(s string) string {
@@ -114,15 +134,11 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 		for si, s := range scenarios {
 			bound := s.bound(iv)
 			for _, d := range b.daemons {
-				g := slices.Clone(res.gaps(outageKey{d.name, iv, si}))
-				if len(g) == 0 {
+				cells, ok := gapCells(res.gaps(outageKey{d.name, iv, si}), bound, si)
+				if !ok {
 					continue
 				}
-				slices.Sort(g)
-				med, p95 := report.Pct(g, 50), report.Pct(g, 95)
-				fmt.Fprintf(w, "| %v | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n", iv, s.name, d.name,
-					num(g[0]), num(med), num(p95), num(g[len(g)-1]), num(bound), boundName(si),
-					signed(med-bound), signed(p95-bound))
+				fmt.Fprintf(w, "| %v | %s | %s | %s |\n", iv, s.name, d.name, cells)
 			}
 		}
 	}
@@ -131,6 +147,20 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 		fmt.Fprintf(w, "![Outage per trial, vipd and keepalived, by fault and advert interval](%s)\n\n", pngRef)
 	}
 	b.pairedSection(w)
+}
+
+// gapCells renders the columns min | median | p95 | max | protocol
+// bound | median − bound | p95 − bound of scenario si's gaps (any
+// order); false if there are none.
+func gapCells(gaps []time.Duration, bound time.Duration, si int) (string, bool) {
+	if len(gaps) == 0 {
+		return "", false
+	}
+	g := slices.Clone(gaps)
+	slices.Sort(g)
+	med, p95 := report.Pct(g, 50), report.Pct(g, 95)
+	return fmt.Sprintf("%s | %s | %s | %s | %s (%s) | %s | %s", num(g[0]), num(med), num(p95), num(g[len(g)-1]),
+		num(bound), boundName(si), signed(med-bound), signed(p95-bound)), true
 }
 
 // pairedSection compares the daemons trial by trial (same phases) and
@@ -230,9 +260,15 @@ func (b *bench) footprintSection(w io.Writer) {
 		"\"VRRP\" is the child alone. "+
 		"A window in which a node changed state or a VIP was out of place is not steady: it is measured again (%d more time(s) at most, `-retries`), "+
 		"and the note says what was discarded.\n\n", b.opt.window, b.footprintMethod(), b.opt.retries)
+	footprintTable(w, b.footprint)
+}
+
+// footprintTable writes the footprint rows of rs, and vipd ÷ keepalived
+// where both were measured.
+func footprintTable(w io.Writer, rs []footprintResult) {
 	fmt.Fprintf(w, "| adverts | instances | daemon | master CPU (cores) | master µs/advert | master switches/advert | backup CPU (cores) | backup µs/advert | backup switches/advert | master peak RSS | backup peak RSS | master PSS | backup PSS | note |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range b.footprint {
+	for _, r := range rs {
 		rss := func(fp nodeFootprint) string {
 			if fp.nprocs > 1 {
 				return fmt.Sprintf("%.1f (VRRP %.1f)", mb(fp.hwm), mb(fp.hwmVRRP))
@@ -263,11 +299,11 @@ func (b *bench) footprintSection(w io.Writer) {
 	fmt.Fprintln(w)
 	// vipd against keepalived where both ran.
 	var lines []string
-	for _, r := range b.footprint {
+	for _, r := range rs {
 		if r.daemon != "vipd" {
 			continue
 		}
-		for _, k := range b.footprint {
+		for _, k := range rs {
 			if k.daemon == "keepalived" && k.interval == r.interval && k.instances == r.instances &&
 				k.master.cores > 0 && k.backup.cores > 0 && k.master.hwm > 0 && k.backup.hwm > 0 &&
 				k.master.pss > 0 && k.backup.pss > 0 {

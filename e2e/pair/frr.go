@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/vipd/vipd/e2e/lab"
 )
 
@@ -295,21 +297,26 @@ func (p *Pair) killFRR(n *Node) error {
 }
 
 // VMACLink is the macvlan of vipd's instance with virtual_mac (VRID 51,
-// the default virtual_mac_name).
+// the default virtual_mac_name), and of keepalived's with
+// KeepalivedConfig.VirtualMAC.
 const VMACLink = "vrrp4.51"
 
 // holds reports whether n serves addr now: with FRR, addr on FRRLink and
 // FRRLink up (not protodown, with carrier); with vipd's virtual_mac, addr
-// on VMACLink and VMACLink up; otherwise addr on eth0.
+// (or keepalived's use_vmac, KeepalivedConfig.VirtualMAC), addr on
+// VMACLink and VMACLink up; otherwise addr on eth0.
 func (n *Node) holds(addr netip.Addr) (bool, error) {
 	switch {
 	case n.frr != nil:
 		present, up, err := n.Host.LinkAddr(FRRLink, addr)
 		return present && up, err
-	case n.vmac && n.ka == nil:
+	case n.vmac:
 		present, up, err := n.Host.LinkAddr(VMACLink, addr)
-		if err != nil && !n.Host.LinkExists(VMACLink) {
-			return false, nil // vipd is not running
+		// No macvlan: the daemon is not running, or (a restart) has
+		// not made it again yet; it may appear between the two looks.
+		var nf netlink.LinkNotFoundError
+		if err != nil && (errors.As(err, &nf) || !n.Host.LinkExists(VMACLink)) {
+			return false, nil
 		}
 		return present && up, err
 	}
@@ -317,10 +324,10 @@ func (n *Node) holds(addr netip.Addr) (bool, error) {
 }
 
 // ServiceMAC is the MAC the client should have for the VIP while n is
-// master: VirtualMAC with FRR and with vipd's virtual_mac, eth0's
-// otherwise.
+// master: VirtualMAC with FRR, with vipd's virtual_mac and keepalived's
+// use_vmac (the configuration last written), eth0's otherwise.
 func (n *Node) ServiceMAC() (net.HardwareAddr, error) {
-	if n.frr != nil || n.vmac && n.ka == nil {
+	if n.frr != nil || n.vmac {
 		return VirtualMAC, nil
 	}
 	return n.Host.MAC()

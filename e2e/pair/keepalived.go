@@ -49,9 +49,14 @@ type KeepalivedConfig struct {
 	NoPreempt bool
 	// AuthPass (v2 only) writes authentication { auth_type PASS }.
 	AuthPass string
-	VIPs     []netip.Addr // default: VIP
-	Extra    string       // more vrrp_instance lines, indented by 4
-	Global   string       // more global_defs lines, indented by 4
+	// VirtualMAC writes "use_vmac VMACLink": keepalived keeps the VIPs
+	// on a macvlan of that name with VirtualMAC, and Holders and
+	// ServiceMAC look there. keepalived does not set arp_announce on
+	// eth0; the caller sets it to 2 (see e2e/keepalived_vmac_test.go).
+	VirtualMAC bool
+	VIPs       []netip.Addr // default: VIP
+	Extra      string       // more vrrp_instance lines, indented by 4
+	Global     string       // more global_defs lines, indented by 4
 }
 
 // keepalivedRun is what the pair knows of keepalived running on a node.
@@ -107,6 +112,7 @@ func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 		return fmt.Errorf("keepalived on %s: nopreempt needs state BACKUP", n.Host.Name)
 	}
 	n.Priority = c.Priority
+	n.vmac = c.VirtualMAC
 	state := "BACKUP"
 	if c.Master {
 		state = "MASTER"
@@ -124,6 +130,9 @@ func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 	// Like vipd's defaults: a burst on becoming master and another a
 	// second later, no periodic refresh.
 	b.WriteString("    garp_master_delay 1\n    garp_master_repeat 3\n    garp_master_refresh 0\n")
+	if c.VirtualMAC {
+		fmt.Fprintf(&b, "    use_vmac %s\n", VMACLink)
+	}
 	b.WriteString(c.Extra)
 	b.WriteString("    virtual_ipaddress {\n")
 	for _, v := range c.VIPs {

@@ -40,7 +40,7 @@ type Node struct {
 	frr     *frrRun      // set while FRR is the node's daemon
 	frrVIPs []netip.Addr // FRRLink's addresses, from ConfigureFRR
 
-	vmac bool // vipd's configuration has virtual_mac
+	vmac bool // the configuration last written has virtual_mac (vipd) or use_vmac (keepalived)
 }
 
 // NodeConfig is what varies between the nodes' configuration files.
