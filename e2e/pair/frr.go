@@ -44,6 +44,25 @@ const FRRLink = "vrrp4-51"
 // VirtualMAC is RFC 5798's IPv4 virtual MAC of VRID 51, FRRLink's MAC.
 var VirtualMAC = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 51}
 
+// FRRLink6 is the macvlan that carries the IPv6 VIPs of FRR's VRID 51.
+const FRRLink6 = "vrrp6-51"
+
+// VirtualMAC6 is RFC 5798's IPv6 virtual MAC of VRID 51, FRRLink6's MAC.
+var VirtualMAC6 = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x02, 51}
+
+// FRRLinkLocal is the link-local address frrMacvlan gives FRRLink6 on n:
+// fe80::5e:51:1 on A, fe80::5e:51:2 on B. vrrpd sends its IPv6 adverts
+// from it, so the two nodes' must differ, and the one the kernel would
+// derive from VirtualMAC6 is the same on both (FRR's documentation warns
+// of it): FRRLink6 gets addrgenmode none and this address instead.
+func (p *Pair) FRRLinkLocal(n *Node) netip.Addr {
+	last := byte(1)
+	if n == p.B {
+		last = 2
+	}
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 10: 0x00, 11: 0x5e, 12: 0x00, 13: 0x51, 14: 0x00, 15: last})
+}
+
 // FRRPath returns the directory holding FRR's zebra and vrrpd.
 func FRRPath() (string, error) {
 	for _, d := range []string{"zebra", "vrrpd"} {
@@ -104,7 +123,11 @@ func (p *Pair) ConfigureFRR(n *Node, c FRRConfig) error {
 	b.WriteString(c.Extra)
 	// The first address line starts the virtual router: last.
 	for _, v := range c.VIPs {
-		fmt.Fprintf(&b, " vrrp 51 ip %s\n", v)
+		kw := "ip"
+		if v.Is6() {
+			kw = "ipv6"
+		}
+		fmt.Fprintf(&b, " vrrp 51 %s %s\n", kw, v)
 	}
 	b.WriteString("!\n")
 	return os.WriteFile(p.FRRConf(n), []byte(b.String()), 0o600)
@@ -223,29 +246,56 @@ func frrPrepare(dir string, files map[string][]byte) error {
 	return nil
 }
 
-// frrMacvlan creates FRRLink on n's eth0, once: bridge mode, VirtualMAC,
-// the VIPs, up. (FRR's documentation adds addrgenmode random, for IPv6
-// link-locals that differ between routers; the lab's hosts have IPv6
-// off, where the kernel refuses it.) vrrpd sets it protodown until
-// it is master. eth0 gets arp_ignore=1: the VIPs are local addresses of
-// the node even while FRRLink is protodown, and eth0 would otherwise
-// answer ARP for them with its own MAC. And arp_announce=2: the node's
-// own ARP requests (for the client, as it answers a ping to the VIP)
-// would otherwise leave eth0 with the VIP as sender address and eth0's
-// MAC, and move the client's entry for the VIP off the virtual MAC.
+// frrMacvlan creates, once each, FRRLink on n's eth0 if n's FRR has IPv4
+// VIPs and FRRLink6 if it has IPv6 ones: bridge mode, the family's
+// virtual MAC, the VIPs, up. vrrpd sets them protodown until it is master.
+//
+// FRRLink: FRR's documentation adds addrgenmode random, for IPv6
+// link-locals that differ between routers; an IPv4-only host has IPv6
+// off, where the kernel refuses it, and FRRLink needs none. eth0 gets
+// arp_ignore=1: the VIPs are local addresses of the node even while
+// FRRLink is protodown, and eth0 would otherwise answer ARP for them
+// with its own MAC. And arp_announce=2: the node's own ARP requests (for
+// the client, as it answers a ping to the VIP) would otherwise leave eth0
+// with the VIP as sender address and eth0's MAC, and move the client's
+// entry for the VIP off the virtual MAC.
+//
+// FRRLink6 (the host must have IPv6 on, lab.Host.EnableIPv6, whose
+// accept_dad=0 it inherits): addrgenmode none and FRRLinkLocal, the
+// source of vrrpd's IPv6 adverts, nodad; the VIPs as /128, nodad (a /64
+// there would route the node's own traffic to the segment through a link
+// that is down while backup). Neighbour solicitations are answered per
+// interface, so eth0 never answers for a VIP on FRRLink6.
 func (p *Pair) frrMacvlan(n *Node) error {
-	if _, err := n.Host.Run("ip", "link", "show", "dev", FRRLink); err == nil {
-		return nil
-	}
-	cmds := [][]string{
-		{"sysctl", "-qw", "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2"},
-		{"ip", "link", "add", FRRLink, "link", "eth0", "type", "macvlan", "mode", "bridge"},
-		{"ip", "link", "set", "dev", FRRLink, "address", VirtualMAC.String()},
-	}
+	var v4, v6 []netip.Addr
 	for _, v := range n.frrVIPs {
-		cmds = append(cmds, []string{"ip", "addr", "add", v.String() + "/32", "dev", FRRLink})
+		if v.Is6() {
+			v6 = append(v6, v)
+		} else {
+			v4 = append(v4, v)
+		}
 	}
-	cmds = append(cmds, []string{"ip", "link", "set", "dev", FRRLink, "up"})
+	var cmds [][]string
+	if _, err := n.Host.Run("ip", "link", "show", "dev", FRRLink); err != nil && len(v4) > 0 {
+		cmds = append(cmds,
+			[]string{"sysctl", "-qw", "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2"},
+			[]string{"ip", "link", "add", FRRLink, "link", "eth0", "type", "macvlan", "mode", "bridge"},
+			[]string{"ip", "link", "set", "dev", FRRLink, "address", VirtualMAC.String()})
+		for _, v := range v4 {
+			cmds = append(cmds, []string{"ip", "addr", "add", v.String() + "/32", "dev", FRRLink})
+		}
+		cmds = append(cmds, []string{"ip", "link", "set", "dev", FRRLink, "up"})
+	}
+	if _, err := n.Host.Run("ip", "link", "show", "dev", FRRLink6); err != nil && len(v6) > 0 {
+		cmds = append(cmds,
+			[]string{"ip", "link", "add", FRRLink6, "link", "eth0", "type", "macvlan", "mode", "bridge"},
+			[]string{"ip", "link", "set", "dev", FRRLink6, "address", VirtualMAC6.String(), "addrgenmode", "none"},
+			[]string{"ip", "-6", "addr", "add", p.FRRLinkLocal(n).String() + "/64", "dev", FRRLink6, "nodad"})
+		for _, v := range v6 {
+			cmds = append(cmds, []string{"ip", "-6", "addr", "add", v.String() + "/128", "dev", FRRLink6, "nodad"})
+		}
+		cmds = append(cmds, []string{"ip", "link", "set", "dev", FRRLink6, "up"})
+	}
 	for _, c := range cmds {
 		if _, err := n.Host.Run(c...); err != nil {
 			return fmt.Errorf("FRR's macvlan on %s: %w", n.Host.Name, err)
@@ -256,17 +306,22 @@ func (p *Pair) frrMacvlan(n *Node) error {
 
 // FRRStatus returns what FRR's `show vrrp` says of VRID 51's IPv4
 // router on n: "Master", "Backup" or "Initialize".
-func (p *Pair) FRRStatus(n *Node) (string, error) {
+func (p *Pair) FRRStatus(n *Node) (string, error) { return p.frrStatus(n, "v4") }
+
+// FRRStatus6 is FRRStatus for VRID 51's IPv6 router.
+func (p *Pair) FRRStatus6(n *Node) (string, error) { return p.frrStatus(n, "v6") }
+
+func (p *Pair) frrStatus(n *Node, fam string) (string, error) {
 	out, err := n.Host.Run("vtysh", "-N", n.Host.NS, "-c", "show vrrp 51")
 	if err != nil {
 		return "", err
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "Status" && f[1] == "(v4)" {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "Status" && f[1] == "("+fam+")" {
 			return f[2], nil
 		}
 	}
-	return "", fmt.Errorf("FRR on %s: no IPv4 status in `show vrrp 51`:\n%s", n.Host.Name, out)
+	return "", fmt.Errorf("FRR on %s: no %s status in `show vrrp 51`:\n%s", n.Host.Name, fam, out)
 }
 
 // stopFRR is Stop for FRR: SIGTERM to vrrpd, which shuts its virtual
@@ -301,14 +356,19 @@ func (p *Pair) killFRR(n *Node) error {
 // KeepalivedConfig.VirtualMAC.
 const VMACLink = "vrrp4.51"
 
-// holds reports whether n serves addr now: with FRR, addr on FRRLink and
-// FRRLink up (not protodown, with carrier); with vipd's virtual_mac, addr
-// (or keepalived's use_vmac, KeepalivedConfig.VirtualMAC), addr on
-// VMACLink and VMACLink up; otherwise addr on eth0.
+// holds reports whether n serves addr now: with FRR, addr on FRRLink (or
+// FRRLink6 for an IPv6 addr) and that link up (not protodown, with
+// carrier); with vipd's virtual_mac (or keepalived's use_vmac,
+// KeepalivedConfig.VirtualMAC), addr on VMACLink and VMACLink up;
+// otherwise addr on eth0.
 func (n *Node) holds(addr netip.Addr) (bool, error) {
 	switch {
 	case n.frr != nil:
-		present, up, err := n.Host.LinkAddr(FRRLink, addr)
+		link := FRRLink
+		if addr.Is6() {
+			link = FRRLink6
+		}
+		present, up, err := n.Host.LinkAddr(link, addr)
 		return present && up, err
 	case n.vmac:
 		present, up, err := n.Host.LinkAddr(VMACLink, addr)
