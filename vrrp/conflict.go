@@ -192,11 +192,13 @@ func (d *conflictDetector) foreign(w *watchedVIP, mac [6]byte) (foreign, known b
 	if mac == d.own[w.t.link] {
 		return false, true
 	}
-	if w.t.master {
-		return true, true
-	}
+	// The VRID's virtual MAC answers for the VIP as the master's: this
+	// node's own with virtual_mac, the master's while backup.
 	if w.t.vrid != 0 && mac == [6]byte(virtualMAC(w.t.vrid)) {
 		return false, true
+	}
+	if w.t.master {
+		return true, true
 	}
 	if !w.t.masterIP.IsValid() {
 		return false, false
@@ -279,7 +281,7 @@ func (d *conflictDetector) known(link string) []arp.Claim {
 				cs = append(cs, arp.Claim{IP: k.vip, MAC: m})
 			}
 		}
-		if !w.t.master && w.t.vrid != 0 {
+		if w.t.vrid != 0 {
 			cs = append(cs, arp.Claim{IP: k.vip, MAC: [6]byte(virtualMAC(w.t.vrid))})
 		}
 	}

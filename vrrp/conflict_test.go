@@ -428,3 +428,39 @@ func TestConflictBackupAcceptsVirtualMAC(t *testing.T) {
 		t.Fatalf("evaluate = %+v, want the virtual MAC as a conflict when the VRID is not known", chs)
 	}
 }
+
+// With virtual_mac the VIPs live on the macvlan, which is down on a
+// backup: they are watched on the parent, where every frame for them
+// passes, and the VRID's virtual MAC answering for them is no conflict on
+// either node (the master's own announcements come from it).
+func TestConflictTargetsVirtualMAC(t *testing.T) {
+	vip := netip.PrefixFrom(cvip, 32)
+	s := Status{
+		Interfaces: []InterfaceStatus{{Name: "eth0", MAC: macOwn}},
+		Instances: []InstanceStatus{
+			{Name: "web", Interface: "eth0", VirtualMACLink: "vrrp4.51", VRID: 51, State: StateBackup, MasterAddr: cmasterIP,
+				VIPs: []VIPStatus{{Address: vip, Interface: "vrrp4.51"}}},
+		},
+	}
+	ts, own := conflictTargets(s)
+	want := conflictTarget{instance: "web", vip: cvip, link: "eth0", masterIP: cmasterIP, vrid: 51}
+	if len(ts) != 1 || ts[0] != want {
+		t.Fatalf("targets %+v, want [%+v]", ts, want)
+	}
+	vm := [6]byte(virtualMAC(51))
+	for _, master := range []bool{false, true} {
+		s.Instances[0].State = StateBackup
+		if master {
+			s.Instances[0].State = StateMaster
+		}
+		ts, _ = conflictTargets(s)
+		d := newConflictDetector(0, time.Minute)
+		d.set(ts, own)
+		if f, known := d.foreign(d.vips[vipKey{"eth0", cvip}], vm); f || !known {
+			t.Errorf("master %v: the virtual MAC judged foreign %v (known %v)", master, f, known)
+		}
+		if !slices.Contains(d.known("eth0"), arp.Claim{IP: cvip, MAC: vm}) {
+			t.Errorf("master %v: the virtual MAC's claim is not kept from the watcher: %v", master, d.known("eth0"))
+		}
+	}
+}

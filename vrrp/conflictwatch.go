@@ -561,8 +561,15 @@ func conflictTargets(s Status) ([]conflictTarget, map[string]net.HardwareAddr) {
 			if !v.Address.Addr().Is4() {
 				continue
 			}
-			t := conflictTarget{instance: in.Name, vip: v.Address.Addr(), link: v.Interface, master: in.State == StateMaster, vrid: in.VRID}
-			if in.State == StateBackup && v.Interface == in.Interface && in.MasterAddr.IsValid() {
+			// A VIP on the instance's macvlan (virtual_mac) is heard on
+			// the parent: the macvlan is down on a backup, and every
+			// frame for it crosses the parent.
+			link := v.Interface
+			if in.VirtualMACLink != "" && link == in.VirtualMACLink {
+				link = in.Interface
+			}
+			t := conflictTarget{instance: in.Name, vip: v.Address.Addr(), link: link, master: in.State == StateMaster, vrid: in.VRID}
+			if in.State == StateBackup && link == in.Interface && in.MasterAddr.IsValid() {
 				t.masterIP = in.MasterAddr
 			}
 			ts = append(ts, t)

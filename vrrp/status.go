@@ -42,8 +42,11 @@ type InterfaceStatus struct {
 
 // InstanceStatus is one instance's state and counters.
 type InstanceStatus struct {
-	Name                 string
-	Interface            string
+	Name      string
+	Interface string
+	// VirtualMACLink is the macvlan of an instance with virtual_mac, whose
+	// VIPs live there ("" without).
+	VirtualMACLink       string
 	VRID                 uint8
 	Version              int
 	Family               Family // the family adverts use: ipv4, or ipv6 (from the link-local)
@@ -189,6 +192,7 @@ func (n *Node) status() Status {
 		is := InstanceStatus{
 			Name:                 in.cfg.Name,
 			Interface:            in.ifc.name,
+			VirtualMACLink:       in.vmacName(),
 			VRID:                 in.cfg.VRID,
 			Version:              in.cfg.Version,
 			Family:               in.family(),

@@ -414,3 +414,11 @@ func (n *Node) checkVMACReload(cfg *config.Config) []error {
 	}
 	return errs
 }
+
+// vmacName is the name of in's macvlan with virtual_mac, "" without.
+func (in *instance) vmacName() string {
+	if in.vmac == nil {
+		return ""
+	}
+	return in.vmac.name
+}
