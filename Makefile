@@ -95,12 +95,13 @@ demo: deps build
 	@test "$(ROOT)" = 0 || { echo "demo: needs root for network namespaces (sudo make demo)"; exit 1; }
 	VIPD_BIN=$(CURDIR)/$(BIN) $(GO) run ./e2e/demo
 
-# vipd beside keepalived in the lab (root, about 29 minutes): failover
+# vipd beside keepalived in the lab (root, about 31 minutes): failover
 # outage, CPU and memory with up to 250 instances, spurious transitions
-# under a CPU hog, the hot-path Go benchmarks, and both with the virtual MAC
-# (phase vmac). Writes its sections of bench/REPORT.md and bench/outage.png.
+# under a CPU hog, the hot-path Go benchmarks, and outage and one instance's
+# footprint with the virtual MAC (phase vmac) and over IPv6 (phase ipv6).
+# Writes its sections of bench/REPORT.md and bench/outage.png.
 # Shorter: COMPAREFLAGS="-trials 5 -soak 60s"; only the virtual MAC:
-# COMPAREFLAGS="-phases vmac".
+# COMPAREFLAGS="-phases vmac"; only IPv6: COMPAREFLAGS="-phases ipv6".
 bench: build
 	@test "$(ROOT)" = 0 || { echo "bench: needs root for network namespaces (sudo make bench)"; exit 1; }
 	$(GO) run ./bench/compare -vipd $(CURDIR)/$(BIN) $(COMPAREFLAGS)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -30,9 +31,23 @@ func TestReadUsageSelf(t *testing.T) {
 	if _, ok := u0.threads[unix.Gettid()]; !ok {
 		t.Errorf("thread %d (this one) missing from %v", unix.Gettid(), u0.threads)
 	}
-	start := time.Now()
+	// Spin until this thread has used 30 ms of CPU by its own clock
+	// (not 30 ms of wall time, which a busy machine shares out), then
+	// the process's figures must hold at least that. Locked, so that
+	// the thread clock read is the same thread's throughout.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var own unix.Timespec
 	x := 0
-	for time.Since(start) < 30*time.Millisecond {
+	for {
+		if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &own); err != nil {
+			t.Fatal(err)
+		}
+		if x == 0 {
+			lo = time.Duration(own.Nano())
+		} else if time.Duration(own.Nano())-lo >= 30*time.Millisecond {
+			break
+		}
 		x++
 	}
 	u1, err := readUsage(os.Getpid())
@@ -40,11 +55,11 @@ func TestReadUsageSelf(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := u1.since(u0)
-	if d.cpu < 20*time.Millisecond {
-		t.Errorf("a 30 ms busy loop (%d turns) used %v of the CPU-time clock", x, d.cpu)
+	if d.cpu < 30*time.Millisecond {
+		t.Errorf("a busy loop of 30 ms of thread CPU time (%d turns) shows %v on the process's CPU-time clock", x, d.cpu)
 	}
-	if d.tasks < 20*time.Millisecond || d.tasks > d.cpu+time.Millisecond {
-		t.Errorf("threads' schedstat sum %v, want at least 20ms and about the clock's %v", d.tasks, d.cpu)
+	if d.tasks < 30*time.Millisecond || d.tasks > d.cpu+time.Millisecond {
+		t.Errorf("threads' schedstat sum %v, want at least 30ms and about the clock's %v", d.tasks, d.cpu)
 	}
 }
 

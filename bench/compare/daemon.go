@@ -26,17 +26,33 @@ type daemon struct {
 	// vmac puts the VIPs on a macvlan with the virtual MAC: vipd's
 	// virtual_mac: true, keepalived's use_vmac (the vmac phase).
 	vmac bool
+	// ipv6 gives the instances IPv6 VIPs, so that they run over IPv6
+	// (the ipv6 phase; the hosts have IPv6 turned on first).
+	ipv6 bool
 }
 
 func (d *daemon) vipd() bool { return d.name == "vipd" }
 
-// configureOne writes n's configuration for one instance (VRID 51, VIP
-// pair.VIP) at interval, the pair's usual instance.
-func (d *daemon) configureOne(n *pair.Node, prio uint8, interval time.Duration) error {
-	if d.vipd() {
-		return d.p.Configure(n, pair.NodeConfig{Priority: prio, AdvertInterval: interval, Version: 3, VirtualMAC: d.vmac})
+// vip is the VIP of the one-instance runs: pair.VIP, or vip6 in the
+// IPv6 mode.
+func (d *daemon) vip() netip.Addr { return d.pool()[0] }
+
+// pool is the VIPs of the many-instance runs in d's mode.
+func (d *daemon) pool() []netip.Addr {
+	if d.ipv6 {
+		return vipPool6()
 	}
-	return d.p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: interval, Version: 3, VirtualMAC: d.vmac})
+	return vipPool()
+}
+
+// configureOne writes n's configuration for one instance (VRID 51, VIP
+// d.vip()) at interval, the pair's usual instance.
+func (d *daemon) configureOne(n *pair.Node, prio uint8, interval time.Duration) error {
+	vips := []netip.Addr{d.vip()}
+	if d.vipd() {
+		return d.p.Configure(n, pair.NodeConfig{Priority: prio, AdvertInterval: interval, Version: 3, VirtualMAC: d.vmac, VIPs: vips})
+	}
+	return d.p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: interval, Version: 3, VirtualMAC: d.vmac, VIPs: vips})
 }
 
 // vmacName is the macvlan of VRID vrid in the virtual-MAC mode, for both
@@ -45,12 +61,12 @@ func (d *daemon) configureOne(n *pair.Node, prio uint8, interval time.Duration) 
 func vmacName(vrid int) string { return fmt.Sprintf("vrrp4.%d", vrid) }
 
 // configureMany writes n's configuration for count instances, VRIDs
-// 1..count, each with its own VIP from vipPool. Both daemons get the same
+// 1..count, each with its own VIP from d.pool(). Both daemons get the same
 // gratuitous ARP schedule: a burst on becoming master and one more a
 // second later, then none. With d.vmac each instance has its macvlan,
 // vmacName of its VRID.
 func (d *daemon) configureMany(n *pair.Node, prio uint8, interval time.Duration, count int) error {
-	vips := vipPool()[:count]
+	vips := d.pool()[:count]
 	var b strings.Builder
 	if d.vipd() {
 		fmt.Fprintf(&b, "metrics_listen: \"\"\ncontrol_socket: %s\nstate_dir: %s\ninstances:\n",
@@ -76,7 +92,7 @@ func (d *daemon) configureMany(n *pair.Node, prio uint8, interval time.Duration,
 		if d.vmac {
 			fmt.Fprintf(&b, "    use_vmac %s\n", vmacName(i+1))
 		}
-		fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s/32 dev eth0\n    }\n}\n", v)
+		fmt.Fprintf(&b, "    virtual_ipaddress {\n        %s dev eth0\n    }\n}\n", netip.PrefixFrom(v, v.BitLen()))
 	}
 	n.Priority = prio
 	return os.WriteFile(d.p.KeepalivedConf(n), []byte(b.String()), 0o600)
@@ -166,11 +182,11 @@ func (d *daemon) waitElected(vips []netip.Addr, timeout time.Duration) error {
 	}
 }
 
-// vipsOn counts how many of vips are on n's links: eth0, or the
-// macvlans with the virtual MAC (neither daemon leaves a VIP on a
+// vipsOn counts how many of vips (either family) are on n's links: eth0,
+// or the macvlans with the virtual MAC (neither daemon leaves a VIP on a
 // backup's macvlan).
 func vipsOn(n *pair.Node, vips []netip.Addr) (int, error) {
-	out, err := n.Host.Run("ip", "-4", "-o", "addr", "show")
+	out, err := n.Host.Run("ip", "-o", "addr", "show")
 	if err != nil {
 		return 0, err
 	}
@@ -182,7 +198,7 @@ func vipsOn(n *pair.Node, vips []netip.Addr) (int, error) {
 	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
 		for i := 0; i+1 < len(f); i++ {
-			if f[i] != "inet" {
+			if f[i] != "inet" && f[i] != "inet6" {
 				continue
 			}
 			if p, err := netip.ParsePrefix(f[i+1]); err == nil && want[p.Addr()] {

@@ -226,7 +226,7 @@ func (b *bench) measureFootprint(d *daemon, iv time.Duration, count int) (footpr
 	if err := d.configureMany(d.p.B, prioBackup, iv, count); err != nil {
 		return r, err
 	}
-	vips := vipPool()[:count]
+	vips := d.pool()[:count]
 	t := time.Now()
 	if err := d.startPair(vips, pair.MasterDownInterval(prioMaster, iv)+20*time.Second); err != nil {
 		return r, err

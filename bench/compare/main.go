@@ -65,13 +65,16 @@ type options struct {
 
 	vmacTrials   int           // vmac: outage trials per daemon and scenario
 	vmacInterval time.Duration // vmac: advert interval of its trials and footprint
+
+	ipv6Trials   int           // ipv6: outage trials per daemon and scenario
+	ipv6Interval time.Duration // ipv6: advert interval of its trials and footprint
 }
 
-// comparePhases write the comparison's section of the report; vmac
-// writes a section of its own.
+// comparePhases write the comparison's section of the report; vmac and
+// ipv6 write a section each of their own.
 var comparePhases = []string{"outage", "footprint", "soak", "gobench"}
 
-var allPhases = append(slices.Clone(comparePhases), "vmac")
+var allPhases = append(slices.Clone(comparePhases), "vmac", "ipv6")
 
 // defaultPhases are the phases a run without -phases runs.
 var defaultPhases = allPhases
@@ -101,6 +104,8 @@ func main() {
 	flag.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "phases to run, some of "+strings.Join(allPhases, ","))
 	flag.IntVar(&o.vmacTrials, "vmac-trials", 10, "vmac: outage trials per daemon and scenario with the virtual MAC")
 	flag.DurationVar(&o.vmacInterval, "vmac-interval", 100*time.Millisecond, "vmac: advert interval of the virtual-MAC trials and footprint")
+	flag.IntVar(&o.ipv6Trials, "ipv6-trials", 10, "ipv6: outage trials per daemon and scenario over IPv6")
+	flag.DurationVar(&o.ipv6Interval, "ipv6-interval", 100*time.Millisecond, "ipv6: advert interval of the IPv6 trials and footprint")
 	flag.StringVar(&daemons, "daemons", "vipd,keepalived", "daemons to measure (for trying things out: the report compares both)")
 	flag.BoolVar(&quick, "quick", false, "only the footprint of one instance at 20ms, 100ms and 1s adverts, the daemons at the same time, medians of 3 rounds of "+quickWindow.String()+
 		" windows, printed and not written into the report (about two and a half minutes); flags given as well override these")
@@ -128,8 +133,14 @@ func main() {
 	if err == nil && o.vmacTrials < 1 {
 		err = fmt.Errorf("-vmac-trials %d: want at least 1", o.vmacTrials)
 	}
+	if err == nil && o.ipv6Trials < 1 {
+		err = fmt.Errorf("-ipv6-trials %d: want at least 1", o.ipv6Trials)
+	}
 	if err == nil {
 		err = checkInterval(o.vmacInterval)
+	}
+	if err == nil {
+		err = checkInterval(o.ipv6Interval)
 	}
 	if err == nil && o.rounds < 1 {
 		err = fmt.Errorf("-rounds %d: want at least 1", o.rounds)
@@ -345,6 +356,7 @@ type bench struct {
 	soak      []soakResult
 	gobench   goBench
 	vmac      *vmacResults
+	ipv6      *ipv6Results
 }
 
 func (b *bench) run() error {
@@ -426,6 +438,12 @@ func (b *bench) run() error {
 	if b.opt.phases["vmac"] {
 		if b.vmac, err = b.vmacPhase(); err != nil {
 			return fmt.Errorf("vmac: %w", err)
+		}
+	}
+	// After the IPv4 phases: IPv6 stays on in the hosts once turned on.
+	if b.opt.phases["ipv6"] {
+		if b.ipv6, err = b.ipv6Phase(); err != nil {
+			return fmt.Errorf("ipv6: %w", err)
 		}
 	}
 	for _, d := range b.daemons {

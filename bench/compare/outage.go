@@ -130,7 +130,7 @@ func (b *bench) outageRun(intervals []time.Duration, trials int) (*outageResults
 					return nil, err
 				}
 			}
-			if err := d.startPair([]netip.Addr{pair.VIP}, pair.MasterDownInterval(prioMaster, iv)+10*time.Second); err != nil {
+			if err := d.startPair([]netip.Addr{d.vip()}, pair.MasterDownInterval(prioMaster, iv)+10*time.Second); err != nil {
 				return nil, err
 			}
 		}
@@ -184,7 +184,7 @@ func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t, n 
 	bound := s.bound(iv)
 	timeout := pair.MasterDownInterval(prioBackup, iv) + 3*time.Second
 	ph := trialPhase(iv, t, n)
-	o, err := p.FailoverAt(p.B, func() error { return s.inject(d) }, timeout, 150*time.Millisecond, ph)
+	o, err := p.FailoverOf(d.vip(), p.B, func() error { return s.inject(d) }, timeout, 150*time.Millisecond, ph)
 	if err != nil {
 		return fmt.Errorf("%s, adverts every %v, %s, trial %d: %w (logs in %s)", d.name, iv, s.name, t, err, d.dir)
 	}
@@ -192,16 +192,16 @@ func (b *bench) trial(res *outageResults, d *daemon, iv time.Duration, si, t, n 
 	if d.vmac {
 		// FailoverAt returned once the client had had replies from
 		// the new master for a while: its entry is the one it used.
-		if tr.macFailover, err = p.ClientNeighbour(pair.VIP); err != nil {
+		if tr.macFailover, err = p.ClientNeighbour(d.vip()); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms, GARP %6.2f ms%s\n",
+	fmt.Fprintf(os.Stderr, "  %-10s %-5v %-28s #%-2d gap %8.1f ms (bound %.1f ms)  after advert %6.2f ms (aimed %6.2f), after request %4.2f ms (aimed %4.2f), handover %6.2f ms, announced %6.2f ms%s\n",
 		d.name, iv, s.name, t, msf(o.Gap), msf(bound), msf(o.AdvertAge), msf(ph.Offset), msf(o.ProbeAge), msf(ph.ProbePhase), msf(o.Handover), msf(o.Announced), macNote("client on", tr.macFailover))
 	if err := s.repair(d); err != nil {
 		return fmt.Errorf("%s, %s, repair after trial %d: %w", d.name, s.name, t, err)
 	}
-	if err := p.WaitHolder(p.A, pair.VIP, 2*pair.MasterDownInterval(prioMaster, iv)+5*time.Second); err != nil {
+	if err := p.WaitHolder(p.A, d.vip(), 2*pair.MasterDownInterval(prioMaster, iv)+5*time.Second); err != nil {
 		return fmt.Errorf("%s, %s, A taking the VIP back after trial %d: %w (logs in %s)", d.name, s.name, t, err, d.dir)
 	}
 	if d.vmac {

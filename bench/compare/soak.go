@@ -154,7 +154,7 @@ func (b *bench) soakOne(d *daemon) (soakResult, error) {
 	if err := d.configureOne(d.p.B, prioBackup, iv); err != nil {
 		return r, err
 	}
-	if err := d.startPair([]netip.Addr{pair.VIP}, pair.MasterDownInterval(prioMaster, iv)+10*time.Second); err != nil {
+	if err := d.startPair([]netip.Addr{d.vip()}, pair.MasterDownInterval(prioMaster, iv)+10*time.Second); err != nil {
 		return r, err
 	}
 	sleep(pair.MasterDownInterval(prioBackup, iv) + 2*time.Second)
@@ -208,7 +208,7 @@ func (b *bench) soakOne(d *daemon) (soakResult, error) {
 		r.advertsSentA = stA1.AdvertsSent - stA0.AdvertsSent
 		r.advertsRecvB = stB1.AdvertsReceived - stB0.AdvertsReceived
 	}
-	hs, err := d.p.Holders(pair.VIP)
+	hs, err := d.p.Holders(d.vip())
 	if err != nil {
 		return r, err
 	}

@@ -115,7 +115,7 @@ func keepalivedVMACSysctls(d *daemon) (func() error, error) {
 // and returns the client's neighbour entry for it: the MAC that
 // answered.
 func (d *daemon) clientEntry() (string, error) {
-	probe, err := d.p.Client.StartProbe(pair.VIP, pair.ProbeInterval)
+	probe, err := d.p.Client.StartProbe(d.vip(), pair.ProbeInterval)
 	if err != nil {
 		return "", err
 	}
@@ -124,15 +124,19 @@ func (d *daemon) clientEntry() (string, error) {
 		sleep(10 * time.Millisecond)
 	}
 	if r := probe.Stop(); r.Received == 0 {
-		return "", fmt.Errorf("the client got no reply from %s in 2s (logs in %s)", pair.VIP, d.dir)
+		return "", fmt.Errorf("the client got no reply from %s in 2s (logs in %s)", d.vip(), d.dir)
 	}
-	return d.p.ClientNeighbour(pair.VIP)
+	return d.p.ClientNeighbour(d.vip())
 }
 
-// modeNote marks the progress lines of the virtual-MAC mode.
+// modeNote marks the progress lines of the virtual-MAC and IPv6 modes.
 func (b *bench) modeNote() string {
-	if len(b.daemons) > 0 && b.daemons[0].vmac {
+	switch {
+	case len(b.daemons) == 0:
+	case b.daemons[0].vmac:
 		return " (virtual MAC)"
+	case b.daemons[0].ipv6:
+		return " (IPv6)"
 	}
 	return ""
 }

@@ -12,8 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// protocolVRRP is the IPv4 protocol number of VRRP.
+// protocolVRRP is the IP protocol number of VRRP (IPv4 protocol, IPv6
+// next header).
 const protocolVRRP = 112
+
+// ICMPv6 as an IPv6 next header, and its neighbour advertisement type.
+const (
+	nextHeaderICMPv6   = 58
+	icmpv6NeighbourAdv = 136
+)
 
 // Advert is one VRRP advert seen on a host's eth0.
 type Advert struct {
@@ -26,11 +33,15 @@ type Advert struct {
 }
 
 // Announce is one gratuitous ARP (a request or a reply whose sender and
-// target address are the same) seen on a host's eth0.
+// target address are the same) or unsolicited neighbour advertisement
+// (Solicited flag clear) seen on a host's eth0.
 type Announce struct {
 	Time time.Time // the kernel's timestamp of its arrival
 	Addr netip.Addr
-	MAC  net.HardwareAddr // the sender's
+	// MAC is the one the announcement names: ARP's sender hardware
+	// address, a neighbour advertisement's target link-layer address
+	// (its Ethernet source without that option).
+	MAC net.HardwareAddr
 }
 
 // AdvertWatch records the VRRP adverts a host's eth0 sends and receives,
@@ -123,6 +134,17 @@ func (w *AdvertWatch) run() {
 			continue
 		}
 		switch ll.Protocol {
+		case htons(unix.ETH_P_IPV6):
+			if an, ok := parseNA(buf[:n], ll); ok {
+				if ll.Pkttype != unix.PACKET_OUTGOING {
+					an.Time = receiveTime(oob[:oobn], now)
+					w.mu.Lock()
+					w.announces = append(w.announces, an)
+					w.mu.Unlock()
+				}
+				continue
+			}
+			fallthrough
 		case htons(unix.ETH_P_IP):
 			a, ok := parseAdvert(buf[:n])
 			if !ok {
@@ -166,8 +188,44 @@ func parseAnnounce(b []byte) (Announce, bool) {
 	return Announce{Addr: sender, MAC: net.HardwareAddr(append([]byte(nil), b[8:14]...))}, true
 }
 
-// parseAdvert reads the IPv4 header and the first bytes of a VRRP advert.
+// parseNA reads an IPv6 packet (no extension header) and keeps it if it
+// is an unsolicited neighbour advertisement: its target, and the target
+// link-layer address option's MAC, else the frame's source (ll).
+func parseNA(b []byte, ll *unix.SockaddrLinklayer) (Announce, bool) {
+	if len(b) < 64 || b[0]>>4 != 6 || b[6] != nextHeaderICMPv6 || b[40] != icmpv6NeighbourAdv || b[44]&0x40 != 0 {
+		return Announce{}, false
+	}
+	end := 40 + int(binary.BigEndian.Uint16(b[4:6]))
+	if end > len(b) || end < 64 {
+		return Announce{}, false
+	}
+	an := Announce{Addr: netip.AddrFrom16([16]byte(b[48:64]))}
+	for o := 64; o+8 <= end; {
+		size := int(b[o+1]) * 8
+		if size == 0 || o+size > end {
+			break
+		}
+		if b[o] == 2 && size == 8 { // target link-layer address
+			an.MAC = net.HardwareAddr(append([]byte(nil), b[o+2:o+8]...))
+			break
+		}
+		o += size
+	}
+	if an.MAC == nil {
+		an.MAC = net.HardwareAddr(append([]byte(nil), ll.Addr[:min(int(ll.Halen), len(ll.Addr))]...))
+	}
+	return an, true
+}
+
+// parseAdvert reads the IPv4 or IPv6 header (with no extension header:
+// VRRP sends none) and the first bytes of a VRRP advert.
 func parseAdvert(b []byte) (Advert, bool) {
+	if len(b) >= 48 && b[0]>>4 == 6 && b[6] == protocolVRRP {
+		if int(binary.BigEndian.Uint16(b[4:6])) > len(b)-40 {
+			return Advert{}, false
+		}
+		return Advert{Src: netip.AddrFrom16([16]byte(b[8:24])), VRID: b[41], Priority: b[42]}, true
+	}
 	if len(b) < 20 || b[0]>>4 != 4 || b[9] != protocolVRRP {
 		return Advert{}, false
 	}

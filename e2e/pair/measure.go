@@ -57,12 +57,19 @@ func (p *Pair) Failover(to *Node, fault func() error, timeout, settle time.Durat
 
 // FailoverAt is Failover with the fault placed at phase ph.
 func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Duration, ph Phase) (Outage, error) {
+	return p.FailoverOf(VIP, to, fault, timeout, settle, ph)
+}
+
+// FailoverOf is FailoverAt for the VIP vip. An IPv6 vip is taken to be
+// an IPv6 instance's: the master's adverts come from its link-local, and
+// its neighbour advertisements are its announcements.
+func (p *Pair) FailoverOf(vip netip.Addr, to *Node, fault func() error, timeout, settle time.Duration, ph Phase) (Outage, error) {
 	// FRR's VIP stays on its macvlan: it lands when the link comes up,
 	// which WaitHolder sees by polling, not as an address event.
 	var w *lab.AddrWatch
 	if to.frr == nil {
 		var err error
-		if w, err = to.Host.WatchAddr(VIP); err != nil {
+		if w, err = to.Host.WatchAddr(vip); err != nil {
 			return Outage{}, err
 		}
 		defer w.Stop()
@@ -72,7 +79,17 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 		first   time.Time // the client's first request, for a grid
 		adverts *lab.AdvertWatch
 		master  = p.other(to).Host.Addr
+		newAddr = to.Host.Addr
 	)
+	if vip.Is6() {
+		var err error
+		if master, err = p.other(to).Host.LinkLocal(); err == nil {
+			newAddr, err = to.Host.LinkLocal()
+		}
+		if err != nil {
+			return Outage{}, err
+		}
+	}
 	var newMAC string
 	if ph.Interval > 0 {
 		mac, err := to.ServiceMAC()
@@ -86,7 +103,7 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 		defer adverts.Stop()
 		first = time.Now().Add(time.Millisecond)
 	}
-	probe, err := p.Client.StartProbeAt(VIP, ProbeInterval, first)
+	probe, err := p.Client.StartProbeAt(vip, ProbeInterval, first)
 	if err != nil {
 		return Outage{}, err
 	}
@@ -107,13 +124,13 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 		time.Sleep(warmUp)
 	}
 	if n := probe.Snapshot().RepliesBetween(start, time.Now()); n == 0 {
-		return Outage{}, fmt.Errorf("the client got no reply from %s before the fault", VIP)
+		return Outage{}, fmt.Errorf("the client got no reply from %s before the fault", vip)
 	}
 	o := Outage{Fault: time.Now()}
 	if err := fault(); err != nil {
 		return o, fmt.Errorf("injecting the fault: %w", err)
 	}
-	if err := p.WaitHolder(to, VIP, timeout); err != nil {
+	if err := p.WaitHolder(to, vip, timeout); err != nil {
 		return o, err
 	}
 	if w == nil {
@@ -129,7 +146,7 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 		}
 		if o.Land.IsZero() {
 			if time.Now().After(deadline) {
-				return o, fmt.Errorf("no address event showed %s landing on %s: %w", VIP, to.Host.Name, ErrTimeout)
+				return o, fmt.Errorf("no address event showed %s landing on %s: %w", vip, to.Host.Name, ErrTimeout)
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -142,7 +159,7 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 			break
 		}
 		if time.Now().After(deadline) {
-			return o, fmt.Errorf("the client got no reply from %s within %v of the fault: %w", VIP, timeout, ErrTimeout)
+			return o, fmt.Errorf("the client got no reply from %s within %v of the fault: %w", vip, timeout, ErrTimeout)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -161,8 +178,8 @@ func (p *Pair) FailoverAt(to *Node, fault func() error, timeout, settle time.Dur
 				o.AdvertAge = o.Fault.Sub(a.Time)
 			}
 		}
-		o.Handover = handover(adverts.Adverts(), master, to.Host.Addr, o.Fault)
-		o.Announced = announced(adverts.Adverts(), adverts.Announces(), master, newMAC, o.Fault)
+		o.Handover = handover(adverts.Adverts(), master, newAddr, o.Fault)
+		o.Announced = announced(adverts.Adverts(), adverts.Announces(), vip, master, newMAC, o.Fault)
 		for _, r := range res.Replies {
 			if !r.Sent.After(o.Fault) {
 				o.ProbeAge = o.Fault.Sub(r.Sent)
@@ -217,11 +234,11 @@ func handover(adverts []Advert, old, new netip.Addr, fault time.Time) time.Durat
 }
 
 // announced returns the time from the old master's last advert before the
-// first gratuitous ARP for VIP from mac after fault to that ARP, or 0 if
-// either is missing.
-func announced(adverts []Advert, announces []lab.Announce, old netip.Addr, mac string, fault time.Time) time.Duration {
+// first gratuitous ARP (or neighbour advertisement) for vip naming mac
+// after fault to that announcement, or 0 if either is missing.
+func announced(adverts []Advert, announces []lab.Announce, vip, old netip.Addr, mac string, fault time.Time) time.Duration {
 	for _, an := range announces {
-		if an.Addr != VIP || an.MAC.String() != mac || !an.Time.After(fault) {
+		if an.Addr != vip || an.MAC.String() != mac || !an.Time.After(fault) {
 			continue
 		}
 		var last time.Time
