@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -130,6 +131,7 @@ func Forwarding(ifname string) (bool, error) {
 type NAAnnouncer struct {
 	ifname string
 	router bool
+	mac    net.HardwareAddr // the interface's, at the last Reopen
 	p      *packet.Conn
 	rc     syscall.RawConn
 	to     unix.SockaddrLinklayer // 33:33:00:00:00:01, IPv6, on the interface
@@ -180,6 +182,7 @@ func (a *NAAnnouncer) Reopen() error {
 		a.p.Close()
 	}
 	a.p, a.rc, a.template, a.router = p, rc, t, router
+	a.mac = slices.Clone(ifi.HardwareAddr)
 	a.frame = make([]byte, len(t))
 	a.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifi.Index, Halen: 6}
 	copy(a.to.Addr[:], allNodesMAC)
@@ -217,6 +220,41 @@ func (a *NAAnnouncer) Announce(addrs []netip.Addr) (int, error) {
 		}
 		if a.werr != nil {
 			return sent, fmt.Errorf("arp: advertise %s on %s: %w", ip, a.ifname, a.werr)
+		}
+		sent++
+	}
+	return sent, nil
+}
+
+// AnnounceAt sends, for every address, the unsolicited neighbour
+// advertisement that Announce sends, but naming mac in the Target
+// Link-Layer Address option: the frame leaves from this interface's own
+// MAC (so that no switch learns mac on this port) and tells the neighbours
+// to send to mac. Override and Router are as Announce sets them (Router is
+// this node's forwarding setting: the other router's is not known, and a
+// pair forwards alike). vipd uses it as it yields to a master that kept
+// the addresses through a partition and does not announce them (see
+// vrrp's heal.go). It builds the frame anew each time: it is rare.
+func (a *NAAnnouncer) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	if a.p == nil {
+		return 0, fmt.Errorf("arp: neighbour advertiser on %s is closed", a.ifname)
+	}
+	t, err := NAFrame(mac, netip.IPv6Unspecified(), a.router)
+	if err != nil {
+		return 0, fmt.Errorf("arp: advertise at %s on %s: %w", mac, a.ifname, err)
+	}
+	copy(t[6:12], a.mac) // the Ethernet source; not in the checksum
+	sent := 0
+	for _, ip := range addrs {
+		if !ip.Is6() || ip.Is4In6() {
+			return sent, fmt.Errorf("arp: advertise %s on %s: not an IPv6 address", ip, a.ifname)
+		}
+		fillNA(a.frame, t, ip)
+		if err := a.rc.Write(a.writeFn); err != nil {
+			return sent, fmt.Errorf("arp: advertise %s at %s on %s: %w", ip, mac, a.ifname, err)
+		}
+		if a.werr != nil {
+			return sent, fmt.Errorf("arp: advertise %s at %s on %s: %w", ip, mac, a.ifname, a.werr)
 		}
 		sent++
 	}

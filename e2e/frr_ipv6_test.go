@@ -122,9 +122,11 @@ func runFRRNode6(t *testing.T, p *pair.Pair, n *pair.Node, d string, prio uint8)
 // and logged, not bounded: after each takeover its first advert is lost
 // (vrrpd logs "Failed to find address to bind": zebra reports the
 // macvlan's link-local gone while it is protodown and back only after
-// vrrpd's first send), and when FRR preempts vipd or keeps master through
-// its own link cut the client waits for FRR's unsolicited neighbour
-// advertisement, or its own neighbour timers if that is lost.
+// vrrpd's first send), and when FRR preempts vipd the client waits for
+// FRR's unsolicited neighbour advertisement, or its own neighbour timers
+// if that is lost. When FRR keeps master through its own link cut, vipd
+// yields as the link returns and announces the VIP at FRR's MAC: bounded
+// by healBoundEth0 (see TestFRRIPv6Heal).
 func TestFRRIPv6HandOver(t *testing.T) {
 	for _, master := range []string{vipd, frr} {
 		t.Run(master+"-master", func(t *testing.T) { frrHandOver6(t, master) })
@@ -203,9 +205,8 @@ func frrHandOver6(t *testing.T, master string) {
 
 	// Link back: the master returns. vipd preempts FRR and announces
 	// the VIP. FRR never left master while cut off, so it announces
-	// nothing as its link returns and vipd yields (the heal case, see
-	// TestFRRHeal for IPv4): the client waits for its neighbour timers
-	// unless something announces FRR's MAC; measured, not bounded.
+	// nothing as its link returns and vipd yields, announcing the VIP at
+	// FRR's MAC (the heal case, see TestFRRIPv6Heal).
 	if master == vipd {
 		_, o = failoverVIPs(t, p, p.A, []netip.Addr{vip6}, p.A.Host.RestoreLink)
 		t.Logf("vipd preempts FRR after its link returns: client gap %v", o[vip6].gap)
@@ -215,7 +216,10 @@ func frrHandOver6(t *testing.T, master string) {
 		assertServing6(t, p, p.A)
 	} else {
 		o := frrTakesBack(t, p, p.A.Host.RestoreLink)
-		t.Logf("FRR's link back (heal case, IPv6): client gap %v, %d of %d pings lost", o.gap, o.lost, o.sent)
+		t.Logf("FRR's link back (heal case, IPv6): client gap %v, %d of %d pings lost (bound %v)", o.gap, o.lost, o.sent, healBoundEth0)
+		if o.gap > healBoundEth0 {
+			t.Errorf("FRR's link back (heal case, IPv6): client gap %v, want at most %v", o.gap, healBoundEth0)
+		}
 	}
 	assertFRRStatus6(t, p, p.B, "Backup")
 

@@ -130,8 +130,9 @@ type Link interface {
 	// how many frames went out.
 	Announce(addrs []netip.Addr) (int, error)
 	// AnnounceAt is Announce naming mac, another router's, as the
-	// addresses' hardware address; the frames still leave from the
-	// link's own (heal.go).
+	// addresses' hardware address (gratuitous ARP for IPv4 addresses,
+	// unsolicited neighbour advertisements for IPv6 ones); the frames
+	// still leave from the link's own (heal.go).
 	AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error)
 	// SetHardwareAddr makes adverts and announcements name mac, the link's
 	// hardware address now.

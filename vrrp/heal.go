@@ -22,13 +22,21 @@ import (
 // now: it learns the winner's MAC, the Ethernet source of the winner's
 // next advert (a master sends its adverts from the MAC it answers on: its
 // interface's, or the virtual MAC with use_vmac or FRR), and sends
-// gratuitous ARP naming that MAC, from its own (so that no switch learns
-// the winner's MAC on its port). What keeps it safe:
+// gratuitous ARP (IPv4 VIPs) or unsolicited neighbour advertisements
+// (IPv6 VIPs) naming that MAC, from its own (so that no switch learns the
+// winner's MAC on its port). What keeps it safe:
 //   - only when this instance was master and yields to an advert on its
 //     own link (TTL 255: the winner is on the segment), with multicast
 //     adverts (the frame's source is then the winner's, not a router's);
 //   - only the VIPs on the advert link that the winner's advert lists,
-//     and only those not on this node;
+//     and only those not on this node. So the VIPs of the other family
+//     (advertise: false) are not announced at the winner's MAC: its
+//     advert does not say it holds them, and the MAC is the one it
+//     answers on in the advert's family (FRR has a virtual MAC per
+//     family); a winner that holds them (vipd, keepalived's
+//     virtual_ipaddress_excluded) announces them itself when it hears
+//     the loser's advert (reassert.go; keepalived's
+//     garp_lower_prio_repeat);
 //   - only once per yield, with the winner's next advert within its
 //     Master_Down_Interval, and only while this instance is still backup
 //     to the same master: a result that comes late is dropped;
@@ -81,8 +89,8 @@ type healState struct {
 func (n *Node) yielded(in *instance, from netip.Addr, advertised []netip.Addr) {
 	in.heal.stop()
 	in.heal.term++
-	if in.vmac != nil || n.learner == nil || len(in.cfg.UnicastPeers) > 0 || in.ifc.link == nil || in.family() == FamilyIPv6 {
-		return // over IPv6 the winner's own neighbour advertisements heal (AnnounceAt is ARP only)
+	if in.vmac != nil || n.learner == nil || len(in.cfg.UnicastPeers) > 0 || in.ifc.link == nil {
+		return
 	}
 	var addrs []netip.Addr
 	for _, v := range in.vs {
@@ -146,7 +154,7 @@ func (n *Node) onSenderMAC(r senderMAC) {
 	sent, err := in.ifc.link.AnnounceAt(r.MAC, addrs)
 	in.count.GARPSent += uint64(sent)
 	if err != nil {
-		n.log.Error("gratuitous ARP at the new master's MAC failed", "instance", in.cfg.Name, "interface", in.ifc.name, "err", err)
+		n.log.Error("announcing the VIPs at the new master's MAC failed", "instance", in.cfg.Name, "interface", in.ifc.name, "err", err)
 		return
 	}
 	n.log.Info("announced the VIPs at the new master's MAC",

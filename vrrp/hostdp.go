@@ -135,25 +135,36 @@ func (a *announcers) announce(addrs []netip.Addr) (int, error) {
 }
 
 // announceAt is announce naming mac, another router's, as the addresses'
-// hardware address (heal.go). Only gratuitous ARP does this: the IPv6
-// addresses are left to the winner's own neighbour advertisements.
+// hardware address (heal.go): gratuitous ARP for IPv4 ones, unsolicited
+// neighbour advertisements for IPv6 ones, each from the link's own MAC.
 func (a *announcers) announceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
 	sent := 0
+	var errs []error
 	for i := 0; i < len(addrs); {
+		six := familyOf(addrs[i]) == FamilyIPv6
 		j := i + 1
-		for j < len(addrs) && familyOf(addrs[j]) == familyOf(addrs[i]) {
+		for j < len(addrs) && (familyOf(addrs[j]) == FamilyIPv6) == six {
 			j++
 		}
-		if familyOf(addrs[i]) == FamilyIPv4 {
-			k, err := a.ann.AnnounceAt(mac, addrs[i:j])
-			sent += k
-			if err != nil {
-				return sent, err
+		var k int
+		var err error
+		if six {
+			if a.na == nil {
+				a.na, err = arp.NewNAAnnouncer(a.name)
 			}
+			if err == nil {
+				k, err = a.na.AnnounceAt(mac, addrs[i:j])
+			}
+		} else {
+			k, err = a.ann.AnnounceAt(mac, addrs[i:j])
+		}
+		sent += k
+		if err != nil {
+			errs = append(errs, err)
 		}
 		i = j
 	}
-	return sent, nil
+	return sent, errors.Join(errs...)
 }
 
 // reopen rebuilds the announcements for the link's hardware address now.

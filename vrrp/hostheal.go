@@ -13,8 +13,9 @@ import (
 )
 
 // The host's senderLearner (heal.go): a packet socket on the link whose
-// kernel filter passes only IPv4 VRRP packets from the master for the
-// VRID, read once, then closed.
+// kernel filter passes only VRRP packets from the master for the VRID, in
+// the master's family (IPv4, or IPv6 from its link-local), read once,
+// then closed.
 
 func (d *hostDataplane) learnSender(n *Node, ctx context.Context, req senderReq) {
 	n.wg.Add(1)
@@ -49,18 +50,58 @@ func senderFilter(src [4]byte, vrid uint8) ([]bpf.RawInstruction, error) {
 	})
 }
 
+// senderFilter6 is senderFilter for IPv6 (the socket takes only IPv6
+// packets): next header 112 in the fixed header (VRRP over IPv6 carries
+// no extension headers; a packet with one is not learned from, and the
+// learn times out), source src, then the VRRP header at offset 40 naming
+// vrid and a priority above 0.
+func senderFilter6(src [16]byte, vrid uint8) ([]bpf.RawInstruction, error) {
+	word := func(i int) uint32 {
+		return uint32(src[i])<<24 | uint32(src[i+1])<<16 | uint32(src[i+2])<<8 | uint32(src[i+3])
+	}
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 6, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: IPProtocol, SkipTrue: 13},
+		bpf.LoadAbsolute{Off: 8, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: word(0), SkipTrue: 11},
+		bpf.LoadAbsolute{Off: 12, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: word(4), SkipTrue: 9},
+		bpf.LoadAbsolute{Off: 16, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: word(8), SkipTrue: 7},
+		bpf.LoadAbsolute{Off: 20, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: word(12), SkipTrue: 5},
+		bpf.LoadAbsolute{Off: 41, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(vrid), SkipTrue: 3},
+		bpf.LoadAbsolute{Off: 42, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 1},
+		bpf.RetConstant{Val: 256},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
 // readSenderMAC returns the Ethernet source of the next advert from
 // req.From for req.VRID that reaches link req.Index.
 func readSenderMAC(ctx context.Context, req senderReq) (net.HardwareAddr, error) {
-	if !req.From.Is4() {
-		return nil, fmt.Errorf("master %s is not IPv4", req.From)
+	var (
+		prog  []bpf.RawInstruction
+		err   error
+		proto uint16
+	)
+	switch {
+	case req.From.Is4():
+		prog, err = senderFilter(req.From.As4(), req.VRID)
+		proto = unix.ETH_P_IP
+	case req.From.Is6() && !req.From.Is4In6():
+		prog, err = senderFilter6(req.From.As16(), req.VRID)
+		proto = unix.ETH_P_IPV6
+	default:
+		return nil, fmt.Errorf("master %s is neither IPv4 nor IPv6", req.From)
 	}
-	prog, err := senderFilter(req.From.As4(), req.VRID)
 	if err != nil {
 		return nil, err
 	}
 	// Made for no protocol, so that nothing is queued before the filter
-	// is on; then bound to IPv4 on the link.
+	// is on; then bound to the master's family on the link.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("packet socket on %s: %w", req.Link, err)
@@ -74,8 +115,7 @@ func readSenderMAC(ctx context.Context, req senderReq) (net.HardwareAddr, error)
 		unix.Close(fd)
 		return nil, fmt.Errorf("filter on the packet socket on %s: %w", req.Link, err)
 	}
-	proto := htons16(unix.ETH_P_IP)
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: req.Index}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons16(proto), Ifindex: req.Index}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind packet socket to %s: %w", req.Link, err)
 	}

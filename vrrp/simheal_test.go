@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/net/bpf"
 )
 
 // The simulated host's senderLearner: a request waits for the next frame
@@ -36,12 +38,15 @@ func (h *simNode) learnSender(n *Node, ctx context.Context, req senderReq) {
 }
 
 // learnFrom answers the requests that frame f, about to be delivered to
-// h, matches.
+// h, matches. An IPv6 frame goes, with the IPv6 header the packet socket
+// would see, through the host's own kernel filter (senderFilter6).
 func (h *simNode) learnFrom(f simFrame) {
+	var src netip.Addr
 	if f.six {
-		return
+		src = f.src
+	} else {
+		src = netip.AddrFrom4([4]byte(f.data[12:16]))
 	}
-	src := netip.AddrFrom4([4]byte(f.data[12:16]))
 	for i := 0; i < len(h.learns); i++ {
 		l := h.learns[i]
 		if l.ctx.Err() != nil {
@@ -49,7 +54,10 @@ func (h *simNode) learnFrom(f simFrame) {
 			i--
 			continue
 		}
-		if l.req.Link != f.link || l.req.From != src || f.data[21] != l.req.VRID || f.data[22] == 0 {
+		if l.req.Link != f.link || l.req.From.Is4() == f.six {
+			continue
+		}
+		if f.six && !h.passes6(l.req, f) || !f.six && (l.req.From != src || f.data[21] != l.req.VRID || f.data[22] == 0) {
 			continue
 		}
 		h.learns = slices.Delete(h.learns, i, i+1)
@@ -61,6 +69,41 @@ func (h *simNode) learnFrom(f simFrame) {
 	}
 }
 
+// passes6 runs the IPv6 frame f, as the learner's packet socket gets it
+// (the IPv6 header, then the VRRP message), through senderFilter6 for req.
+func (h *simNode) passes6(req senderReq, f simFrame) bool {
+	prog, err := senderFilter6(req.From.As16(), req.VRID)
+	if err != nil {
+		h.net.t.Fatal(err)
+	}
+	ins := make([]bpf.Instruction, len(prog))
+	for i, r := range prog {
+		ins[i] = r.Disassemble()
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		h.net.t.Fatal(err)
+	}
+	n, err := vm.Run(ipv6Packet(f.src, f.dst, byte(f.hops), IPProtocol, f.data))
+	if err != nil {
+		h.net.t.Fatal(err)
+	}
+	return n > 0
+}
+
+// ipv6Packet is an IPv6 header from src to dst with next header nh,
+// followed by payload.
+func ipv6Packet(src, dst netip.Addr, hops, nh byte, payload []byte) []byte {
+	b := make([]byte, 40, 40+len(payload))
+	b[0] = 6 << 4
+	b[4], b[5] = byte(len(payload)>>8), byte(len(payload))
+	b[6], b[7] = nh, hops
+	s, d := src.As16(), dst.As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	return append(b, payload...)
+}
+
 func (l *simLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
 	if l.closed {
 		return 0, errors.New("closed")
@@ -68,7 +111,14 @@ func (l *simLink) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, err
 	s := l.h.net
 	s.anns = append(s.anns, simAnnounce{at: s.now, node: l.h.name, link: l.name, addrs: slices.Clone(addrs), mac: mac.String(), atMAC: true})
 	l.h.ops = append(l.h.ops, "announce-at")
-	return 2 * len(addrs), nil
+	frames := 0
+	for _, a := range addrs {
+		frames += 2 // ARP request and reply
+		if familyOf(a) == FamilyIPv6 {
+			frames-- // one neighbour advertisement
+		}
+	}
+	return frames, nil
 }
 
 // healPair starts a (150) and b (100) with extra keys on both, cuts the
