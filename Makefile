@@ -18,8 +18,10 @@ UNIT_PKGS    = $(shell $(GO) list ./... | grep -v '/e2e')
 
 all: build
 
+# Static, without cgo: no libc mapped (about 1 MB less resident), and the
+# same binary as the .deb's.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vipd
 
 # vipd_<DEB_VERSION>_<arch>.deb in bin/ (deploy/debian/build.sh, dpkg-deb).
 # The version is the tag's (v1.2 -> 1.2-1), else 0.0~git<commit time>.<commit>-1,

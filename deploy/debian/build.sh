@@ -29,7 +29,7 @@ mkdir -p "$root/DEBIAN" "$root/usr/sbin" "$root$unitdir" "$root/usr/lib/sysusers
 	"$root/usr/share/man/man8" "$root/usr/share/man/man5" \
 	"$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions"
 
-CGO_ENABLED=0 $GO build -trimpath -buildmode=pie \
+CGO_ENABLED=0 $GO build -trimpath \
 	-ldflags "-s -w -X main.version=$upstream -X main.commit=$commit" \
 	-o "$root/usr/sbin/vipd" ./cmd/vipd
 
@@ -52,8 +52,14 @@ install -m 0644 "$gen/_vipd" "$root/usr/share/zsh/vendor-completions/_vipd"
 
 install -m 0644 deploy/debian/copyright "$doc/copyright"
 # The example configuration is 0640 on purpose (it may come to hold auth_pass).
+# The binary is a static Go build, as Debian's own Go packages are (lintian
+# exempts those by their golang-go build dependency, which a package built
+# with dpkg-deb has no source package to declare).
 mkdir -p "$root/usr/share/lintian/overrides"
-echo 'vipd: non-standard-file-perm 0640 != 0644 [etc/vipd/vipd.yaml]' >"$root/usr/share/lintian/overrides/vipd"
+{
+	echo 'vipd: non-standard-file-perm 0640 != 0644 [etc/vipd/vipd.yaml]'
+	echo 'vipd: statically-linked-binary [usr/sbin/vipd]'
+} >"$root/usr/share/lintian/overrides/vipd"
 {
 	printf 'vipd (%s) unstable; urgency=medium\n\n' "$version"
 	printf '  * Package built from commit %s.\n\n' "$commit"
