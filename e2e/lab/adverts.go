@@ -51,7 +51,7 @@ type AdvertWatch struct {
 	changed   chan struct{} // closed and replaced on every new advert
 }
 
-// WatchAdverts starts recording the VRRP adverts on the host's eth0 until
+// WatchAdverts starts recording the VRRP adverts (over IPv4 and IPv6) on the host's eth0 until
 // Stop or Lab.Close.
 func (h *Host) WatchAdverts() (*AdvertWatch, error) {
 	if h.isBridge() {
@@ -136,6 +136,19 @@ func (w *AdvertWatch) run() {
 			close(w.changed)
 			w.changed = make(chan struct{})
 			w.mu.Unlock()
+		case htons(unix.ETH_P_IPV6):
+			a, ok := parseAdvert6(buf[:n])
+			if !ok {
+				continue
+			}
+			a.Time = receiveTime(oob[:oobn], now)
+			a.Outgoing = ll.Pkttype == unix.PACKET_OUTGOING
+			a.MAC = net.HardwareAddr(append([]byte(nil), ll.Addr[:min(int(ll.Halen), len(ll.Addr))]...))
+			w.mu.Lock()
+			w.adverts = append(w.adverts, a)
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
 		case htons(unix.ETH_P_ARP):
 			a, ok := parseAnnounce(buf[:n])
 			if !ok || ll.Pkttype == unix.PACKET_OUTGOING {
@@ -179,6 +192,20 @@ func parseAdvert(b []byte) (Advert, bool) {
 	v := b[hl:total]
 	return Advert{
 		Src:      netip.AddrFrom4([4]byte(b[12:16])),
+		VRID:     v[1],
+		Priority: v[2],
+	}, true
+}
+
+// parseAdvert6 reads the IPv6 header (no extension headers: VRRP's next
+// header follows it) and the first bytes of a VRRP advert.
+func parseAdvert6(b []byte) (Advert, bool) {
+	if len(b) < 40+8 || b[0]>>4 != 6 || b[6] != protocolVRRP {
+		return Advert{}, false
+	}
+	v := b[40:]
+	return Advert{
+		Src:      netip.AddrFrom16([16]byte(b[8:24])),
 		VRID:     v[1],
 		Priority: v[2],
 	}, true
