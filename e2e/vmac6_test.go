@@ -232,3 +232,75 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestVirtualMACDualStack: an IPv4 instance with virtual_mac carrying an
+// IPv6 VIP (advertise: false) on both nodes. Both VIPs live on vrrp4.51
+// with the instance's MAC, 00:00:5e:00:01:51: the clients' ARP and
+// neighbour entries are that MAC after a link cut and a graceful stop,
+// within the dual-stack bounds.
+func TestVirtualMACDualStack(t *testing.T) {
+	p := newPair6(t, "m6d")
+	both := []netip.Addr{pair.VIP, vip6}
+	vips := []string{pair.VIP.String(), "{address: \"" + vip6.String() + "\", advertise: false}"}
+	for _, n := range p.Nodes() {
+		n.UseVirtualMAC(pair.VMACLink)
+	}
+	configure6Extra(t, p, p.A, 150, "    virtual_mac: true\n", vips...)
+	configure6Extra(t, p, p.B, 100, "    virtual_mac: true\n", vips...)
+	must(t, p.Start(p.A))
+	must(t, p.Start(p.B))
+	for _, v := range both {
+		must(t, p.WaitHolder(p.A, v, 5*time.Second))
+	}
+	onVMAC := func(when string) {
+		t.Helper()
+		for _, v := range both {
+			pr, err := p.Client.StartProbe(v, 10*time.Millisecond)
+			must(t, err)
+			time.Sleep(100 * time.Millisecond)
+			if r := pr.Stop(); r.Received == 0 {
+				t.Fatalf("%s: client got no reply from %s", when, v)
+			}
+			got, err := p.ClientNeighbour(v)
+			must(t, err)
+			if got != pair.VirtualMAC.String() {
+				t.Errorf("%s: client's entry for %s is %q, want the instance's virtual MAC %s", when, v, got, pair.VirtualMAC)
+			}
+		}
+	}
+	onVMAC("a master")
+	out, err := p.A.Host.Run("ip", "-d", "-o", "link", "show", "dev", pair.VMACLink)
+	must(t, err)
+	if !strings.Contains(out, "addrgenmode none") {
+		t.Errorf("a's %s is not addrgenmode none:\n%s", pair.VMACLink, out)
+	}
+	bound := pair.MasterDownInterval(100, interval)
+	_, o := failoverVIPs(t, p, p.B, both, p.A.Host.CutLink)
+	for _, v := range both {
+		t.Logf("virtual MAC dual stack, link cut: %s client gap %v (bound %v + %v)", v, o[v].gap, bound, v6Bound)
+		if o[v].gap > bound+v6Bound {
+			t.Errorf("%s: client gap %v after a link cut, want at most %v + %v", v, o[v].gap, bound, v6Bound)
+		}
+	}
+	onVMAC("b master after a's link cut")
+	must(t, p.A.Host.RestoreLink())
+	for _, v := range both {
+		must(t, p.WaitHolder(p.A, v, 5*time.Second))
+	}
+	onVMAC("a master after its link returned")
+	_, o = failoverVIPs(t, p, p.B, both, func() error { return p.Stop(p.A) })
+	for _, v := range both {
+		t.Logf("virtual MAC dual stack, graceful stop: %s client gap %v (bound %v)", v, o[v].gap, v6StopGap)
+		if o[v].gap > v6StopGap {
+			t.Errorf("%s: client gap %v after a graceful stop, want at most %v", v, o[v].gap, v6StopGap)
+		}
+	}
+	onVMAC("b master after a stopped")
+	assertNoDrops(t, p)
+	must(t, p.Stop(p.B))
+	out, err = p.B.Host.Run("ip", "-o", "link", "show", "type", "macvlan")
+	must(t, err)
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("b stopped: macvlans left:\n%s", out)
+	}
+}
