@@ -365,6 +365,16 @@ const VMACLink6 = "vrrp6.51"
 // VMACLink6); "" is without the virtual MAC.
 func (n *Node) UseVirtualMAC(link string) { n.vmac, n.vmacLink = link != "", link }
 
+// VirtualMACLink is the macvlan n's vipd or keepalived keeps its VIPs on
+// (the configuration last written, or UseVirtualMAC), "" without the
+// virtual MAC.
+func (n *Node) VirtualMACLink() string {
+	if !n.vmac {
+		return ""
+	}
+	return n.macvlan()
+}
+
 // macvlan is the macvlan n's VIPs live on with the virtual MAC.
 func (n *Node) macvlan() string {
 	if n.vmacLink != "" {
