@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,4 +306,85 @@ func TestVirtualMACDualStack(t *testing.T) {
 	if strings.TrimSpace(out) != "" {
 		t.Errorf("b stopped: macvlans left:\n%s", out)
 	}
+}
+
+// TestVirtualMACIPv6WireFormat: tshark on the client's capture finds every
+// advert of a vipd pair with virtual_mac over IPv6 well formed (hop limit
+// 255, version 3, good checksum, from a node's eth0 link-local) and sent
+// from the virtual MAC while master, and every unsolicited neighbour
+// advertisement for the VIP from the virtual MAC naming it as target
+// link-layer address, with a good checksum.
+func TestVirtualMACIPv6WireFormat(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed")
+	}
+	p := newPair6(t, "m6w")
+	pcap := filepath.Join(p.Dir, "client.pcap")
+	dump, err := p.Client.Start(filepath.Join(p.Dir, "tcpdump.log"), "tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-n", "-w", pcap, "ip6")
+	must(t, err)
+	time.Sleep(500 * time.Millisecond) // tcpdump listening
+	for _, n := range p.Nodes() {
+		n.UseVirtualMAC(pair.VMACLink6)
+	}
+	configure6Extra(t, p, p.A, 150, "    virtual_mac: true\n", vip6.String())
+	configure6Extra(t, p, p.B, 100, "    virtual_mac: true\n", vip6.String())
+	must(t, p.Start(p.A))
+	must(t, p.Start(p.B))
+	must(t, p.WaitHolder(p.A, vip6, 5*time.Second))
+	time.Sleep(300 * time.Millisecond)
+	must(t, p.Stop(p.A))
+	must(t, p.WaitHolder(p.B, vip6, 3*time.Second))
+	time.Sleep(300 * time.Millisecond)
+	must(t, dump.Signal(syscall.SIGINT))
+	if _, err := dump.Wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	fields := func(filter string, fs ...string) [][]string {
+		t.Helper()
+		args := []string{"-n", "-r", pcap, "-Y", filter, "-T", "fields", "-E", "separator=|"}
+		for _, f := range fs {
+			args = append(args, "-e", f)
+		}
+		out, err := exec.Command(tshark, args...).Output()
+		if err != nil {
+			t.Fatalf("tshark %s: %v", filter, err)
+		}
+		var rows [][]string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l != "" {
+				rows = append(rows, strings.Split(l, "|"))
+			}
+		}
+		return rows
+	}
+	lls := map[string]bool{}
+	for _, n := range p.Nodes() {
+		ll, err := n.Host.LinkLocal()
+		must(t, err)
+		lls[ll.String()] = true
+	}
+	vmac := pair.VirtualMAC6.String()
+	fromVMAC := map[string]int{}
+	for _, r := range fields("vrrp", "eth.src", "ipv6.src", "ipv6.dst", "ipv6.hlim", "vrrp.version", "vrrp.checksum.status", "vrrp.ipv6_addr", "vrrp.prio") {
+		if !lls[r[1]] || r[2] != "ff02::12" || r[3] != "255" || r[4] != "3" || r[5] != "1" || r[6] != vip6.String() {
+			t.Errorf("advert %v: want from a node's link-local to ff02::12, hop limit 255, v3, good checksum, listing %s", r, vip6)
+		}
+		if r[0] == vmac {
+			fromVMAC[r[1]]++
+		}
+	}
+	if len(fromVMAC) != 2 {
+		t.Errorf("adverts from the virtual MAC by source %v: want both nodes' link-locals", fromVMAC)
+	}
+	nas := fields("icmpv6.type == 136 && ipv6.src == "+vip6.String(), "eth.src", "icmpv6.checksum.status", "icmpv6.nd.na.flag.o", "icmpv6.opt.linkaddr")
+	if len(nas) == 0 {
+		t.Fatal("no unsolicited neighbour advertisement for the VIP in the capture")
+	}
+	for _, r := range nas {
+		if r[0] != vmac || r[1] != "1" || (r[2] != "1" && r[2] != "True") || r[3] != vmac {
+			t.Errorf("neighbour advertisement %v: want from %s, good checksum, Override, target link-layer address %s", r, vmac, vmac)
+		}
+	}
+	t.Logf("adverts from the virtual MAC by source: %v; %d neighbour advertisements, all from it", fromVMAC, len(nas))
 }
