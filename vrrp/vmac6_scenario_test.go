@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,32 @@ func TestVirtualMACIPv4WithoutIPv6(t *testing.T) {
 	}
 	if len(d.vm.macvlans) != 0 {
 		t.Errorf("the refused start left macvlans %v", d.vm.macvlans)
+	}
+}
+
+// An IPv6 instance's IPv4 VIPs (advertise: false) live on its macvlan with
+// the IPv6 virtual MAC: conflict detection takes that MAC answering ARP
+// for them as the instance's own, not the IPv4 one.
+func TestConflictTargetsIPv6VirtualMAC(t *testing.T) {
+	vip := netip.PrefixFrom(cvip, 32)
+	s := Status{
+		Interfaces: []InterfaceStatus{{Name: "eth0", MAC: macOwn}},
+		Instances: []InstanceStatus{
+			{Name: "web6", Interface: "eth0", VirtualMACLink: vmac6Name, VRID: 51, State: StateMaster, Family: FamilyIPv6,
+				VIPs: []VIPStatus{{Address: vip, Interface: vmac6Name}}},
+		},
+	}
+	ts, own := conflictTargets(s)
+	if len(ts) != 1 || !ts[0].six || ts[0].link != "eth0" {
+		t.Fatalf("targets %+v, want one on eth0 marked IPv6", ts)
+	}
+	d := newConflictDetector(0, time.Minute)
+	d.set(ts, own)
+	w := d.vips[vipKey{"eth0", cvip}]
+	if f, known := d.foreign(w, [6]byte(virtualMAC(51, FamilyIPv6))); f || !known {
+		t.Errorf("the IPv6 virtual MAC judged foreign %v (known %v)", f, known)
+	}
+	if f, _ := d.foreign(w, [6]byte(virtualMAC(51, FamilyIPv4))); !f {
+		t.Error("the IPv4 virtual MAC of the VRID is not foreign for an IPv6 instance's master")
 	}
 }
