@@ -75,8 +75,8 @@ type Instance struct {
 	Routes []Route
 	Rules  []Rule
 	// VirtualMAC (virtual_mac): the VIPs on Interface live on a macvlan
-	// of it, VirtualMACName, with the MAC 00:00:5e:00:01:<VRID>
-	// (config/vmac.go). VirtualMACName is "" when VirtualMAC is off.
+	// of it, VirtualMACName, with the MAC 00:00:5e:00:01:<VRID>, or
+	// 00:00:5e:00:02:<VRID> over IPv6 (config/vmac.go). VirtualMACName is "" when VirtualMAC is off.
 	VirtualMAC     bool
 	VirtualMACName string
 	Line           int // line of the instance's mapping in the file
@@ -251,9 +251,6 @@ func Load(path string) (*Config, error) {
 	errs := resolveCredentials(cfg, osAccounts{})
 	if len(errs) == 0 {
 		errs = checkCommands(cfg)
-	}
-	if len(errs) == 0 {
-		errs = notRunYet(cfg)
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -161,21 +161,6 @@ func addr6Problem(a netip.Addr, what string) string {
 	return ""
 }
 
-// notRunYet lists what Load refuses although Parse accepts it, because the
-// runtime does not run it (vipd must never run half-configured): the
-// virtual MAC on an instance over IPv6. IPv6 instances, IPv4 and IPv6
-// instances on one interface, and VIPs of the other family run.
-func notRunYet(cfg *Config) Errors {
-	var errs Errors
-	for _, in := range cfg.Instances {
-		if in.Family() == FamilyIPv6 && in.VirtualMAC {
-			errs = append(errs, Error{File: cfg.File, Line: in.Line,
-				Msg: fmt.Sprintf("instance %s runs over IPv6 (its VIPs are IPv6) with virtual_mac: the configuration is valid but this vipd does not run the virtual MAC over IPv6 yet", in.Name)})
-		}
-	}
-	return errs
-}
-
 // markAdvertised records that the VIP at line was written with advertise:
 // true.
 func (p *parser) markAdvertised(line int) {

@@ -163,9 +163,8 @@ func TestFamilyErrors(t *testing.T) {
 }
 
 // Load, which the daemon and vipd check use, runs IPv6 instances and
-// dual-stack ones, and refuses what the runtime does not run, naming each
-// instance; Parse accepts it.
-func TestLoadRefusesWhatTheRuntimeDoesNotRun(t *testing.T) {
+// dual-stack ones, with and without virtual_mac.
+func TestLoadRunsIPv6AndDualStack(t *testing.T) {
 	yaml := "instances:\n" +
 		"  - name: web6\n" +
 		"    interface: eth0\n" +
@@ -196,13 +195,16 @@ func TestLoadRefusesWhatTheRuntimeDoesNotRun(t *testing.T) {
 	}
 
 	vmac := strings.Replace(yaml, "    vrid: 61\n", "    vrid: 61\n    virtual_mac: true\n", 1)
+	vmac = strings.Replace(vmac, "    vrid: 62\n", "    vrid: 62\n    virtual_mac: true\n", 1)
 	write(vmac)
-	if _, err := Parse(path, []byte(vmac)); err != nil {
-		t.Fatalf("Parse: %v", err)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load with virtual_mac on an IPv6 and a dual-stack instance: %v", err)
 	}
-	_, err := Load(path)
-	want := path + ":2: instance web6 runs over IPv6 (its VIPs are IPv6) with virtual_mac: the configuration is valid but this vipd does not run the virtual MAC over IPv6 yet"
-	if err == nil || err.Error() != want {
-		t.Errorf("Load: %v\nwant:\n%s", err, want)
+	if got := cfg.Instances[0].VirtualMACName; got != "vrrp6.61" {
+		t.Errorf("IPv6 instance's macvlan %q, want vrrp6.61", got)
+	}
+	if got := cfg.Instances[1].VirtualMACName; got != "vrrp4.62" {
+		t.Errorf("dual-stack IPv4 instance's macvlan %q, want vrrp4.62", got)
 	}
 }

@@ -1,16 +1,35 @@
 package config
 
-import "strconv"
+import (
+	"net"
+	"strconv"
+)
 
 // The virtual MAC (virtual_mac, keepalived's use_vmac): vipd makes a
-// macvlan on the instance's interface with RFC 5798's MAC
-// 00:00:5e:00:01:<VRID>, and the VIPs that live on the instance's
-// interface live on that macvlan instead. virtual_mac_name names the
-// macvlan; by default it is "vrrp4.<VRID>".
+// macvlan on the instance's interface with RFC 5798's MAC for the
+// instance's family, 00:00:5e:00:01:<VRID> over IPv4 and
+// 00:00:5e:00:02:<VRID> over IPv6, and the VIPs that live on the
+// instance's interface live on that macvlan instead (those of the other
+// family too, with the same MAC). virtual_mac_name names the macvlan; by
+// default it is "vrrp4.<VRID>" or "vrrp6.<VRID>".
 
 // DefaultVirtualMACName is the macvlan's name for vrid when
-// virtual_mac_name is not given.
-func DefaultVirtualMACName(vrid uint8) string { return "vrrp4." + strconv.Itoa(int(vrid)) }
+// virtual_mac_name is not given, for an instance running over fam.
+func DefaultVirtualMACName(vrid uint8, fam Family) string {
+	if fam == FamilyIPv6 {
+		return "vrrp6." + strconv.Itoa(int(vrid))
+	}
+	return "vrrp4." + strconv.Itoa(int(vrid))
+}
+
+// VirtualMAC is RFC 5798's virtual router MAC for vrid over fam:
+// 00:00:5e:00:01:<VRID> for IPv4 (§7.3), 00:00:5e:00:02:<VRID> for IPv6.
+func VirtualMAC(vrid uint8, fam Family) net.HardwareAddr {
+	if fam == FamilyIPv6 {
+		return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x02, vrid}
+	}
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, vrid}
+}
 
 // virtualMAC reads virtual_mac and virtual_mac_name into pi.
 func (p *parser) virtualMAC(fs map[string]field, pi *parsedInstance) {
@@ -23,7 +42,8 @@ func (p *parser) virtualMAC(fs map[string]field, pi *parsedInstance) {
 	f, ok := fs["virtual_mac_name"]
 	if !ok {
 		if in.VirtualMAC && in.VRID != 0 {
-			in.VirtualMACName = DefaultVirtualMACName(in.VRID)
+			// The VIPs are parsed: the family is known.
+			in.VirtualMACName = DefaultVirtualMACName(in.VRID, in.Family())
 		}
 		return
 	}

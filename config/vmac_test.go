@@ -31,6 +31,37 @@ func TestParseVirtualMAC(t *testing.T) {
 	}
 }
 
+// The default name and the MAC follow the instance's family: an instance
+// whose VIPs are IPv6 gets vrrp6.<VRID> and 00:00:5e:00:02:<VRID>; one
+// whose advertised VIPs are IPv4 keeps vrrp4.<VRID> with IPv6 addresses
+// beside them, and the reverse.
+func TestVirtualMACFollowsFamily(t *testing.T) {
+	for _, tt := range []struct {
+		vips, name string
+		fam        Family
+	}{
+		{`vips: ["fd00:18::10"]`, "vrrp6.51", FamilyIPv6},
+		{`vips: ["fd00:18::10", {address: 198.51.100.10, advertise: false}]`, "vrrp6.51", FamilyIPv6},
+		{`vips: [198.51.100.10, "fd00:18::10"]`, "vrrp4.51", FamilyIPv4},
+	} {
+		y := inst("name: web", "interface: eth0", "vrid: 51", tt.vips, "virtual_mac: true")
+		cfg, err := Parse("t.yaml", []byte(y))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.vips, err)
+		}
+		in := cfg.Instances[0]
+		if in.VirtualMACName != tt.name || in.Family() != tt.fam {
+			t.Errorf("%s: macvlan %q over %v, want %q over %v", tt.vips, in.VirtualMACName, in.Family(), tt.name, tt.fam)
+		}
+	}
+	if got := VirtualMAC(51, FamilyIPv4).String(); got != "00:00:5e:00:01:33" {
+		t.Errorf("IPv4 virtual MAC of 51: %s", got)
+	}
+	if got := VirtualMAC(51, FamilyIPv6).String(); got != "00:00:5e:00:02:33" {
+		t.Errorf("IPv6 virtual MAC of 51: %s", got)
+	}
+}
+
 func TestParseVirtualMACRefused(t *testing.T) {
 	twoVMAC := minimal + "    virtual_mac: true\n  - name: db\n    interface: eth1\n    vrid: 51\n    vips: [198.51.100.20]\n    virtual_mac: true\n"
 	for _, tc := range []struct {

@@ -40,11 +40,18 @@ func newPair6(t *testing.T, short string) *pair.Pair {
 // with the VIPs given as YAML flow items.
 func configure6(t *testing.T, p *pair.Pair, n *pair.Node, prio uint8, vips ...string) {
 	t.Helper()
+	configure6Extra(t, p, n, prio, "", vips...)
+}
+
+// configure6Extra is configure6 with more instance keys, extra (YAML,
+// indented by 4, each line ending in a newline).
+func configure6Extra(t *testing.T, p *pair.Pair, n *pair.Node, prio uint8, extra string, vips ...string) {
+	t.Helper()
 	n.Priority = prio
 	var b strings.Builder
 	fmt.Fprintf(&b, "metrics_listen: \"\"\ncontrol_socket: %s\nstate_dir: %s\ninstances:\n",
 		filepath.Join(p.Dir, n.Host.Name+".sock"), filepath.Join(p.Dir, n.Host.Name+"-state"))
-	fmt.Fprintf(&b, "  - name: web\n    interface: eth0\n    vrid: 51\n    priority: %d\n    advert_interval: %s\n    vips:\n", prio, interval)
+	fmt.Fprintf(&b, "  - name: web\n    interface: eth0\n    vrid: 51\n    priority: %d\n    advert_interval: %s\n%s    vips:\n", prio, interval, extra)
 	for _, v := range vips {
 		fmt.Fprintf(&b, "      - %s\n", v)
 	}

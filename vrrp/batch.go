@@ -264,10 +264,11 @@ type sendState struct {
 // full. The message is copied; b may be reused at once. A multicast advert
 // leaves as an Ethernet frame from mac (the instance's virtual MAC), or
 // from the interface's address if mac is nil; a unicast one leaves through
-// the IP socket, from the interface's address, whatever mac.
+// the IP socket, from the interface's address, whatever mac. Over IPv6 a
+// multicast advert without mac goes through the IP socket too (queue6).
 func (c *Conn) Queue(b []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
 	if c.six {
-		return c.queue6(b, src, dst)
+		return c.queue6(b, src, dst, mac)
 	}
 	if !src.Is4() || !dst.Is4() {
 		return fmt.Errorf("vrrp: send on %s: need IPv4 addresses, have %s → %s", c.ifname, src, dst)

@@ -42,6 +42,17 @@ type conflictTarget struct {
 	// FRR, keepalived's use_vmac and vipd's virtual_mac answer, and as
 	// this node announces the VIP when it yields (heal.go).
 	vrid uint8
+	// six: the instance runs over IPv6, so its virtual MAC, which answers
+	// for its IPv4 VIPs too, is 00:00:5e:00:02:<VRID>.
+	six bool
+}
+
+// vmac is the virtual MAC of t's instance.
+func (t conflictTarget) vmac() [6]byte {
+	if t.six {
+		return [6]byte(virtualMAC(t.vrid, FamilyIPv6))
+	}
+	return [6]byte(virtualMAC(t.vrid, FamilyIPv4))
 }
 
 // expectation is what decides which MACs are foreign.
@@ -194,7 +205,7 @@ func (d *conflictDetector) foreign(w *watchedVIP, mac [6]byte) (foreign, known b
 	}
 	// The VRID's virtual MAC answers for the VIP as the master's: this
 	// node's own with virtual_mac, the master's while backup.
-	if w.t.vrid != 0 && mac == [6]byte(virtualMAC(w.t.vrid)) {
+	if w.t.vrid != 0 && mac == w.t.vmac() {
 		return false, true
 	}
 	if w.t.master {
@@ -282,7 +293,7 @@ func (d *conflictDetector) known(link string) []arp.Claim {
 			}
 		}
 		if w.t.vrid != 0 {
-			cs = append(cs, arp.Claim{IP: k.vip, MAC: [6]byte(virtualMAC(w.t.vrid))})
+			cs = append(cs, arp.Claim{IP: k.vip, MAC: w.t.vmac()})
 		}
 	}
 	for k := range d.masters {

@@ -411,7 +411,7 @@ func TestConflictBackupAcceptsVirtualMAC(t *testing.T) {
 	bt := backupTarget()
 	bt.vrid = 51
 	d.set([]conflictTarget{bt}, ownMACs())
-	vmac := virtualMAC(51)
+	vmac := virtualMAC(51, FamilyIPv4)
 	d.observe("eth0", reply(macMaster, cmasterIP), t0)
 	d.observe("eth0", reply(vmac, cvip), t0)
 	d.observe("eth0", reply(macOther, cvip), t0)
@@ -447,7 +447,7 @@ func TestConflictTargetsVirtualMAC(t *testing.T) {
 	if len(ts) != 1 || ts[0] != want {
 		t.Fatalf("targets %+v, want [%+v]", ts, want)
 	}
-	vm := [6]byte(virtualMAC(51))
+	vm := [6]byte(virtualMAC(51, FamilyIPv4))
 	for _, master := range []bool{false, true} {
 		s.Instances[0].State = StateBackup
 		if master {

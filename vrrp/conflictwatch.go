@@ -568,7 +568,7 @@ func conflictTargets(s Status) ([]conflictTarget, map[string]net.HardwareAddr) {
 			if in.VirtualMACLink != "" && link == in.VirtualMACLink {
 				link = in.Interface
 			}
-			t := conflictTarget{instance: in.Name, vip: v.Address.Addr(), link: link, master: in.State == StateMaster, vrid: in.VRID}
+			t := conflictTarget{instance: in.Name, vip: v.Address.Addr(), link: link, master: in.State == StateMaster, vrid: in.VRID, six: in.Family == FamilyIPv6}
 			if in.State == StateBackup && link == in.Interface && in.MasterAddr.IsValid() {
 				t.masterIP = in.MasterAddr
 			}

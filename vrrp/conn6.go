@@ -21,7 +21,9 @@ import (
 // source_address. The checksum is the message's own (AppendMarshalIPv6);
 // the kernel computes none for protocol 112. Adverts go through the IP
 // socket, not as prebuilt frames: the kernel resolves no neighbour for
-// ff02::12 and this path costs one sendmmsg per flush like the other.
+// ff02::12 and this path costs one sendmmsg per flush like the other;
+// but those of an instance with virtual_mac, which must leave from the
+// virtual MAC, go as Ethernet frames on a packet socket (frameSender.add6).
 func ListenConn6(ifi *net.Interface) (*Conn, error) {
 	var sockErr error
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -46,6 +48,12 @@ func ListenConn6(ifi *net.Interface) (*Conn, error) {
 	}
 	c.readFn, c.writeFn = c.doRead, c.doWrite
 	c.tx = &SendBatch{}
+	if len(ifi.HardwareAddr) == 6 {
+		if c.frames, err = newFrameSender(ifi); err != nil {
+			c.c.Close()
+			return nil, err
+		}
+	}
 	steps := []struct {
 		what string
 		do   func() error
@@ -78,12 +86,21 @@ func (c *Conn) setInt(level, opt, v int) error {
 	return serr
 }
 
-// queue6 is Queue over IPv6.
-func (c *Conn) queue6(b []byte, src, dst netip.Addr) error {
+// queue6 is Queue over IPv6. A multicast advert with an Ethernet source
+// mac (virtual_mac) leaves as a frame from it; any other through the IP
+// socket, from the interface's MAC.
+func (c *Conn) queue6(b []byte, src, dst netip.Addr, mac net.HardwareAddr) error {
 	if !isIPv6(src) || !isIPv6(dst) {
 		return fmt.Errorf("vrrp: send on %s: need IPv6 addresses, have %s → %s", c.ifname, src, dst)
 	}
 	var err error
+	if mac != nil && c.frames != nil && dst == GroupV6 {
+		if c.frames.full(len(b)) {
+			err = c.Flush()
+		}
+		c.frames.add6(b, src.WithZone(""), mac)
+		return err
+	}
 	if c.tx.full(len(b)) {
 		err = c.Flush()
 	}

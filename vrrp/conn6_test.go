@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/vipd/vipd/e2e/netnstest"
 	"github.com/vipd/vipd/vip"
@@ -121,3 +123,93 @@ func TestConn6SendsAndReceives(t *testing.T) {
 		}
 	})
 }
+
+// An advert queued with a MAC (virtual_mac) leaves as an Ethernet frame
+// from that MAC, still from the link-local to ff02::12 with hop limit 255
+// and traffic class CS6: the peer's advert socket takes it and its
+// checksum holds; one queued without a MAC leaves from the interface's.
+func TestConn6VirtualMACFrame(t *testing.T) {
+	netnstest.Run(t, func(netns.NsHandle) {
+		ia, ib, lla, _ := veth6(t)
+		ca, err := ListenConn6(ia)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ca.Close()
+		cb, err := ListenConn6(ib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cb.Close()
+		// A packet socket on the peer sees the frames' Ethernet headers.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(be16(unix.ETH_P_IPV6)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: be16(unix.ETH_P_IPV6), Ifindex: ib.Index}); err != nil {
+			t.Fatal(err)
+		}
+		tv := unix.NsecToTimeval(int64(2 * time.Second))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			t.Fatal(err)
+		}
+		vmac := virtualMAC(18, FamilyIPv6)
+		for _, mac := range []net.HardwareAddr{vmac, nil} {
+			ad := Advert{Version: 3, VRID: 18, Priority: 150, Interval: 100 * time.Millisecond,
+				Addresses: []netip.Addr{netip.MustParseAddr("fd00:18::100")}}
+			msg, err := ad.AppendMarshalIPv6(nil, lla, GroupV6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ca.Queue(msg, lla, GroupV6, mac); err != nil {
+				t.Fatal(err)
+			}
+			if err := ca.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			want := mac
+			if mac == nil {
+				want = ia.HardwareAddr
+			}
+			buf := make([]byte, 1500)
+			var fr []byte
+			for fr == nil {
+				n, _, err := unix.Recvfrom(fd, buf, 0)
+				if err != nil {
+					t.Fatalf("no advert frame on the peer (%s): %v", want, err)
+				}
+				// SOCK_RAW: the frame with its Ethernet header.
+				if n >= 54 && buf[14+6] == IPProtocol {
+					fr = buf[:n]
+				}
+			}
+			if got := net.HardwareAddr(fr[6:12]); got.String() != want.String() || !bytes.Equal(fr[0:6], groupMAC6[:]) {
+				t.Errorf("advert frame from %s to %x, want from %s to %x", got, fr[0:6], want, groupMAC6)
+			}
+			if fr[14]>>4 != 6 || fr[14]&0x0f != 0x0c && mac != nil || fr[14+7] != HopLimit {
+				t.Errorf("IPv6 header %x: want version 6, hop limit 255 (and traffic class CS6 from the frame sender)", fr[14:22])
+			}
+			rb := NewRecvBatch()
+			for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+				if err := cb.ReadNow(rb); err != nil || rb.N == 1 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if rb.N != 1 {
+				t.Fatalf("the peer's advert socket read %d datagrams, want 1", rb.N)
+			}
+			src, _, _ := SourceIPv6(rb.Source(0))
+			p, from, dst, hops, ok := ParseIPv6(rb.Datagram(0), src, rb.Control(0))
+			if !ok || from != lla || dst != GroupV6 || hops != HopLimit {
+				t.Fatalf("ParseIPv6: from %v to %v hop limit %d (%v), want %v to ff02::12 with 255", from, dst, hops, ok, lla)
+			}
+			var got Advert
+			if err := got.UnmarshalIPv6(p, from, dst); err != nil || got.VRID != 18 {
+				t.Fatalf("UnmarshalIPv6 of the advert from %s: %+v, %v", want, got, err)
+			}
+		}
+	})
+}
+
+func be16(v uint16) uint16 { return v<<8 | v>>8 }

@@ -39,6 +39,9 @@ type frameSender struct {
 // groupMAC is the Ethernet address of 224.0.0.18.
 var groupMAC = [6]byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x12}
 
+// groupMAC6 is the Ethernet address of ff02::12 (RFC 2464 §7).
+var groupMAC6 = [6]byte{0x33, 0x33, 0x00, 0x00, 0x00, 0x12}
+
 func newFrameSender(ifi *net.Interface) (*frameSender, error) {
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("vrrp: %s has no Ethernet address", ifi.Name)
@@ -65,8 +68,12 @@ func newFrameSender(ifi *net.Interface) (*frameSender, error) {
 	return s, nil
 }
 
-// headerLen is Ethernet (14) plus IPv4 without options (20).
-const headerLen = 14 + 20
+// headerLen is Ethernet (14) plus IPv4 without options (20);
+// headerLen6 Ethernet plus the IPv6 header (40).
+const (
+	headerLen  = 14 + 20
+	headerLen6 = 14 + 40
+)
 
 // add queues msg as a frame from src to the VRRP group, with Ethernet
 // source mac, or the interface's address if mac is not an Ethernet one.
@@ -104,8 +111,45 @@ func (s *frameSender) add(msg []byte, src netip.Addr, mac net.HardwareAddr) {
 	s.n++
 }
 
+// add6 queues msg, an advert whose checksum covers the IPv6 pseudo-header
+// of src and ff02::12, as a frame from src to ff02::12 with hop limit 255,
+// with Ethernet source mac, or the interface's address if mac is not an
+// Ethernet one. Over IPv6 only the virtual MAC's adverts take this path
+// (Conn.queue6).
+func (s *frameSender) add6(msg []byte, src netip.Addr, mac net.HardwareAddr) {
+	i := s.n
+	fr := s.arena[s.used : s.used+headerLen6+len(msg)]
+	copy(fr[0:6], groupMAC6[:])
+	if len(mac) == 6 {
+		copy(fr[6:12], mac)
+	} else {
+		copy(fr[6:12], s.src[:])
+	}
+	binary.BigEndian.PutUint16(fr[12:14], unix.ETH_P_IPV6)
+	ip := fr[14:54]
+	// Version 6, traffic class CS6 (network control, as over IPv4), no
+	// flow label.
+	ip[0], ip[1], ip[2], ip[3] = 0x6c, 0x00, 0x00, 0x00
+	binary.BigEndian.PutUint16(ip[4:6], uint16(len(msg)))
+	ip[6] = IPProtocol
+	ip[7] = HopLimit
+	s16, g16 := src.As16(), GroupV6.As16()
+	copy(ip[8:24], s16[:])
+	copy(ip[24:40], g16[:])
+	copy(fr[headerLen6:], msg)
+
+	s.iov[i].Base = &fr[0]
+	s.iov[i].SetLen(len(fr))
+	s.hdr[i].Hdr.Iov = &s.iov[i]
+	s.hdr[i].Hdr.SetIovlen(1)
+	s.used += len(fr)
+	s.n++
+}
+
+// full reports whether a message of size bytes may not fit, with the
+// larger (IPv6) headers.
 func (s *frameSender) full(size int) bool {
-	return s.n == batchSize || s.used+headerLen+size > len(s.arena)
+	return s.n == batchSize || s.used+headerLen6+size > len(s.arena)
 }
 
 // ipChecksum is the IPv4 header checksum of h (its checksum field zero).

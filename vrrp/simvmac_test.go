@@ -15,6 +15,7 @@ type simVMAC struct {
 	sysctls  map[string]string      // set by anyone; absent: the default
 	nextIdx  int
 	failAdd  error
+	noIPv6   bool // the kernel has no IPv6: no net/ipv6 keys
 }
 
 type simMacvlan struct {
@@ -25,10 +26,13 @@ type simMacvlan struct {
 
 // simSysctlDefault is a sysctl's value on a link that nobody set: 0, as
 // the kernel's defaults for the ones virtual_mac changes, but rp_filter,
-// which distributions set to 2.
+// which distributions set to 2, and IPv6's accept_ra and autoconf (1).
 func simSysctlDefault(key string) string {
-	if strings.HasSuffix(key, "/rp_filter") {
+	switch {
+	case strings.HasSuffix(key, "/rp_filter"):
 		return "2"
+	case strings.HasPrefix(key, "net/ipv6/") && (strings.HasSuffix(key, "/accept_ra") || strings.HasSuffix(key, "/autoconf")):
+		return "1"
 	}
 	return "0"
 }
@@ -63,7 +67,7 @@ func (h *simNode) RemoveMacvlan(index int, alias string) error {
 		delete(h.links, name)
 		delete(h.addrs, index)
 		for k := range h.vm.sysctls {
-			if strings.HasPrefix(k, "net/ipv4/conf/"+name+"/") {
+			if sysctlLink(k) == name {
 				delete(h.vm.sysctls, k)
 			}
 		}
@@ -98,15 +102,19 @@ func (h *simNode) SetLinkUp(index int, up bool) error {
 	return errors.New("no such link")
 }
 
-// sysctlLink is the link a net/ipv4/conf/<link>/<name> key is about.
+// sysctlLink is the link a net/ipv4/conf/<link>/<name> or
+// net/ipv6/conf/<link>/<name> key is about.
 func sysctlLink(key string) string {
-	rest, _ := strings.CutPrefix(key, "net/ipv4/conf/")
+	rest, ok := strings.CutPrefix(key, "net/ipv4/conf/")
+	if !ok {
+		rest, _ = strings.CutPrefix(key, "net/ipv6/conf/")
+	}
 	link, _, _ := strings.Cut(rest, "/")
 	return link
 }
 
 func (h *simNode) ReadSysctl(key string) (string, error) {
-	if _, ok := h.links[sysctlLink(key)]; !ok {
+	if _, ok := h.links[sysctlLink(key)]; !ok || h.vm.noIPv6 && strings.HasPrefix(key, "net/ipv6/") {
 		return "", fmt.Errorf("open /proc/sys/%s: no such file or directory", key)
 	}
 	if v, ok := h.vm.sysctls[key]; ok {
@@ -116,7 +124,7 @@ func (h *simNode) ReadSysctl(key string) (string, error) {
 }
 
 func (h *simNode) WriteSysctl(key, value string) error {
-	if _, ok := h.links[sysctlLink(key)]; !ok {
+	if _, ok := h.links[sysctlLink(key)]; !ok || h.vm.noIPv6 && strings.HasPrefix(key, "net/ipv6/") {
 		return fmt.Errorf("open /proc/sys/%s: no such file or directory", key)
 	}
 	if h.vm.sysctls == nil {

@@ -430,7 +430,7 @@ func TestScenarioUpstreamWithVirtualMAC(t *testing.T) {
 		t.Fatal("b made no attempt")
 	}
 	p := ps[0]
-	if p.req.Link != "vrrp4.51" || p.req.MAC.String() != virtualMAC(51).String() || !slices.Equal(p.req.VIPs, []netip.Addr{netip.MustParseAddr(scnVIP)}) {
+	if p.req.Link != "vrrp4.51" || p.req.MAC.String() != virtualMAC(51, FamilyIPv4).String() || !slices.Equal(p.req.VIPs, []netip.Addr{netip.MustParseAddr(scnVIP)}) {
 		t.Errorf("b's attempt: %+v; want from %s on vrrp4.51 at the virtual MAC", p.req, scnVIP)
 	}
 	wakes := b.wakes

@@ -50,9 +50,13 @@ const vmacAliasPrefix = "vipd:"
 // vmacStateFile is the record of what vipd changed, in state_dir.
 const vmacStateFile = "virtual-mac.json"
 
-// virtualMAC is RFC 5798's IPv4 virtual router MAC for vrid.
-func virtualMAC(vrid uint8) net.HardwareAddr {
-	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, vrid}
+// virtualMAC is RFC 5798's virtual router MAC for vrid over fam:
+// 00:00:5e:00:01:<VRID> for IPv4, 00:00:5e:00:02:<VRID> for IPv6.
+func virtualMAC(vrid uint8, fam Family) net.HardwareAddr {
+	if fam == FamilyIPv6 {
+		return config.VirtualMAC(vrid, config.FamilyIPv6)
+	}
+	return config.VirtualMAC(vrid, config.FamilyIPv4)
 }
 
 // vmacAlias is the alias that marks instance name's macvlan.
@@ -84,6 +88,39 @@ type vmacDataplane interface {
 	// under /proc/sys, e.g. "net/ipv4/conf/eth0/arp_ignore").
 	ReadSysctl(key string) (string, error)
 	WriteSysctl(key, value string) error
+}
+
+// vmac6Sysctls are the macvlan's IPv6 settings, in the order they are
+// written, before it first comes up. Every node's macvlan of a VRID has
+// the same MAC, so nothing may be derived from it: addr_gen_mode=1 (none:
+// no EUI-64 link-local fe80::200:5eff:fe00:2<VRID>, which every router's
+// macvlan would share; a master would fail duplicate address detection on
+// it after a split brain, and with accept_dad=2 lose IPv6 on the link),
+// accept_ra=0 and autoconf=0 (no SLAAC address from a router's prefix,
+// the same on every node, and no default route through the macvlan).
+// The adverts do not need an address there: they leave from the parent's
+// link-local (advertMAC), which is each router's own, so the tie-break on
+// the source address and the dropping of one's own adverts work as
+// without the virtual MAC.
+var vmac6Sysctls = []struct {
+	key   string
+	value int
+}{{"addr_gen_mode", 1}, {"accept_ra", 0}, {"autoconf", 0}}
+
+// vmacFamilies reports whether the macvlan of c carries IPv4 and IPv6
+// VIPs (those without an interface of their own).
+func vmacFamilies(c config.Instance) (has4, has6 bool) {
+	for _, v := range c.VIPs {
+		if vipIfname(c, v) != c.VirtualMACName {
+			continue
+		}
+		if v.Address.Addr().Unmap().Is4() {
+			has4 = true
+		} else {
+			has6 = true
+		}
+	}
+	return has4, has6
 }
 
 // vmacState is an instance's macvlan.
@@ -242,17 +279,21 @@ func (n *Node) setupVMACs() error {
 			return fmt.Errorf("%s: virtual_mac: interface %s exists and is not vipd's (no alias %q); remove it or set another virtual_mac_name", n.where(c), li.Name, vmacAlias(c.Name))
 		}
 		alias := vmacAlias(c.Name)
-		if _, err := n.dp.AddMacvlan(in.ifc.index, c.VirtualMACName, virtualMAC(c.VRID), alias); err != nil {
+		mac := virtualMAC(c.VRID, in.family())
+		if _, err := n.dp.AddMacvlan(in.ifc.index, c.VirtualMACName, mac, alias); err != nil {
 			n.teardownVMACs()
 			return fmt.Errorf("%s: virtual_mac: making macvlan %s on %s: %w", n.where(c), c.VirtualMACName, c.Interface, err)
 		}
-		in.vmac = &vmacState{name: c.VirtualMACName, alias: alias, mac: virtualMAC(c.VRID)}
+		in.vmac = &vmacState{name: c.VirtualMACName, alias: alias, mac: mac}
 		rec.Macvlans = append(rec.Macvlans, vmacRecordLink{Name: c.VirtualMACName, Alias: alias})
 	}
 	// The parents' sysctls, each once; then the macvlans' own.
 	type want struct {
 		key   string
 		value int
+		// optional: a key that may be missing (IPv6 off in the kernel)
+		// on a macvlan that carries no IPv6 address.
+		optional bool
 	}
 	var parents, own []want
 	seen := map[string]bool{}
@@ -260,14 +301,30 @@ func (n *Node) setupVMACs() error {
 		if in.vmac == nil {
 			continue
 		}
-		if p := in.ifc.name; !seen[p] {
+		has4, has6 := vmacFamilies(in.cfg)
+		// The parent's ARP settings matter only where the macvlan
+		// carries IPv4 addresses: neighbour discovery answers only for
+		// the interface's own addresses, so an IPv6 VIP on the macvlan
+		// needs nothing of the parent.
+		if p := in.ifc.name; has4 && !seen[p] {
 			seen[p] = true
-			for _, s := range []want{{"arp_ignore", 1}, {"arp_filter", 1}, {"arp_announce", 2}} {
-				parents = append(parents, want{"net/ipv4/conf/" + p + "/" + s.key, s.value})
+			for _, s := range []want{{key: "arp_ignore", value: 1}, {key: "arp_filter", value: 1}, {key: "arp_announce", value: 2}} {
+				parents = append(parents, want{key: "net/ipv4/conf/" + p + "/" + s.key, value: s.value})
 			}
 		}
-		for _, s := range []want{{"arp_ignore", 1}, {"arp_announce", 2}, {"accept_local", 1}, {"rp_filter", 0}} {
-			own = append(own, want{"net/ipv4/conf/" + in.vmac.name + "/" + s.key, s.value})
+		// arp_ignore on the macvlan whatever it carries: up, it would
+		// otherwise answer ARP for the parent's addresses with the
+		// virtual MAC.
+		for _, s := range []want{{key: "arp_ignore", value: 1}, {key: "arp_announce", value: 2}, {key: "accept_local", value: 1}, {key: "rp_filter", value: 0}} {
+			own = append(own, want{key: "net/ipv4/conf/" + in.vmac.name + "/" + s.key, value: s.value})
+		}
+		// No link-local nor autoconfigured address on the macvlan
+		// (vmac6Sysctls), set before it first comes up.
+		for _, s := range vmac6Sysctls {
+			own = append(own, want{key: "net/ipv6/conf/" + in.vmac.name + "/" + s.key, value: s.value, optional: !has6})
+		}
+		if has6 {
+			own = append(own, want{key: "net/ipv6/conf/" + in.vmac.name + "/disable_ipv6", value: 0})
 		}
 	}
 	for _, w := range parents {
@@ -294,6 +351,10 @@ func (n *Node) setupVMACs() error {
 	}
 	for _, w := range own {
 		if err := n.dp.WriteSysctl(w.key, strconv.Itoa(w.value)); err != nil {
+			if w.optional {
+				n.log.Debug("virtual_mac: IPv6 setting of a macvlan without IPv6 addresses not set", "sysctl", w.key, "err", err)
+				continue
+			}
 			n.teardownVMACs()
 			return fmt.Errorf("virtual_mac: setting %s to %d: %w", w.key, w.value, err)
 		}

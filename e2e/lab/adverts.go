@@ -62,7 +62,7 @@ type AdvertWatch struct {
 	changed   chan struct{} // closed and replaced on every new advert
 }
 
-// WatchAdverts starts recording the VRRP adverts on the host's eth0 until
+// WatchAdverts starts recording the VRRP adverts (over IPv4 and IPv6) on the host's eth0 until
 // Stop or Lab.Close.
 func (h *Host) WatchAdverts() (*AdvertWatch, error) {
 	if h.isBridge() {

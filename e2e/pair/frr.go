@@ -356,6 +356,33 @@ func (p *Pair) killFRR(n *Node) error {
 // KeepalivedConfig.VirtualMAC.
 const VMACLink = "vrrp4.51"
 
+// VMACLink6 is the macvlan of vipd's IPv6 instance with virtual_mac (VRID
+// 51), with VirtualMAC6 (the MAC of FRRLink6 too); see Node.UseVirtualMAC.
+const VMACLink6 = "vrrp6.51"
+
+// UseVirtualMAC tells Holders and ServiceMAC that n's daemon, configured
+// by the test itself, keeps its VIPs on the macvlan link (VMACLink or
+// VMACLink6); "" is without the virtual MAC.
+func (n *Node) UseVirtualMAC(link string) { n.vmac, n.vmacLink = link != "", link }
+
+// VirtualMACLink is the macvlan n's vipd or keepalived keeps its VIPs on
+// (the configuration last written, or UseVirtualMAC), "" without the
+// virtual MAC.
+func (n *Node) VirtualMACLink() string {
+	if !n.vmac {
+		return ""
+	}
+	return n.macvlan()
+}
+
+// macvlan is the macvlan n's VIPs live on with the virtual MAC.
+func (n *Node) macvlan() string {
+	if n.vmacLink != "" {
+		return n.vmacLink
+	}
+	return VMACLink
+}
+
 // holds reports whether n serves addr now: with FRR, addr on FRRLink (or
 // FRRLink6 for an IPv6 addr) and that link up (not protodown, with
 // carrier); with vipd's virtual_mac (or keepalived's use_vmac,
@@ -371,11 +398,11 @@ func (n *Node) holds(addr netip.Addr) (bool, error) {
 		present, up, err := n.Host.LinkAddr(link, addr)
 		return present && up, err
 	case n.vmac:
-		present, up, err := n.Host.LinkAddr(VMACLink, addr)
+		present, up, err := n.Host.LinkAddr(n.macvlan(), addr)
 		// No macvlan: the daemon is not running, or (a restart) has
 		// not made it again yet; it may appear between the two looks.
 		var nf netlink.LinkNotFoundError
-		if err != nil && (errors.As(err, &nf) || !n.Host.LinkExists(VMACLink)) {
+		if err != nil && (errors.As(err, &nf) || !n.Host.LinkExists(n.macvlan())) {
 			return false, nil
 		}
 		return present && up, err
@@ -387,6 +414,9 @@ func (n *Node) holds(addr netip.Addr) (bool, error) {
 // master: VirtualMAC with FRR, with vipd's virtual_mac and keepalived's
 // use_vmac (the configuration last written), eth0's otherwise.
 func (n *Node) ServiceMAC() (net.HardwareAddr, error) {
+	if n.vmac && n.macvlan() == VMACLink6 {
+		return VirtualMAC6, nil
+	}
 	if n.frr != nil || n.vmac {
 		return VirtualMAC, nil
 	}

@@ -112,7 +112,7 @@ func (p *Pair) ConfigureKeepalived(n *Node, c KeepalivedConfig) error {
 		return fmt.Errorf("keepalived on %s: nopreempt needs state BACKUP", n.Host.Name)
 	}
 	n.Priority = c.Priority
-	n.vmac = c.VirtualMAC
+	n.vmac, n.vmacLink = c.VirtualMAC, ""
 	state := "BACKUP"
 	if c.Master {
 		state = "MASTER"

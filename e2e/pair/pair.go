@@ -40,7 +40,8 @@ type Node struct {
 	frr     *frrRun      // set while FRR is the node's daemon
 	frrVIPs []netip.Addr // FRRLink's addresses, from ConfigureFRR
 
-	vmac bool // the configuration last written has virtual_mac (vipd) or use_vmac (keepalived)
+	vmac     bool   // the configuration last written has virtual_mac (vipd) or use_vmac (keepalived)
+	vmacLink string // its macvlan, if not VMACLink (UseVirtualMAC)
 }
 
 // NodeConfig is what varies between the nodes' configuration files.
@@ -110,7 +111,7 @@ func (p *Pair) Nodes() []*Node { return []*Node{p.A, p.B} }
 // Configure writes n's configuration file.
 func (p *Pair) Configure(n *Node, c NodeConfig) error {
 	n.Priority = c.Priority
-	n.vmac = c.VirtualMAC
+	n.vmac, n.vmacLink = c.VirtualMAC, ""
 	if c.Version == 0 {
 		c.Version = 3
 	}

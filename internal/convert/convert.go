@@ -302,7 +302,7 @@ func (c *conv) globalDefs(g *kaconf.Node) {
 			c.dropOnce("lvs-global", n, msgLVS)
 		case k == "vmac_prefix":
 			c.vmacPrefix = firstArg(n, c.vmacPrefix)
-			c.warn(n, "vipd names a macvlan virtual_mac_name, by default vrrp4.<VRID>; the prefix is not carried over")
+			c.warn(n, "vipd names a macvlan virtual_mac_name, by default vrrp4.<VRID> (vrrp6.<VRID> for an IPv6 instance); the prefix is not carried over")
 		case k == "vmac_addr_prefix":
 			c.warn(n, "vipd makes no macvlan for VIPs on other interfaces (a VIP's use_vmac is reported where it is used)")
 		case k == "vrrp_skip_check_adv_addr":

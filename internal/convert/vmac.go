@@ -12,7 +12,8 @@ import (
 //
 //	use_vmac [[name] NAME] [MAC] [netlink_notify_msg] [group G]
 //	    virtual_mac: true, virtual_mac_name: NAME. vipd's macvlan always
-//	    has RFC 5798's 00:00:5e:00:01:<VRID> and the parent's link group.
+//	    has RFC 5798's 00:00:5e:00:01:<VRID> (00:00:5e:00:02:<VRID> for an
+//	    IPv6 instance, as keepalived) and the parent's link group.
 //	use_vmac_addr, a VIP's "use_vmac"
 //	    macvlans for VIPs on other interfaces: vipd makes one macvlan, on
 //	    the instance's interface.
@@ -53,10 +54,10 @@ func (c *conv) useVMAC(in *instance, k *kaconf.Node) {
 			// keepalived refuses RFC 5798's own prefix here and then uses
 			// 00:00:5e:00:01:<VRID>, which is what vipd does.
 			if strings.HasPrefix(strings.ToLower(a), "00:00:5e:00:01") || strings.HasPrefix(strings.ToLower(a), "00:00:5e:00:02") {
-				c.warn(k, "keepalived ignores %s (an RFC 5798 MAC cannot be set) and uses 00:00:5e:00:01:<VRID>, as vipd does", a)
+				c.warn(k, "keepalived ignores %s (an RFC 5798 MAC cannot be set) and uses 00:00:5e:00:01:<VRID> (00:00:5e:00:02:<VRID> over IPv6), as vipd does", a)
 				continue
 			}
-			c.drop(k, "vipd's macvlan always has RFC 5798's MAC 00:00:5e:00:01:<VRID>; the MAC %s is not used, so clients of a mixed pair see the MAC change at a failover", a)
+			c.drop(k, "vipd's macvlan always has RFC 5798's MAC 00:00:5e:00:01:<VRID> (00:00:5e:00:02:<VRID> over IPv6); the MAC %s is not used, so clients of a mixed pair see the MAC change at a failover", a)
 		case a == "netlink_notify_msg":
 			c.warn(k, "netlink_notify_msg works around keepalived's own netlink handling; vipd needs nothing of the kind")
 		case a == "group":
@@ -156,8 +157,17 @@ func (c *conv) finishVMAC(in *instance) {
 		in.vmac.name, in.vmac.nameNode = "", nil
 	}
 	if in.vmac.name == "" {
-		in.note("virtual_mac", "use_vmac without a name: keepalived names the macvlan %s.%d, vipd vrrp4.%d (add virtual_mac_name if scripts use keepalived's)", c.vmacPrefix, in.vrid, in.vrid)
+		in.note("virtual_mac", "use_vmac without a name: keepalived names the macvlan %s.%d, vipd %s (add virtual_mac_name if scripts use keepalived's)", c.vmacPrefix, in.vrid, defaultVMACName(in))
 	}
+}
+
+// defaultVMACName is the name vipd gives in's macvlan without
+// virtual_mac_name: vrrp4.<VRID>, or vrrp6.<VRID> for an IPv6 instance.
+func defaultVMACName(in *instance) string {
+	if in.family == familyIPv6 {
+		return "vrrp6." + strconv.Itoa(in.vrid)
+	}
+	return "vrrp4." + strconv.Itoa(in.vrid)
 }
 
 // vmacNames gives the instances with a virtual MAC distinct macvlan names,
@@ -179,19 +189,19 @@ func (c *conv) vmacNames() {
 		}
 		name := in.vmac.name
 		if name == "" {
-			name = "vrrp4." + strconv.Itoa(in.vrid)
+			name = defaultVMACName(in)
 		}
 		if !used[name] {
 			used[name] = true
 			continue
 		}
 		for i := 2; ; i++ {
-			alt := "vrrp4." + strconv.Itoa(in.vrid) + "." + strconv.Itoa(i)
+			alt := defaultVMACName(in) + "." + strconv.Itoa(i)
 			if !used[alt] {
 				if in.vmac.nameNode != nil {
 					c.warn(in.vmac.nameNode, "the macvlan name %s is taken by another instance or interface; keepalived ignores it; the converted file names it %s", name, alt)
 				} else {
-					in.note("virtual_mac", "vrrp4.%d is another instance's macvlan: named %s", in.vrid, alt)
+					in.note("virtual_mac", "%s is another instance's macvlan: named %s", defaultVMACName(in), alt)
 				}
 				in.vmac.name = alt
 				used[alt] = true

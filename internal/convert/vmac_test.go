@@ -26,7 +26,7 @@ func TestVirtualMACMapping(t *testing.T) {
 		{"named", " use_vmac pub_a\n", ExitOK, []string{"    virtual_mac: true\n    virtual_mac_name: pub_a\n"}, []string{"keepalived names"}, nil},
 		{"name keyword", " use_vmac name group\n", ExitOK, []string{"    virtual_mac_name: group\n"}, nil, nil},
 		{"own MAC", " use_vmac vm1 02:00:00:00:00:01\n", ExitDropped, []string{"    virtual_mac_name: vm1\n"}, nil,
-			[]string{"t.conf:4: use_vmac: vipd's macvlan always has RFC 5798's MAC 00:00:5e:00:01:<VRID>; the MAC 02:00:00:00:00:01 is not used"}},
+			[]string{"t.conf:4: use_vmac: vipd's macvlan always has RFC 5798's MAC 00:00:5e:00:01:<VRID> (00:00:5e:00:02:<VRID> over IPv6); the MAC 02:00:00:00:00:01 is not used"}},
 		{"RFC MAC", " use_vmac 00:00:5e:00:01\n", ExitOK, []string{"    virtual_mac: true\n"}, nil,
 			[]string{"t.conf:4: use_vmac: keepalived ignores 00:00:5e:00:01"}},
 		{"group", " use_vmac group 7\n", ExitDropped, []string{"    virtual_mac: true\n"}, []string{"virtual_mac_name:"},
@@ -71,6 +71,31 @@ func TestVirtualMACMapping(t *testing.T) {
 				if got := strings.TrimPrefix(res.Reports[i].String(), filepath.Dir(f)+"/"); !strings.HasPrefix(got, w) {
 					t.Errorf("report %d: %q, want it to start with %q", i, got, w)
 				}
+			}
+			parseOutput(t, f, res.YAML)
+		})
+	}
+}
+
+// use_vmac on an IPv6 instance (and on one with native_ipv6) becomes
+// virtual_mac; vipd's default name is vrrp6.<VRID>, and the converted
+// file loads (parseOutput), as vipd runs the virtual MAC over IPv6.
+func TestVirtualMACIPv6Mapping(t *testing.T) {
+	for _, tc := range []struct{ name, conf, want string }{
+		{"IPv6 VIP", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  fd00:18::51\n }\n}\n", "vipd vrrp6.51"},
+		{"two on one VRID", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  fd00:18::51\n }\n}\n" +
+			"vrrp_instance B {\n interface eth1\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  fd00:19::51\n }\n}\n", "virtual_mac_name: vrrp6.51.2\n"},
+		{"IPv4 VIP beside, excluded", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n  fd00:18::51\n }\n virtual_ipaddress_excluded {\n  198.18.0.51\n }\n}\n", "vipd vrrp6.51"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "t.conf")
+			if err := os.WriteFile(f, []byte(tc.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res := convertFile(t, f)
+			out := string(res.YAML)
+			if res.ExitCode() != ExitOK || !strings.Contains(out, "    virtual_mac: true\n") || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d (reports %v), want %d, virtual_mac: true and %q:\n%s", res.ExitCode(), res.Reports, ExitOK, tc.want, out)
 			}
 			parseOutput(t, f, res.YAML)
 		})

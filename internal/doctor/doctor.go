@@ -1,7 +1,9 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -60,6 +62,17 @@ type doctor struct {
 
 func readSysctl(name string) (int, error) {
 	b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(name, ".", "/")))
+	if errors.Is(err, fs.ErrNotExist) {
+		// An interface name with a dot (vrrp4.51): net.ipv4.conf.<name>.<key>
+		// is net/ipv4/conf/<name>/<key>.
+		for _, pre := range []string{"net.ipv4.conf.", "net.ipv6.conf."} {
+			if rest, ok := strings.CutPrefix(name, pre); ok {
+				if i := strings.LastIndexByte(rest, '.'); i > 0 {
+					b, err = os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(pre, ".", "/"), rest[:i], rest[i+1:]))
+				}
+			}
+		}
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -146,7 +146,7 @@ func reachVerdicts(ifname string, in config.Instance, own string, held map[netip
 		if held[a] && in.VirtualMAC {
 			// The VIP is on this node's macvlan: only the virtual MAC may
 			// answer for it.
-			others = slices.DeleteFunc(others, func(m string) bool { return m == virtualMAC(in.VRID).String() })
+			others = slices.DeleteFunc(others, func(m string) bool { return m == virtualMAC(in).String() })
 		}
 		if held[a] {
 			if len(others) > 0 {
@@ -194,7 +194,7 @@ func conflictVerdict(inst string, a netip.Addr, macs []string, why string) Verdi
 // this node does not hold: the virtual MAC, and nothing else. The master's
 // real MAC answering is the trap of a parent without arp_ignore.
 func vmacReachVerdict(ifname string, in config.Instance, a netip.Addr, masterMAC string, macs []string) Verdict {
-	vmac := virtualMAC(in.VRID).String()
+	vmac := virtualMAC(in).String()
 	var others []string
 	for _, m := range macs {
 		if m != vmac {
