@@ -265,7 +265,7 @@ func TestIPv6PairFailover(t *testing.T) {
 	switch {
 	case released.IsZero():
 		t.Error("no address event showed the VIP leaving a")
-	case released.Before(o[vip6].land):
+	case released.Before(o[vip6].land.Add(-watchSkew)):
 		t.Errorf("a let the VIP go %v before b took it, want after", o[vip6].land.Sub(released))
 	}
 	assertClientOn(t, p, p.B, vip6)
