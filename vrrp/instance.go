@@ -26,7 +26,10 @@ type Counters struct {
 // instance is one configured VRRP instance at run time. It is owned by the
 // Node's loop goroutine.
 type instance struct {
-	cfg  config.Instance
+	cfg config.Instance
+	// fam is cfg.Family() as vrrp's Family, kept with cfg (setConfig):
+	// the receive path asks for it with every advert.
+	fam  Family
 	m    *Machine
 	ifc  *iface
 	vips []netip.Addr // addresses announced
@@ -84,7 +87,8 @@ type instance struct {
 }
 
 func newInstance(c config.Instance, ifc *iface) *instance {
-	in := &instance{cfg: c, ifc: ifc, buf: make([]byte, 0, 1500)}
+	in := &instance{ifc: ifc, buf: make([]byte, 0, 1500)}
+	in.setConfig(c)
 	in.count.Transitions = make(map[[2]State]uint64)
 	in.track = newTrackState()
 	in.setVIPs(nil)
@@ -145,13 +149,17 @@ func (in *instance) source() netip.Addr {
 	return in.ifc.primaryFor(in.family())
 }
 
-// family is the family the instance advertises in (config.Instance.Family).
-func (in *instance) family() Family {
-	if in.cfg.Family() == config.FamilyIPv6 {
-		return FamilyIPv6
+// setConfig takes c as the instance's configuration.
+func (in *instance) setConfig(c config.Instance) {
+	in.cfg = c
+	in.fam = FamilyIPv4
+	if c.Family() == config.FamilyIPv6 {
+		in.fam = FamilyIPv6
 	}
-	return FamilyIPv4
 }
+
+// family is the family the instance advertises in (config.Instance.Family).
+func (in *instance) family() Family { return in.fam }
 
 // mcastGroup is the multicast group the instance advertises to: 224.0.0.18,
 // or ff02::12 over IPv6.

@@ -315,7 +315,9 @@ func (n *Node) applyConfig(cfg *config.Config, now time.Time) error {
 func (n *Node) refreshPrimaryWith(ifc *iface, cfg *config.Config) error {
 	for _, c := range cfg.Instances {
 		if c.Interface == ifc.name {
-			ifc.insts = append(ifc.insts, &instance{cfg: c, vips: vipAddrs(c)})
+			in := &instance{vips: vipAddrs(c)}
+			in.setConfig(c)
+			ifc.insts = append(ifc.insts, in)
 		}
 	}
 	err := n.refreshPrimary(ifc)
@@ -347,14 +349,14 @@ func (n *Node) upgradeLink(ifc *iface, cfg *config.Config) (Link, error) {
 // update applies a changed configuration to a running instance in place.
 func (n *Node) update(in *instance, c config.Instance, linkOf func(string) *iface, now time.Time) {
 	if sameInstance(in.cfg, c) {
-		in.cfg = c // keep the new line numbers
+		in.setConfig(c) // keep the new line numbers
 		in.rs = replaceSet(&in.rs, n.resolved[c.Name], false)
 		return
 	}
 	oldVS := slices.Clone(in.vs)
 	oldCfg := in.cfg
 	wasHolding := in.wantsVIPs()
-	in.cfg = c
+	in.setConfig(c)
 	if !reflect.DeepEqual(oldCfg.Track, c.Track) {
 		in.stopTrackers()
 		in.track = newTrackState()
