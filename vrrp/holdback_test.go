@@ -24,9 +24,11 @@ func holdDatagram(ttl byte, ihl int, src, dst netip.Addr, msg []byte) []byte {
 	return d
 }
 
-// The held-back filter keeps exactly the repeats of the adverts it was
-// given (whatever their IP identification and header checksum) and
-// nothing else; the advert socket's is its complement.
+// The held-back filter keeps the adverts from the source of one it was
+// given, to its destination, with its VRID and priority (whatever their
+// IP identification and header checksum, and whatever else their message
+// says: the loop handles them in full when it reads them), and nothing
+// else; the advert socket's is its complement.
 func TestHoldFilter(t *testing.T) {
 	src, src2 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.3")
 	group := GroupV4
@@ -53,17 +55,20 @@ func TestHoldFilter(t *testing.T) {
 		{"a repeat", held, holdDatagram(255, 20, src, group, m51), true},
 		{"the second advert's repeat", held, holdDatagram(255, 20, src, group, m52), true},
 		{"another priority", held, holdDatagram(255, 20, src, group, ad(51, 0)), false},
-		{"the last byte differs", held, holdDatagram(255, 20, src, group, flip(m51, len(m51)-1)), false},
-		{"the first byte differs", held, holdDatagram(255, 20, src, group, flip(m51, 0)), false},
+		{"the last byte differs", held, holdDatagram(255, 20, src, group, flip(m51, len(m51)-1)), true},
+		{"another VRID", held, holdDatagram(255, 20, src, group, ad(53, 150)), false},
+		{"the first byte differs", held, holdDatagram(255, 20, src, group, flip(m51, 0)), true},
 		{"another source", held, holdDatagram(255, 20, src2, group, m51), false},
 		{"unicast to us", held, holdDatagram(255, 20, src, src2, m51), false},
 		{"TTL 254", held, holdDatagram(254, 20, src, group, m51), false},
 		{"IP options", held, holdDatagram(255, 24, src, group, m51), false},
-		{"longer", held, holdDatagram(255, 20, src, group, append(append([]byte(nil), m51...), 0, 0, 0, 0)), false},
-		{"shorter", held, holdDatagram(255, 20, src, group, m51[:len(m51)-4]), false},
+		{"longer", held, holdDatagram(255, 20, src, group, append(append([]byte(nil), m51...), 0, 0, 0, 0)), true},
+		{"shorter", held, holdDatagram(255, 20, src, group, m51[:len(m51)-4]), true},
+		{"shorter than a VRRP header", held, holdDatagram(255, 20, src, group, m51[:7]), false},
 		{"nothing held", nil, holdDatagram(255, 20, src, group, m51), false},
 		{"the longest message held", heldBig, holdDatagram(255, 20, src, group, big), true},
-		{"the longest message, its last word differs", heldBig, holdDatagram(255, 20, src, group, flip(big, maxHeldMsg-1)), false},
+		{"the longest message, its last word differs", heldBig, holdDatagram(255, 20, src, group, flip(big, maxHeldMsg-1)), true},
+		{"the longest message, another priority", heldBig, holdDatagram(255, 20, src, group, flip(big, 2)), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, sock := range []struct {
@@ -92,6 +97,103 @@ func TestHoldFilter(t *testing.T) {
 	}
 	if holdable(src, group, make([]byte, maxHeldMsg+4)) || holdable(src, group, make([]byte, 30)) || !holdable(src, group, m51) {
 		t.Error("holdable: longest, unaligned or ordinary message judged wrongly")
+	}
+}
+
+// runFilter runs the classic BPF program ins on datagram d.
+func runFilter(t *testing.T, ins []bpf.Instruction, d []byte) int {
+	t.Helper()
+	prog, err := bpf.Assemble(ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dis, _ := bpf.Disassemble(prog)
+	vm, err := bpf.NewVM(dis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := vm.Run(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// manyAdverts is one advert per VRID 1..count from src, each with vips
+// addresses.
+func manyAdverts(t *testing.T, src netip.Addr, count, vips int, prio byte) []heldAdvert {
+	t.Helper()
+	var ads []heldAdvert
+	for vrid := 1; vrid <= count; vrid++ {
+		a := Advert{Version: 3, VRID: uint8(vrid), Priority: prio, Interval: 20 * time.Millisecond}
+		for i := range vips {
+			a.Addresses = append(a.Addresses, netip.AddrFrom4([4]byte{198, 19, byte(vrid), byte(i + 1)}))
+		}
+		b, err := a.AppendMarshal(nil, ChecksumPseudoHeader, src, GroupV4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ads = append(ads, heldAdvert{src, GroupV4, b})
+	}
+	return ads
+}
+
+// Every instance of a 255-instance backup with one VIP each is held back
+// by one filter within the kernel's limit, from two masters at once; each
+// advert's repeat is kept and the same advert with another priority, or
+// from the other master, is not. Adverts past the budget are left out in
+// order (heldFit), and what is left fits.
+func TestHoldFilterManyInstances(t *testing.T) {
+	m1, m2 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	ads := append(manyAdverts(t, m1, 200, 1, 150), manyAdverts(t, m2, 255, 1, 150)[200:]...)
+	fit := heldFit(ads)
+	if len(fit) != len(ads) {
+		t.Fatalf("%d of %d one-VIP adverts fit, want all", len(fit), len(ads))
+	}
+	ins := holdFilter(fit, filterKeep, filterDrop)
+	if len(ins) > maxHeldInsns {
+		t.Fatalf("filter of %d instructions, want at most %d", len(ins), maxHeldInsns)
+	}
+	other := append(manyAdverts(t, m1, 255, 1, 100), manyAdverts(t, m2, 200, 1, 150)...)
+	for i, a := range fit {
+		if n := runFilter(t, ins, holdDatagram(255, 20, a.src, a.dst, a.msg)); n == 0 {
+			t.Fatalf("advert %d (VRID %d from %s) not held", i, a.msg[1], a.src)
+		}
+	}
+	for _, a := range other {
+		if n := runFilter(t, ins, holdDatagram(255, 20, a.src, a.dst, a.msg)); n != 0 {
+			t.Fatalf("VRID %d from %s, priority %d, held: not one of the adverts", a.msg[1], a.src, a.msg[2])
+		}
+	}
+	for _, d := range [][]byte{
+		holdDatagram(254, 20, m1, GroupV4, fit[0].msg),
+		holdDatagram(255, 24, m1, GroupV4, fit[0].msg),
+		holdDatagram(255, 20, m1, m2, fit[0].msg),
+	} {
+		if n := runFilter(t, ins, d); n != 0 {
+			t.Error("a datagram with another TTL, header length or destination was held")
+		}
+	}
+	// Adverts of as many priorities as VRIDs, each its own group: the
+	// budget takes the first ones, in order.
+	var many []heldAdvert
+	for vrid := 1; vrid <= 255; vrid++ {
+		many = append(many, manyAdverts(t, m1, vrid, 1, byte(vrid))[vrid-1])
+	}
+	fit = heldFit(many)
+	if len(fit) == 0 || len(fit) == len(many) {
+		t.Fatalf("%d of %d adverts of distinct priorities fit, want some but not all", len(fit), len(many))
+	}
+	for i := range fit {
+		if !fit[i].equal(many[i]) {
+			t.Fatalf("heldFit kept advert %d out of order", i)
+		}
+	}
+	if n := len(holdFilter(fit, filterDrop, filterKeep)); n > maxHeldInsns {
+		t.Errorf("filter of the fitting adverts: %d instructions, want at most %d", n, maxHeldInsns)
+	}
+	if n := runFilter(t, holdFilter(fit, filterKeep, filterDrop), holdDatagram(255, 20, m1, GroupV4, fit[len(fit)-1].msg)); n == 0 {
+		t.Error("the last advert that fits is not held")
 	}
 }
 
@@ -205,6 +307,39 @@ func TestHoldBackSockets(t *testing.T) {
 		}
 		if main.N != 1 || held.N != 0 {
 			t.Errorf("after HoldBack(nil): advert socket read %d, held socket %d; want 1 and 0", main.N, held.N)
+		}
+
+		// A change from one full set to another, too many to hold both
+		// for a moment: the held socket ends with the new set and the
+		// advert socket with the old one.
+		fit := func(p byte) []heldAdvert {
+			ads := manyAdverts(t, local, 255, 1, p)
+			for i := range ads {
+				ads[i].dst = local
+			}
+			return heldFit(ads)
+		}
+		old, next := fit(150), fit(140)
+		if err := c.HoldBack(old); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HoldBack(next); err != nil {
+			t.Fatalf("switching %d held adverts for %d others: %v", len(old), len(next), err)
+		}
+		send(next[200].msg)
+		send(old[200].msg)
+		time.Sleep(20 * time.Millisecond)
+		if err := c.ReadNow(main); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ReadHeld(held); err != nil {
+			t.Fatal(err)
+		}
+		if main.N != 1 || held.N != 1 {
+			t.Fatalf("after the switch: advert socket read %d, held socket %d; want 1 each", main.N, held.N)
+		}
+		if b, _, _, _, _ := ParseIPv4(held.Datagram(0)); string(b) != string(next[200].msg) {
+			t.Error("the held socket got another datagram than the new set's")
 		}
 	})
 }

@@ -1,7 +1,9 @@
 package vrrp
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -24,8 +26,10 @@ type heldSocket struct {
 }
 
 // heldRcvBuf is the held socket's receive buffer: a Master_Down_Interval
-// of adverts of maxHeld instances, with room to spare.
-const heldRcvBuf = 1 << 20
+// is at most about four adverts of each instance, so 255 instances queue
+// about a thousand datagrams between the loop's reads, a few kB of kernel
+// memory each at most.
+const heldRcvBuf = 4 << 20
 
 // openHeld opens the held socket with a filter that keeps nothing, and
 // empties what reached it before the filter was set (the advert socket got
@@ -63,12 +67,15 @@ func (c *Conn) openHeld() error {
 }
 
 // HoldBack makes the kernel hold back, on the held socket, the datagrams
-// that repeat one of ads, and drops them from the advert socket; with none
-// it undoes that. The filters change in three steps so that no datagram
-// is lost between them: the held socket keeps the old and new adverts
-// while the advert socket changes over, then only the new ones. One may
-// reach both sockets meanwhile; the loop handles it once
-// (iface.seenRecently).
+// that holdFilter matches for ads, and drops them from the advert socket;
+// with none it undoes that. The filters change in three steps so that no
+// datagram is lost between them: the held socket keeps the old and new
+// adverts while the advert socket changes over, then only the new ones.
+// When the two sets together would make too large a filter, the advert
+// socket keeps everything while the held socket changes over instead. One
+// datagram may reach both sockets meanwhile; the loop handles it once
+// (iface.seenRecently). A filter the kernel refuses for its size is
+// reported as errHeldTooBig.
 func (c *Conn) HoldBack(ads []heldAdvert) error {
 	if c.held.fd < 0 {
 		if len(ads) == 0 {
@@ -78,30 +85,74 @@ func (c *Conn) HoldBack(ads []heldAdvert) error {
 			return err
 		}
 	}
-	union := append(append([]heldAdvert(nil), c.held.on...), ads...)
+	union := slices.Clone(c.held.on)
+	for _, a := range ads {
+		if !slices.ContainsFunc(union, a.sameKey) {
+			union = append(union, a)
+		}
+	}
+	keepAll := len(holdFilter(union, filterKeep, filterDrop)) > maxHeldInsns
+	if keepAll {
+		if err := c.setAdvertFilter([]bpf.Instruction{bpf.RetConstant{Val: filterKeep}}); err != nil {
+			return err
+		}
+		union = ads
+	}
 	if len(union) > 0 {
 		if !c.held.armed {
 			c.held.armed, c.held.lastRead = true, time.Now()
 		}
-		if err := attachFilter(c.held.fd, holdFilter(union, filterKeep, filterDrop)); err != nil {
-			return fmt.Errorf("vrrp: held-advert filter on %s: %w", c.ifname, err)
+		if err := c.setHeldFilter(holdFilter(union, filterKeep, filterDrop)); err != nil {
+			if keepAll {
+				// Everything reaches the advert socket: hold nothing.
+				_ = c.setHeldFilter([]bpf.Instruction{bpf.RetConstant{Val: filterDrop}})
+				c.held.on = c.held.on[:0]
+			}
+			return err
 		}
 	}
-	var ferr error
-	if err := c.raw.Control(func(fd uintptr) { ferr = attachFilter(int(fd), holdFilter(ads, filterDrop, filterKeep)) }); err != nil {
-		ferr = err
+	if err := c.setAdvertFilter(holdFilter(ads, filterDrop, filterKeep)); err != nil {
+		// The advert socket keeps its old filter (or everything); hold
+		// back nothing more than it drops.
+		if keepAll {
+			_ = c.setHeldFilter([]bpf.Instruction{bpf.RetConstant{Val: filterDrop}})
+			c.held.on = c.held.on[:0]
+		} else {
+			_ = c.setHeldFilter(holdFilter(c.held.on, filterKeep, filterDrop))
+		}
+		return err
 	}
-	if ferr != nil {
-		// The advert socket keeps its old filter; hold back nothing
-		// more than it drops.
-		_ = attachFilter(c.held.fd, holdFilter(c.held.on, filterKeep, filterDrop))
-		return fmt.Errorf("vrrp: advert filter on %s: %w", c.ifname, ferr)
-	}
-	if err := attachFilter(c.held.fd, holdFilter(ads, filterKeep, filterDrop)); err != nil {
-		return fmt.Errorf("vrrp: held-advert filter on %s: %w", c.ifname, err)
+	if err := c.setHeldFilter(holdFilter(ads, filterKeep, filterDrop)); err != nil {
+		return err
 	}
 	c.held.on = append(c.held.on[:0], ads...)
 	return nil
+}
+
+// setHeldFilter and setAdvertFilter attach ins to the held and the
+// advert socket.
+func (c *Conn) setHeldFilter(ins []bpf.Instruction) error {
+	return filterErr("held-advert", c.ifname, attachFilter(c.held.fd, ins))
+}
+
+func (c *Conn) setAdvertFilter(ins []bpf.Instruction) error {
+	var ferr error
+	if err := c.raw.Control(func(fd uintptr) { ferr = attachFilter(int(fd), ins) }); err != nil {
+		ferr = err
+	}
+	return filterErr("advert", c.ifname, ferr)
+}
+
+// filterErr says which filter failed on which link, and marks a refusal
+// for size as errHeldTooBig.
+func filterErr(which, ifname string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOMEM):
+		return fmt.Errorf("vrrp: %s filter on %s: %w (%w)", which, ifname, errHeldTooBig, err)
+	}
+	return fmt.Errorf("vrrp: %s filter on %s: %w", which, ifname, err)
 }
 
 // ReadHeld reads into b, without waiting, the datagrams held back: b.N is
