@@ -137,12 +137,45 @@ func (in *instance) setVIPs(linkOf func(name string) *iface) {
 }
 
 // source is the address adverts go out from: source_address, else the
-// interface's primary address (over IPv6 its link-local).
+// interface's primary address: over IPv6 its link-local, but its first
+// global address for unicast adverts to peers that are not all link-locals
+// (fromGlobal6).
 func (in *instance) source() netip.Addr {
 	if in.cfg.SourceAddress.IsValid() {
 		return in.cfg.SourceAddress
 	}
+	if in.fromGlobal6() {
+		return in.ifc.global6
+	}
 	return in.ifc.primaryFor(in.family())
+}
+
+// fromGlobal6 reports whether the instance's adverts come from the
+// interface's first global IPv6 address (iface.global6): an IPv6 instance
+// without source_address whose unicast_peers are not all link-locals. A
+// peer accepts only adverts from an address it lists, and it lists the
+// address it sends to; a link-local source would be dropped there as
+// not_peer. (keepalived sends from the link-local unless unicast_src_ip
+// is set, and checks the source only with check_unicast_src.)
+func (in *instance) fromGlobal6() bool {
+	if in.cfg.SourceAddress.IsValid() || in.family() != FamilyIPv6 {
+		return false
+	}
+	for _, p := range in.cfg.UnicastPeers {
+		if !p.IsLinkLocalUnicast() {
+			return true
+		}
+	}
+	return false
+}
+
+// noSourceReason is the fault reason of an instance without an address to
+// advertise from (source invalid).
+func (in *instance) noSourceReason() Reason {
+	if in.fromGlobal6() {
+		return ReasonNoGlobalAddress
+	}
+	return ReasonNoLinkLocal
 }
 
 // family is the family the instance advertises in (config.Instance.Family).
