@@ -186,7 +186,10 @@ func TestIPv6UnicastPair(t *testing.T) {
 }
 
 // keepalived 2.2.7 as the peer over IPv6 unicast (unicast_src_ip,
-// unicast_peer, check_unicast_src so that it checks vipd's source too),
+// unicast_peer, check_unicast_src so that it checks vipd's source too, and
+// unicast_ttl 255: without it keepalived sends IPv6 unicast adverts with
+// hop limit 64, which vipd drops as it does any advert not sent on the
+// link with 255; see TestScenarioIPv6UnicastKeepalivedDefaultsExplained),
 // each daemon in turn the preferred master: the adverts go unicast both
 // ways, a link cut and a graceful stop hand over within the bounds, the
 // client's neighbour entry follows, the master takes the VIP back, and
@@ -215,7 +218,7 @@ func TestIPv6UnicastKeepalivedHandOver(t *testing.T) {
 					must(t, p.Start(n))
 					return
 				}
-				extra := fmt.Sprintf("    check_unicast_src\n    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", addr(n), peer)
+				extra := fmt.Sprintf("    check_unicast_src\n    unicast_ttl 255\n    unicast_src_ip %s\n    unicast_peer {\n        %s\n    }\n", addr(n), peer)
 				must(t, p.ConfigureKeepalived(n, pair.KeepalivedConfig{Priority: prio, AdvertInterval: interval, VIPs: []netip.Addr{vip6}, Extra: extra}))
 				must(t, p.StartKeepalived(n))
 			}

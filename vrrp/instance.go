@@ -55,6 +55,9 @@ type instance struct {
 	rs routeSet
 
 	mismatchLogged time.Time
+	// unicast6Hinted: when hintUnicast6 last logged each hint (hop
+	// limit, link-local source).
+	unicast6Hinted [2]time.Time
 	// cwState and cwMaster are the state and master the conflict watcher
 	// was last told of (noteConflictState).
 	cwState  State

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,42 @@ func TestGlobal6(t *testing.T) {
 	}
 	if got, ok := global6(as[:5], skip); ok {
 		t.Fatalf("global6 without a usable global address = %v", got)
+	}
+}
+
+// A listed peer's IPv6 unicast adverts with hop limit 64 (keepalived's
+// default without unicast_ttl) are dropped as ttl, and one from a
+// link-local that is not listed (keepalived's default without
+// unicast_src_ip) as not_peer; each time the log says what the peer
+// must set, once a minute at most.
+func TestScenarioIPv6UnicastKeepalivedDefaultsExplained(t *testing.T) {
+	s := newSimNet(t)
+	b := s.host6("b", "10.0.0.2", "fe80::2")
+	addGlobal6(b, "fd00:18::12")
+	gb := netip.MustParseAddr("fd00:18::12")
+	b.start(s.config(uni6Config(100, "fd00:18::11")))
+	ad := Advert{Version: 3, VRID: 51, Priority: 200, Interval: 100 * time.Millisecond, Addresses: []netip.Addr{netip.MustParseAddr(sim6VIP)}}
+	for i, tc := range []struct {
+		from netip.Addr
+		hops int
+	}{{netip.MustParseAddr("fd00:18::11"), 64}, {netip.MustParseAddr("fe80::1"), HopLimit}} {
+		msg, err := ad.AppendMarshalIPv6(nil, tc.from, gb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range 10 {
+			s.send(simFrame{at: s.now.Add(time.Duration(i*10+j) * 10 * time.Millisecond), to: b, link: "eth0", data: msg, six: true, src: tc.from, dst: gb, hops: tc.hops})
+		}
+	}
+	s.run(2 * time.Second)
+	in := b.inst("web")
+	if in.count.Dropped[DropTTL] != 10 || in.count.Dropped[DropNotPeer] != 10 || in.count.AdvertsReceived != 0 {
+		t.Fatalf("dropped %v, accepted %d; want 10 as ttl, 10 as not_peer, none accepted", in.count.Dropped, in.count.AdvertsReceived)
+	}
+	b.expect("web", StateMaster)
+	for _, want := range []string{"unicast_ttl 255", "unicast_src_ip"} {
+		if n := strings.Count(b.logs.String(), want); n != 1 {
+			t.Errorf("the log names %q %d times, want once:\n%s", want, n, b.logs)
+		}
 	}
 }
