@@ -46,12 +46,12 @@ func (n *Node) updatePrimary(ifc *iface, now time.Time) {
 	if ifc.vipOnly {
 		return // no adverts go out here
 	}
-	old, old6 := ifc.primary, ifc.primary6
+	old, old6, oldg := ifc.primary, ifc.primary6, ifc.global6
 	if err := n.refreshPrimary(ifc); err != nil {
 		n.log.Warn("no primary address", "interface", ifc.name, "err", err)
 		return
 	}
-	if ifc.primary == old && ifc.primary6 == old6 {
+	if ifc.primary == old && ifc.primary6 == old6 && ifc.global6 == oldg {
 		return
 	}
 	if ifc.primary != old {
@@ -59,6 +59,9 @@ func (n *Node) updatePrimary(ifc *iface, now time.Time) {
 	}
 	if ifc.primary6 != old6 {
 		n.log.Info("link-local address changed", "interface", ifc.name, "from", old6, "to", ifc.primary6)
+	}
+	if ifc.global6 != oldg && ifc.needsGlobal6() {
+		n.log.Info("global IPv6 address for unicast adverts changed", "interface", ifc.name, "from", oldg, "to", ifc.global6)
 	}
 	for _, in := range ifc.insts {
 		n.reevaluate(in, now)

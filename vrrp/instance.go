@@ -27,12 +27,14 @@ type Counters struct {
 // Node's loop goroutine.
 type instance struct {
 	cfg config.Instance
-	// fam is cfg.Family() as vrrp's Family, kept with cfg (setConfig):
-	// the receive path asks for it with every advert.
-	fam  Family
-	m    *Machine
-	ifc  *iface
-	vips []netip.Addr // addresses announced
+	// fam is cfg.Family() as vrrp's Family, and global6 fromGlobal6(),
+	// kept with cfg (setConfig): the receive path asks for them with every
+	// advert.
+	fam     Family
+	global6 bool
+	m       *Machine
+	ifc     *iface
+	vips    []netip.Addr // addresses announced
 	// advertised are the addresses the adverts list: vips but those with
 	// advertise: false.
 	advertised []netip.Addr
@@ -58,6 +60,9 @@ type instance struct {
 	rs routeSet
 
 	mismatchLogged time.Time
+	// unicast6Hinted: when hintUnicast6 last logged each hint (hop
+	// limit, link-local source).
+	unicast6Hinted [2]time.Time
 	// cwState and cwMaster are the state and master the conflict watcher
 	// was last told of (noteConflictState).
 	cwState  State
@@ -141,10 +146,15 @@ func (in *instance) setVIPs(linkOf func(name string) *iface) {
 }
 
 // source is the address adverts go out from: source_address, else the
-// interface's primary address (over IPv6 its link-local).
+// interface's primary address: over IPv6 its link-local, but its first
+// global address for unicast adverts to peers that are not all link-locals
+// (fromGlobal6).
 func (in *instance) source() netip.Addr {
 	if in.cfg.SourceAddress.IsValid() {
 		return in.cfg.SourceAddress
+	}
+	if in.fromGlobal6() {
+		return in.ifc.global6
 	}
 	return in.ifc.primaryFor(in.family())
 }
@@ -156,6 +166,32 @@ func (in *instance) setConfig(c config.Instance) {
 	if c.Family() == config.FamilyIPv6 {
 		in.fam = FamilyIPv6
 	}
+	in.global6 = false
+	if !c.SourceAddress.IsValid() && in.fam == FamilyIPv6 {
+		for _, p := range c.UnicastPeers {
+			if !p.IsLinkLocalUnicast() {
+				in.global6 = true
+			}
+		}
+	}
+}
+
+// fromGlobal6 reports whether the instance's adverts come from the
+// interface's first global IPv6 address (iface.global6): an IPv6 instance
+// without source_address whose unicast_peers are not all link-locals. A
+// peer accepts only adverts from an address it lists, and it lists the
+// address it sends to; a link-local source would be dropped there as
+// not_peer. (keepalived sends from the link-local unless unicast_src_ip
+// is set, and checks the source only with check_unicast_src.)
+func (in *instance) fromGlobal6() bool { return in.global6 }
+
+// noSourceReason is the fault reason of an instance without an address to
+// advertise from (source invalid).
+func (in *instance) noSourceReason() Reason {
+	if in.fromGlobal6() {
+		return ReasonNoGlobalAddress
+	}
+	return ReasonNoLinkLocal
 }
 
 // family is the family the instance advertises in (config.Instance.Family).

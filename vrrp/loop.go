@@ -118,7 +118,7 @@ func (n *Node) startInstance(in *instance, now time.Time) {
 	case !in.ifc.up:
 		n.step(in, Event{Kind: EventLinkDown}, now)
 	case !in.source().IsValid():
-		n.step(in, Event{Kind: EventLinkDown, Reason: ReasonNoLinkLocal}, now)
+		n.step(in, Event{Kind: EventLinkDown, Reason: in.noSourceReason()}, now)
 	default:
 		n.step(in, Event{Kind: EventStartup}, now)
 	}

@@ -108,9 +108,14 @@ const (
 	ReasonNoLinkLocal           // over IPv6, the interface has no usable link-local address to advertise from
 )
 
+// ReasonNoGlobalAddress: over IPv6 to unicast peers that are not
+// link-locals, without source_address, the interface has no usable global
+// address to advertise from.
+const ReasonNoGlobalAddress = ReasonNoLinkLocal + 1
+
 var reasonNames = [...]string{"", "startup", "address_owner", "master_down_timer",
 	"preferred_peer_advert", "shutdown", "link_down", "link_up", "priority_change",
-	"tracker", "sync_group", "maintenance", "no_link_local"}
+	"tracker", "sync_group", "maintenance", "no_link_local", "no_global_address"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {

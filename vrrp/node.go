@@ -27,13 +27,19 @@ type iface struct {
 	// primary6 is the usable IPv6 link-local adverts over IPv6 come from;
 	// invalid without one.
 	primary6 netip.Addr
-	up       bool
-	mac      net.HardwareAddr // the source of adverts and gratuitous ARP
-	link     Link
+	// global6 is the first usable IPv6 address of the interface that is
+	// not a link-local: the source of IPv6 unicast adverts to peers that
+	// are not link-locals (instance.source); invalid without one.
+	global6 netip.Addr
+	up      bool
+	mac     net.HardwareAddr // the source of adverts and gratuitous ARP
+	link    Link
 	// noLinkLocalLogged: the missing IPv6 link-local was logged.
 	noLinkLocalLogged bool
-	byVRID            [256]*instance
-	insts             []*instance
+	// noGlobal6Logged: the missing global IPv6 address was logged.
+	noGlobal6Logged bool
+	byVRID          [256]*instance
+	insts           []*instance
 	// vipOnly: no instance advertises here; the link carries VIPs of
 	// instances that advertise on another one (guests), and is opened for
 	// gratuitous ARP only.
@@ -444,6 +450,13 @@ func (n *Node) refreshPrimary(ifc *iface) error {
 				"interface", ifc.name)
 		}
 		ifc.primary6 = p
+		g, ok := global6(as, skip)
+		if !ok && ifc.needsGlobal6() && (ifc.global6.IsValid() || !ifc.noGlobal6Logged) {
+			ifc.noGlobal6Logged = true
+			n.log.Warn("interface has no usable global IPv6 address: its IPv6 instances with unicast_peers and no source_address stay in fault until one appears (their adverts come from the interface's first global address, the one the peers list; or set source_address)",
+				"interface", ifc.name)
+		}
+		ifc.global6 = g
 	}
 	if !ifc.family.has(FamilyIPv4) {
 		return nil
@@ -454,6 +467,27 @@ func (n *Node) refreshPrimary(ifc *iface) error {
 	}
 	ifc.primary = p
 	return nil
+}
+
+// global6 returns the first address, in the kernel's order, that IPv6
+// unicast adverts to peers that are not link-locals can come from: IPv6,
+// not a link-local, usable (not tentative nor dadfailed), and for which
+// skip (a VIP) returns false.
+func global6(as []vip.Addr, skip func(netip.Addr) bool) (netip.Addr, bool) {
+	for _, a := range as {
+		ip := a.Prefix.Addr()
+		if !ip.Is6() || ip.Is4In6() || ip.IsLinkLocalUnicast() || ip.IsLoopback() || a.Tentative || skip(ip) {
+			continue
+		}
+		return ip, true
+	}
+	return netip.Addr{}, false
+}
+
+// needsGlobal6 reports whether an instance advertising on ifc sends its
+// adverts from ifc.global6.
+func (ifc *iface) needsGlobal6() bool {
+	return slices.ContainsFunc(ifc.insts, (*instance).fromGlobal6)
 }
 
 // isVIP reports whether a is a VIP of an instance that advertises on ifc

@@ -105,9 +105,10 @@ func (n *Node) reevaluate(in *instance, now time.Time) {
 	sum, trackerFault := in.weights()
 	fault, r := faultFor(in.ifc.up, !in.cfg.Track.IgnoreOwnInterface, trackerFault, in.faultReason)
 	if !fault && !in.source().IsValid() {
-		// Over IPv6 adverts come from the link-local (RFC 5798 §5.1.2);
-		// without one the instance cannot take part.
-		fault, r = true, ReasonNoLinkLocal
+		// Over IPv6 adverts come from the link-local (RFC 5798 §5.1.2),
+		// or to unicast peers from a global address; without it the
+		// instance cannot take part.
+		fault, r = true, in.noSourceReason()
 	}
 	switch st := in.m.State(); {
 	case fault && st != StateFault:

@@ -77,6 +77,9 @@ func (n *Node) onMessage(ifc *iface, b []byte, src, dst netip.Addr, ttl int, hol
 	}
 	if ttl != TTL {
 		n.drop(ifc, in, DropTTL, src, now)
+		if six && in != nil && slices.Contains(in.cfg.UnicastPeers, src) {
+			n.hintUnicast6(in, &in.unicast6Hinted[0], src, "a unicast peer's IPv6 adverts arrive with a hop limit other than 255 and are dropped: vipd accepts adverts sent on the link with hop limit 255 only; keepalived sends IPv6 unicast adverts with the system's default hop limit (64) unless its instance sets unicast_ttl 255", "hop_limit", ttl, now)
+		}
 		return
 	}
 	if in == nil {
@@ -89,6 +92,9 @@ func (n *Node) onMessage(ifc *iface, b []byte, src, dst netip.Addr, ttl int, hol
 	}
 	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, src) {
 		n.drop(ifc, in, DropNotPeer, src, now)
+		if in.fromGlobal6() && src.IsLinkLocalUnicast() && dst.IsValid() && !dst.IsMulticast() {
+			n.hintUnicast6(in, &in.unicast6Hinted[1], src, "a router sends IPv6 unicast adverts to this node from its link-local, which unicast_peers does not list, and they are dropped: list its link-local, or have it send from the address listed; keepalived sends IPv6 unicast adverts from the link-local unless its instance sets unicast_src_ip", "to", dst, now)
+		}
 		return
 	}
 	if r := in.validate(a); r != DropNone {
@@ -119,6 +125,17 @@ func (n *Node) onMessage(ifc *iface, b []byte, src, dst netip.Addr, ttl int, hol
 		n.dropHeld(in)
 	}
 	n.noteLowerMaster(in, now)
+}
+
+// hintUnicast6 logs, at most once a minute per instance and hint (last
+// is when it was logged), why a peer's IPv6 unicast adverts are dropped
+// when the likely cause is a peer configured as keepalived is by default.
+func (n *Node) hintUnicast6(in *instance, last *time.Time, src netip.Addr, msg, key string, val any, now time.Time) {
+	if now.Sub(*last) <= time.Minute {
+		return
+	}
+	*last = now
+	n.log.Warn(msg, "instance", in.cfg.Name, "interface", in.ifc.name, "peer", src, key, val)
 }
 
 // noteLowerMaster logs, once each time, that a lower-ranked router starts

@@ -26,6 +26,8 @@ const (
 type Advert struct {
 	Time     time.Time // the kernel's timestamp: arrival, or departure if Outgoing
 	Src      netip.Addr
+	Dst      netip.Addr       // 224.0.0.18, ff02::12, or a unicast peer
+	HopLimit uint8            // the IPv4 TTL or IPv6 hop limit
 	MAC      net.HardwareAddr // the frame's source
 	VRID     uint8
 	Priority uint8
@@ -224,7 +226,7 @@ func parseAdvert(b []byte) (Advert, bool) {
 		if int(binary.BigEndian.Uint16(b[4:6])) > len(b)-40 {
 			return Advert{}, false
 		}
-		return Advert{Src: netip.AddrFrom16([16]byte(b[8:24])), VRID: b[41], Priority: b[42]}, true
+		return Advert{Src: netip.AddrFrom16([16]byte(b[8:24])), Dst: netip.AddrFrom16([16]byte(b[24:40])), HopLimit: b[7], VRID: b[41], Priority: b[42]}, true
 	}
 	if len(b) < 20 || b[0]>>4 != 4 || b[9] != protocolVRRP {
 		return Advert{}, false
@@ -237,6 +239,8 @@ func parseAdvert(b []byte) (Advert, bool) {
 	v := b[hl:total]
 	return Advert{
 		Src:      netip.AddrFrom4([4]byte(b[12:16])),
+		Dst:      netip.AddrFrom4([4]byte(b[16:20])),
+		HopLimit: b[8],
 		VRID:     v[1],
 		Priority: v[2],
 	}, true

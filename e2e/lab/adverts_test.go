@@ -120,3 +120,25 @@ func TestParseAdvertIPv6(t *testing.T) {
 		t.Error("an ICMPv6 packet was parsed as an advert")
 	}
 }
+
+// An advert's destination and hop limit are read, so that a test can tell
+// a unicast advert from a multicast one and see a forwarded one.
+func TestParseAdvertDestination(t *testing.T) {
+	src, peer := netip.MustParseAddr("fd00:18::11"), netip.MustParseAddr("fd00:18::12")
+	advert := []byte{0x31, 51, 150, 1, 0, 10, 0, 0}
+	advert = append(advert, netip.MustParseAddr("fd00:18::100").AsSlice()...)
+	b := ipv6Packet(protocolVRRP, src, peer, advert)
+	b[7] = 64
+	if a, ok := parseAdvert(b); !ok || a.Src != src || a.Dst != peer || a.HopLimit != 64 {
+		t.Errorf("IPv6 unicast advert: got %+v, %v; want %s → %s, hop limit 64", a, ok, src, peer)
+	}
+	v4 := make([]byte, 20, 28)
+	v4[0], v4[8], v4[9] = 0x45, 255, protocolVRRP
+	binary.BigEndian.PutUint16(v4[2:4], 28)
+	copy(v4[12:16], []byte{198, 18, 0, 11})
+	copy(v4[16:20], []byte{198, 18, 0, 12})
+	v4 = append(v4, 0x31, 51, 150, 1, 0, 10, 0, 0)
+	if a, ok := parseAdvert(v4); !ok || a.Dst != netip.MustParseAddr("198.18.0.12") || a.HopLimit != 255 || a.VRID != 51 {
+		t.Errorf("IPv4 unicast advert: got %+v, %v; want to 198.18.0.12, TTL 255, VRID 51", a, ok)
+	}
+}
