@@ -109,7 +109,7 @@ func (b *bench) outageSection(w io.Writer, pngRef string) {
 	res := b.outage
 	fmt.Fprintf(w, "### Failover outage\n\n")
 	fmt.Fprintf(w, "The client pings the VIP every 5 ms; the outage is its longest gap between replies around the fault "+
-		"(reply times are the kernel's receive timestamps). After each trial a is repaired and takes the VIP back. "+
+		"(reply times are the kernel's receive timestamps; time the probe itself sent late, its requests further apart than their sequence numbers say, is not counted). After each trial a is repaired and takes the VIP back. "+
 		"Each fault is placed at a chosen phase, the same for both daemons in trial k: a time after one of the master's adverts "+
 		"(as the client hears them; the trials' phases are spread evenly over the interval, 2 ms or a tenth of it clear of each advert) "+
 		"and a time after one of the client's requests (spread evenly over the 5 ms between requests, 0.5 ms clear of each, in another order, so that no request races the cut). "+

@@ -515,6 +515,35 @@ func TestLongestGap(t *testing.T) {
 	}
 }
 
+// A gap between replies that the probe made by sending late is not
+// counted; one made by requests that went unanswered is, and so is the
+// part of a gap that is not the sender's.
+func TestLongestGapDiscountsLateSends(t *testing.T) {
+	base := time.Now()
+	ms := time.Millisecond
+	at := func(m float64) time.Time { return base.Add(time.Duration(m * float64(ms))) }
+	// reply(seq, sent, received) in ms.
+	reply := func(seq int, sent, rcvd float64) Reply { return Reply{Seq: seq, Sent: at(sent), Received: at(rcvd)} }
+	for _, tt := range []struct {
+		name string
+		reps []Reply
+		want time.Duration
+	}{
+		{"on time", []Reply{reply(0, 0, 0.1), reply(1, 5, 5.1), reply(2, 10, 10.1)}, 5 * ms},
+		{"the second request sent 5 ms late", []Reply{reply(0, 0, 0.1), reply(1, 10, 10.1), reply(2, 15, 15.1)}, 5 * ms},
+		{"two requests lost, sent on time", []Reply{reply(0, 0, 0.1), reply(3, 15, 15.1), reply(4, 20, 20.1)}, 15 * ms},
+		{"two lost, the next sent 4 ms late", []Reply{reply(0, 0, 0.1), reply(3, 19, 19.1), reply(4, 24, 24.1)}, 15 * ms},
+		{"a slow answer is counted", []Reply{reply(0, 0, 0.1), reply(1, 5, 13.1), reply(2, 10, 13.2)}, 13 * ms},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Result{Interval: 5 * ms, Replies: tt.reps}
+			if got := r.LongestGap(at(0.1), at(tt.reps[len(tt.reps)-1].Received.Sub(base).Seconds()*1000)); got != tt.want {
+				t.Errorf("LongestGap = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFirstReplyAfterAndRepliesBetween(t *testing.T) {
 	base := time.Now()
 	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }

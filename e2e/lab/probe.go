@@ -477,19 +477,42 @@ func (r Result) Lost() int { return r.Sent - r.Received }
 // largest interval between consecutive reply arrivals in that window,
 // counting the stretch from from to the first of them and from the last of
 // them to to. With no reply in the window it is to - from; with to not
-// after from it is 0.
+// after from it is 0. Between two replies, the time the probe itself sent
+// late is not counted: their requests went out further apart than their
+// sequence numbers say (the sending goroutine was not scheduled on time),
+// and no target could have answered sooner than it was asked.
 func (r Result) LongestGap(from, to time.Time) time.Duration {
 	if !to.After(from) {
 		return 0
 	}
-	times := r.receivedIn(from, to)
+	reps := r.repliesIn(from, to)
 	var longest time.Duration
 	prev := from
-	for _, t := range times {
-		longest = max(longest, t.Sub(prev))
-		prev = t
+	for i, rep := range reps {
+		gap := rep.Received.Sub(prev)
+		if i > 0 && r.Interval > 0 && rep.Seq > reps[i-1].Seq {
+			due := time.Duration(rep.Seq-reps[i-1].Seq) * r.Interval
+			if late := rep.Sent.Sub(reps[i-1].Sent) - due; late > 0 {
+				gap = max(gap-late, 0)
+			}
+		}
+		longest = max(longest, gap)
+		prev = rep.Received
 	}
 	return max(longest, to.Sub(prev))
+}
+
+// repliesIn returns the replies that arrived within [from, to], by
+// arrival.
+func (r Result) repliesIn(from, to time.Time) []Reply {
+	var reps []Reply
+	for _, rep := range r.Replies {
+		if !rep.Received.Before(from) && !rep.Received.After(to) {
+			reps = append(reps, rep)
+		}
+	}
+	slices.SortStableFunc(reps, func(a, b Reply) int { return a.Received.Compare(b.Received) })
+	return reps
 }
 
 // FirstReplyAfter returns the earliest reply arrival at or after t.
@@ -506,17 +529,5 @@ func (r Result) FirstReplyAfter(t time.Time) (time.Time, bool) {
 
 // RepliesBetween counts replies that arrived within [from, to].
 func (r Result) RepliesBetween(from, to time.Time) int {
-	return len(r.receivedIn(from, to))
-}
-
-// receivedIn returns the arrival times within [from, to], sorted.
-func (r Result) receivedIn(from, to time.Time) []time.Time {
-	var times []time.Time
-	for _, rep := range r.Replies {
-		if !rep.Received.Before(from) && !rep.Received.After(to) {
-			times = append(times, rep.Received)
-		}
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	return times
+	return len(r.repliesIn(from, to))
 }
