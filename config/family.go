@@ -68,6 +68,23 @@ func (in *Instance) Family() Family {
 	return FamilyIPv4
 }
 
+// SendsFromGlobal6 reports whether the instance's adverts come from its
+// interface's first global IPv6 address: an IPv6 instance without
+// source_address whose unicast_peers are not all link-locals (a peer
+// accepts only adverts from an address it lists, and it lists the
+// address it sends to).
+func (in *Instance) SendsFromGlobal6() bool {
+	if in.SourceAddress.IsValid() || in.Family() != FamilyIPv6 {
+		return false
+	}
+	for _, p := range in.UnicastPeers {
+		if !p.IsLinkLocalUnicast() {
+			return true
+		}
+	}
+	return false
+}
+
 // family applies the instance's family once it is parsed: VIPs of the other
 // family are not advertised (an explicit advertise: true on one is an
 // error), and version, v3_checksum, unicast_peers and source_address must

@@ -142,6 +142,16 @@ func TestIPv6UnicastPair(t *testing.T) {
 				t.Errorf("b's status: master %q, want %s", s.Instances[0].MasterAddress, fromA)
 			}
 
+			// vipd doctor on the backup names the address the adverts
+			// leave from, and fails nothing.
+			doc, code := doctor(t, p, p.B)
+			if want := "sends IPv6 unicast adverts to its peers from " + fromB.String(); !tc.srcB.IsValid() && !strings.Contains(doc, want) {
+				t.Errorf("doctor on the IPv6 unicast backup (exit %d) lacks %q:\n%s", code, want, doc)
+			}
+			if strings.Contains(doc, "FAIL") {
+				t.Errorf("doctor on the IPv6 unicast backup (exit %d) fails something:\n%s", code, doc)
+			}
+
 			bound := pair.MasterDownInterval(100, interval)
 			_, o := failoverVIPs(t, p, p.B, []netip.Addr{vip6}, p.A.Host.CutLink)
 			t.Logf("IPv6 unicast (%s) link cut: client gap %v (bound %v + %v), landing → first reply %v", tc.name, o[vip6].gap, bound, v6Bound, o[vip6].landToReply)

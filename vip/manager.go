@@ -395,6 +395,21 @@ func LinkLocal(as []Addr, skip func(netip.Addr) bool) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// Global6 returns the first address, in the kernel's order, that IPv6
+// unicast adverts to peers that are not link-locals can come from: IPv6,
+// not a link-local, usable (not tentative nor dadfailed), and for which
+// skip (a VIP) returns false.
+func Global6(as []Addr, skip func(netip.Addr) bool) (netip.Addr, bool) {
+	for _, a := range as {
+		ip := a.Prefix.Addr()
+		if !ip.Is6() || ip.Is4In6() || ip.IsLinkLocalUnicast() || ip.IsLoopback() || a.Tentative || (skip != nil && skip(ip)) {
+			continue
+		}
+		return ip, true
+	}
+	return netip.Addr{}, false
+}
+
 // Change is one address added to or removed from an interface.
 type Change struct {
 	Index int

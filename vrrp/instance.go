@@ -166,23 +166,15 @@ func (in *instance) setConfig(c config.Instance) {
 	if c.Family() == config.FamilyIPv6 {
 		in.fam = FamilyIPv6
 	}
-	in.global6 = false
-	if !c.SourceAddress.IsValid() && in.fam == FamilyIPv6 {
-		for _, p := range c.UnicastPeers {
-			if !p.IsLinkLocalUnicast() {
-				in.global6 = true
-			}
-		}
-	}
+	in.global6 = c.SendsFromGlobal6()
 }
 
 // fromGlobal6 reports whether the instance's adverts come from the
-// interface's first global IPv6 address (iface.global6): an IPv6 instance
-// without source_address whose unicast_peers are not all link-locals. A
-// peer accepts only adverts from an address it lists, and it lists the
-// address it sends to; a link-local source would be dropped there as
-// not_peer. (keepalived sends from the link-local unless unicast_src_ip
-// is set, and checks the source only with check_unicast_src.)
+// interface's first global IPv6 address (iface.global6,
+// config.Instance.SendsFromGlobal6): a link-local source would be
+// dropped at its peers as not_peer. (keepalived sends from the link-local
+// unless unicast_src_ip is set, and checks the source only with
+// check_unicast_src.)
 func (in *instance) fromGlobal6() bool { return in.global6 }
 
 // noSourceReason is the fault reason of an instance without an address to

@@ -450,7 +450,7 @@ func (n *Node) refreshPrimary(ifc *iface) error {
 				"interface", ifc.name)
 		}
 		ifc.primary6 = p
-		g, ok := global6(as, skip)
+		g, ok := vip.Global6(as, skip)
 		if !ok && ifc.needsGlobal6() && (ifc.global6.IsValid() || !ifc.noGlobal6Logged) {
 			ifc.noGlobal6Logged = true
 			n.log.Warn("interface has no usable global IPv6 address: its IPv6 instances with unicast_peers and no source_address stay in fault until one appears (their adverts come from the interface's first global address, the one the peers list; or set source_address)",
@@ -467,21 +467,6 @@ func (n *Node) refreshPrimary(ifc *iface) error {
 	}
 	ifc.primary = p
 	return nil
-}
-
-// global6 returns the first address, in the kernel's order, that IPv6
-// unicast adverts to peers that are not link-locals can come from: IPv6,
-// not a link-local, usable (not tentative nor dadfailed), and for which
-// skip (a VIP) returns false.
-func global6(as []vip.Addr, skip func(netip.Addr) bool) (netip.Addr, bool) {
-	for _, a := range as {
-		ip := a.Prefix.Addr()
-		if !ip.Is6() || ip.Is4In6() || ip.IsLinkLocalUnicast() || ip.IsLoopback() || a.Tentative || skip(ip) {
-			continue
-		}
-		return ip, true
-	}
-	return netip.Addr{}, false
 }
 
 // needsGlobal6 reports whether an instance advertising on ifc sends its

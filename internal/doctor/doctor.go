@@ -147,6 +147,13 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 			sources[src] = true
 		}
 	}
+	if slices.ContainsFunc(insts, func(in config.Instance) bool { return in.SendsFromGlobal6() }) {
+		src, sv := global6Verdict(name, addrs, configured)
+		vs = append(vs, sv)
+		if src.IsValid() {
+			sources[src] = true
+		}
+	}
 	for _, a := range addrs {
 		if !unowned(a.Prefix.Addr(), sources, fams, configured) {
 			continue

@@ -86,6 +86,18 @@ func sourceVerdict(name string, fam config.Family, addrs []vip.Addr, configured 
 	return p, Verdict{OK, fmt.Sprintf("interface %s sends adverts from %s", name, p), ""}
 }
 
+// global6Verdict reports the address IPv6 unicast adverts to peers that
+// are not link-locals leave from (config.Instance.SendsFromGlobal6): the
+// interface's first usable global address (vip.Global6), as vipd picks it.
+func global6Verdict(name string, addrs []vip.Addr, configured map[netip.Addr]bool) (netip.Addr, Verdict) {
+	g, ok := vip.Global6(addrs, func(a netip.Addr) bool { return configured[a] })
+	if !ok {
+		return g, Verdict{Fail, fmt.Sprintf("interface %s has no usable global IPv6 address to send unicast adverts to its peers from (those instances stay in fault, no_global_address)", name),
+			"give it one (ip -6 addr add ADDR/LEN dev " + name + "), or set source_address"}
+	}
+	return g, Verdict{OK, fmt.Sprintf("interface %s sends IPv6 unicast adverts to its peers from %s", name, g), ""}
+}
+
 // unowned reports whether a is an address of the interface that the
 // "no vipd instance owns" warning is about: one of a family adverts use
 // (fams) or that the instances carry VIPs of, not a link-local, not an

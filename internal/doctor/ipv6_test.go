@@ -37,6 +37,15 @@ func TestSourceVerdictIPv6(t *testing.T) {
 	if src, v := sourceVerdict("eth0", config.FamilyIPv4, as, configured); src != netip.MustParseAddr("198.18.0.11") || v.Level != OK {
 		t.Errorf("IPv4 source: %v, %v", src, v)
 	}
+	// IPv6 unicast to global peers: the first usable global address, not
+	// a VIP; none is a failure naming the fault reason.
+	if src, v := global6Verdict("eth0", as, configured); src.IsValid() || v.Level != Fail || !strings.Contains(v.What, "no_global_address") {
+		t.Errorf("without a global address: %v, %v", src, v)
+	}
+	as = append(as, vip.Addr{Prefix: p("fd00:18::11/64"), Tentative: true}, vip.Addr{Prefix: p("fd00:18::12/64")})
+	if src, v := global6Verdict("eth0", as, configured); src != netip.MustParseAddr("fd00:18::12") || v.Level != OK || !strings.Contains(v.What, "from fd00:18::12") {
+		t.Errorf("with a global address: %v, %v", src, v)
+	}
 	// Link-locals, the source and VIPs are never "unowned"; an address of
 	// a family nobody uses here is not either.
 	ll := netip.MustParseAddr("fe80::1")
