@@ -428,6 +428,10 @@ func (c *conv) instance(n *kaconf.Node) *instance {
 	if !c.versionSet && versionNode == nil && in.family != familyIPv6 {
 		in.note("version", "keepalived's default; vipd's default is 3")
 	}
+	if in.family == familyIPv6 && len(in.peers) > 0 {
+		in.note("unicast_peers", "keepalived nodes that stay its peers (a rolling migration) need unicast_ttl 255 and a global unicast_src_ip: "+
+			"vipd takes IPv6 unicast adverts only with hop limit 255 from a listed peer, and keepalived sends hop limit 64 from its link-local by default")
+	}
 
 	if checksumAsV2 != nil {
 		if in.version == 3 {

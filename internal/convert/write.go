@@ -147,6 +147,7 @@ func (c *conv) writeInstance(w *writer, in *instance) {
 		w.kv(4, "source_address", str(in.source))
 	}
 	if len(in.peers) > 0 {
+		w.comment(4, in.notes["unicast_peers"]...)
 		w.kv(4, "unicast_peers", list(in.peers))
 	}
 	if in.vmac.on {
