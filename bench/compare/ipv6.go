@@ -101,20 +101,7 @@ func (b *bench) ipv6Section(w io.Writer) {
 		"the faults are placed at the same phases after the master's advert and the client's request for both daemons; "+
 		"%d trials per row. Neighbour advertisement and takeover are from the master's last advert to the new master's first unsolicited neighbour advertisement "+
 		"for the VIP naming its MAC and its first advert, as the client heard them (median, max).\n\n", r.trials)
-	fmt.Fprintf(w, "| fault | daemon | min | median | p95 | max | protocol bound | median − bound | p95 − bound | neighbour advertisement | takeover |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for si, s := range scenarios {
-		for _, d := range b.daemons {
-			k := outageKey{d.name, iv, si}
-			cells, ok := gapCells(r.outage.gaps(k), s.bound(iv), si)
-			if !ok {
-				continue
-			}
-			ts := r.outage.list(k)
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", s.name, d.name, cells, medMax(ts, announcedOf), medMax(ts, handoverOf))
-		}
-	}
-	fmt.Fprintln(w)
+	b.modeOutageTable(w, r.outage, iv, "neighbour advertisement", nil, func(*daemon, []trialResult) []string { return nil })
 	if len(r.footprint) > 0 {
 		fmt.Fprintf(w, "### One IPv6 instance's CPU and memory\n\n")
 		fmt.Fprintf(w, "One instance (VRID 1, VIP %s) at %v adverts, measured as in the steady-state table above: "+

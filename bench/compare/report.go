@@ -397,3 +397,25 @@ func num(d time.Duration) string { return fmt.Sprintf("%.1f", msf(d)) }
 
 // signed is a difference in milliseconds with its sign.
 func signed(d time.Duration) string { return fmt.Sprintf("%+.1f", msf(d)) }
+
+// modeOutageTable writes a mode phase's outage table (vmac, ipv6): a row
+// per scenario and daemon at interval iv with the gap statistics, the
+// announcement and takeover times (named announce in the header), and
+// the cells more adds under the headers extra.
+func (b *bench) modeOutageTable(w io.Writer, res *outageResults, iv time.Duration, announce string, extra []string, more func(d *daemon, ts []trialResult) []string) {
+	heads := append([]string{"fault", "daemon", "min", "median", "p95", "max", "protocol bound", "median − bound", "p95 − bound", announce, "takeover"}, extra...)
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(heads, " | "), strings.Repeat("---|", len(heads)))
+	for si, s := range scenarios {
+		for _, d := range b.daemons {
+			k := outageKey{d.name, iv, si}
+			cells, ok := gapCells(res.gaps(k), s.bound(iv), si)
+			if !ok {
+				continue
+			}
+			ts := res.list(k)
+			row := append([]string{s.name, d.name, cells, medMax(ts, announcedOf), medMax(ts, handoverOf)}, more(d, ts)...)
+			fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		}
+	}
+	fmt.Fprintln(w)
+}

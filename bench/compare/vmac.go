@@ -209,16 +209,8 @@ func (b *bench) vmacSection(w io.Writer) {
 		"After each failover, once the client has had replies from b for 150 ms, the benchmark reads the client's neighbour entry for the VIP (`ip neigh`); "+
 		"after a is repaired (link restored, daemon restarted) and holds the VIP again, the client pings until it answers and the entry is read again. "+
 		"The two counts are the trials whose entry was the virtual MAC at that reading; \"other entries\" says what the others were.\n\n", r.trials)
-	fmt.Fprintf(w, "| fault | daemon | min | median | p95 | max | protocol bound | median − bound | p95 − bound | gratuitous ARP | takeover | entry on the virtual MAC after the failover | after a took the VIP back | other entries |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for si, s := range scenarios {
-		for _, d := range b.daemons {
-			k := outageKey{d.name, iv, si}
-			cells, ok := gapCells(r.outage.gaps(k), s.bound(iv), si)
-			if !ok {
-				continue
-			}
-			ts := r.outage.list(k)
+	b.modeOutageTable(w, r.outage, iv, "gratuitous ARP", []string{"entry on the virtual MAC after the failover", "after a took the VIP back", "other entries"},
+		func(d *daemon, ts []trialResult) []string {
 			after, o1 := entryCounts(ts, macFailoverOf, r.owners[d.name])
 			back, o2 := entryCounts(ts, macRepairOf, r.owners[d.name])
 			var others []string
@@ -228,11 +220,8 @@ func (b *bench) vmacSection(w io.Writer) {
 			if len(o2) > 0 {
 				others = append(others, "after a took it back: "+strings.Join(o2, ", "))
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d/%d | %d/%d | %s |\n", s.name, d.name, cells,
-				medMax(ts, announcedOf), medMax(ts, handoverOf), after, len(ts), back, len(ts), strings.Join(others, "; "))
-		}
-	}
-	fmt.Fprintln(w)
+			return []string{fmt.Sprintf("%d/%d", after, len(ts)), fmt.Sprintf("%d/%d", back, len(ts)), strings.Join(others, "; ")}
+		})
 	if len(r.footprint) > 0 {
 		fmt.Fprintf(w, "### One instance's CPU and memory with the virtual MAC\n\n")
 		fmt.Fprintf(w, "One instance (VRID 1, macvlan %s) at %v adverts, measured as in the steady-state table above: "+
