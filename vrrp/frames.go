@@ -78,16 +78,8 @@ const (
 // add queues msg as a frame from src to the VRRP group, with Ethernet
 // source mac, or the interface's address if mac is not an Ethernet one.
 func (s *frameSender) add(msg []byte, src netip.Addr, mac net.HardwareAddr) {
-	i := s.n
-	fr := s.arena[s.used : s.used+headerLen+len(msg)]
-	copy(fr[0:6], groupMAC[:])
-	if len(mac) == 6 {
-		copy(fr[6:12], mac)
-	} else {
-		copy(fr[6:12], s.src[:])
-	}
-	binary.BigEndian.PutUint16(fr[12:14], unix.ETH_P_IP)
-	ip := fr[14:34]
+	fr := s.frame(groupMAC, unix.ETH_P_IP, headerLen, msg, mac)
+	ip := fr[14:headerLen]
 	ip[0] = 0x45
 	ip[1] = 0xc0 // DSCP CS6: network control
 	binary.BigEndian.PutUint16(ip[2:4], uint16(20+len(msg)))
@@ -101,14 +93,7 @@ func (s *frameSender) add(msg []byte, src netip.Addr, mac net.HardwareAddr) {
 	copy(ip[12:16], s4[:])
 	copy(ip[16:20], g4[:])
 	binary.BigEndian.PutUint16(ip[10:12], ipChecksum(ip))
-	copy(fr[headerLen:], msg)
-
-	s.iov[i].Base = &fr[0]
-	s.iov[i].SetLen(len(fr))
-	s.hdr[i].Hdr.Iov = &s.iov[i]
-	s.hdr[i].Hdr.SetIovlen(1)
-	s.used += len(fr)
-	s.n++
+	s.push(fr)
 }
 
 // add6 queues msg, an advert whose checksum covers the IPv6 pseudo-header
@@ -117,16 +102,8 @@ func (s *frameSender) add(msg []byte, src netip.Addr, mac net.HardwareAddr) {
 // Ethernet one. Over IPv6 only the virtual MAC's adverts take this path
 // (Conn.queue6).
 func (s *frameSender) add6(msg []byte, src netip.Addr, mac net.HardwareAddr) {
-	i := s.n
-	fr := s.arena[s.used : s.used+headerLen6+len(msg)]
-	copy(fr[0:6], groupMAC6[:])
-	if len(mac) == 6 {
-		copy(fr[6:12], mac)
-	} else {
-		copy(fr[6:12], s.src[:])
-	}
-	binary.BigEndian.PutUint16(fr[12:14], unix.ETH_P_IPV6)
-	ip := fr[14:54]
+	fr := s.frame(groupMAC6, unix.ETH_P_IPV6, headerLen6, msg, mac)
+	ip := fr[14:headerLen6]
 	// Version 6, traffic class CS6 (network control, as over IPv4), no
 	// flow label.
 	ip[0], ip[1], ip[2], ip[3] = 0x6c, 0x00, 0x00, 0x00
@@ -136,8 +113,29 @@ func (s *frameSender) add6(msg []byte, src netip.Addr, mac net.HardwareAddr) {
 	s16, g16 := src.As16(), GroupV6.As16()
 	copy(ip[8:24], s16[:])
 	copy(ip[24:40], g16[:])
-	copy(fr[headerLen6:], msg)
+	s.push(fr)
+}
 
+// frame takes the next frame of hdrLen+len(msg) bytes from the arena: the
+// Ethernet header to dst for ethType, from mac (or the interface's
+// address if mac is not an Ethernet one), and msg after the headers; the
+// caller writes the IP header between them and pushes it.
+func (s *frameSender) frame(dst [6]byte, ethType uint16, hdrLen int, msg []byte, mac net.HardwareAddr) []byte {
+	fr := s.arena[s.used : s.used+hdrLen+len(msg)]
+	copy(fr[0:6], dst[:])
+	if len(mac) == 6 {
+		copy(fr[6:12], mac)
+	} else {
+		copy(fr[6:12], s.src[:])
+	}
+	binary.BigEndian.PutUint16(fr[12:14], ethType)
+	copy(fr[hdrLen:], msg)
+	return fr
+}
+
+// push queues fr, taken by frame and filled in.
+func (s *frameSender) push(fr []byte) {
+	i := s.n
 	s.iov[i].Base = &fr[0]
 	s.iov[i].SetLen(len(fr))
 	s.hdr[i].Hdr.Iov = &s.iov[i]
