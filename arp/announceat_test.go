@@ -56,9 +56,9 @@ func TestAnnounceAt(t *testing.T) {
 			if err := p.UnmarshalBinary(f.Payload); err != nil {
 				t.Fatal(err)
 			}
-			if f.Source.String() != a.ifi.HardwareAddr.String() || p.Operation != op || p.SenderIP != ip || p.TargetIP != ip ||
+			if f.Source.String() != a.fs.ifi.HardwareAddr.String() || p.Operation != op || p.SenderIP != ip || p.TargetIP != ip ||
 				p.SenderHardwareAddr.String() != at.String() {
-				t.Errorf("got a frame from %v: %+v; want the %v for %s at %v from %v", f.Source, p, op, ip, at, a.ifi.HardwareAddr)
+				t.Errorf("got a frame from %v: %+v; want the %v for %s at %v from %v", f.Source, p, op, ip, at, a.fs.ifi.HardwareAddr)
 			}
 		}
 		// Announce still names the interface's own MAC.
@@ -80,8 +80,8 @@ func TestAnnounceAt(t *testing.T) {
 		if err := p.UnmarshalBinary(f.Payload); err != nil {
 			t.Fatal(err)
 		}
-		if p.SenderHardwareAddr.String() != a.ifi.HardwareAddr.String() {
-			t.Errorf("Announce after AnnounceAt names %v, want the interface's %v", p.SenderHardwareAddr, a.ifi.HardwareAddr)
+		if p.SenderHardwareAddr.String() != a.fs.ifi.HardwareAddr.String() {
+			t.Errorf("Announce after AnnounceAt names %v, want the interface's %v", p.SenderHardwareAddr, a.fs.ifi.HardwareAddr)
 		}
 	})
 }

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
-	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,16 +18,8 @@ import (
 // interface's MAC once, and Announce writes each address into a copy of
 // them and the copy straight to the packet socket, without allocating.
 type Announcer struct {
-	ifname string
-	ifi    *net.Interface
-	p      *packet.Conn
-	rc     syscall.RawConn
-	to     unix.SockaddrLinklayer // Ethernet broadcast, ARP, on ifi
-
-	templates [2][]byte // request and reply for 0.0.0.0 at ifi's MAC
-	frame     []byte    // the frame being written
-	werr      error     // its write's result
-	writeFn   func(fd uintptr) bool
+	fs        frameSocket // to the Ethernet broadcast address, ARP
+	templates [2][]byte   // request and reply for 0.0.0.0 at the interface's MAC
 }
 
 // Where a gratuitous ARP frame carries the announced address: the sender
@@ -43,8 +33,7 @@ const (
 // NewAnnouncer opens a packet socket on the named interface. The socket is
 // bound to no protocol, so the kernel never queues received frames on it.
 func NewAnnouncer(ifname string) (*Announcer, error) {
-	a := &Announcer{ifname: ifname}
-	a.writeFn = a.write
+	a := &Announcer{fs: frameSocket{ifname: ifname}}
 	if err := a.Reopen(); err != nil {
 		return nil, err
 	}
@@ -56,82 +45,62 @@ func NewAnnouncer(ifname string) (*Announcer, error) {
 // stale, so the runtime reopens after link up. The frames are built again
 // for the interface's MAC as it is now.
 func (a *Announcer) Reopen() error {
-	ifi, err := net.InterfaceByName(a.ifname)
+	ifi, err := net.InterfaceByName(a.fs.ifname)
 	if err != nil {
-		return fmt.Errorf("arp: interface %s: %w", a.ifname, err)
+		return fmt.Errorf("arp: interface %s: %w", a.fs.ifname, err)
 	}
 	var templates [2][]byte
 	frames, err := Frames(ifi.HardwareAddr, netip.IPv4Unspecified())
 	if err != nil {
-		return fmt.Errorf("arp: interface %s: %w", a.ifname, err)
+		return fmt.Errorf("arp: interface %s: %w", a.fs.ifname, err)
 	}
 	for i, f := range frames {
 		if templates[i], err = marshalFrame(f); err != nil {
-			return fmt.Errorf("arp: frame for %s: %w", a.ifname, err)
+			return fmt.Errorf("arp: frame for %s: %w", a.fs.ifname, err)
 		}
 	}
-	p, err := packet.Listen(ifi, packet.Raw, 0, nil)
-	if err != nil {
-		return fmt.Errorf("arp: open packet socket on %s: %w", a.ifname, err)
+	if err := a.fs.open(ifi, unix.ETH_P_ARP, ethernet.Broadcast, len(templates[0])); err != nil {
+		return err
 	}
-	rc, err := p.SyscallConn()
-	if err != nil {
-		p.Close()
-		return fmt.Errorf("arp: packet socket on %s: %w", a.ifname, err)
-	}
-	if a.p != nil {
-		a.p.Close()
-	}
-	a.ifi, a.p, a.rc, a.templates = ifi, p, rc, templates
-	a.frame = make([]byte, len(templates[0]))
-	a.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6}
-	copy(a.to.Addr[:], ethernet.Broadcast)
+	a.templates = templates
 	return nil
 }
 
 // Close releases the socket.
-func (a *Announcer) Close() error {
-	if a.p == nil {
-		return nil
-	}
-	err := a.p.Close()
-	a.p, a.rc = nil, nil
-	return err
-}
+func (a *Announcer) Close() error { return a.fs.close() }
 
 // Announce sends, for every address, a gratuitous ARP request (which Linux
 // and most stacks apply to an existing entry at once) and a gratuitous reply
 // (for stacks that only learn from replies), both to the broadcast address.
 // It returns how many frames went out.
 func (a *Announcer) Announce(addrs []netip.Addr) (int, error) {
-	if a.p == nil {
-		return 0, fmt.Errorf("arp: announcer on %s is closed", a.ifname)
+	return a.announce(a.templates, nil, addrs)
+}
+
+// announce sends templates filled in with each of addrs; at names the MAC
+// they announce in errors (nil: the interface's).
+func (a *Announcer) announce(templates [2][]byte, at net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	if a.fs.closed() {
+		return 0, fmt.Errorf("arp: announcer on %s is closed", a.fs.ifname)
+	}
+	where := ""
+	if at != nil {
+		where = " at " + at.String()
 	}
 	sent := 0
 	for _, ip := range addrs {
 		if !ip.Is4() {
-			return sent, fmt.Errorf("arp: announce %s on %s: not an IPv4 address", ip, a.ifname)
+			return sent, fmt.Errorf("arp: announce %s on %s: not an IPv4 address", ip, a.fs.ifname)
 		}
-		for _, t := range a.templates {
-			fill(a.frame, t, ip)
-			if err := a.rc.Write(a.writeFn); err != nil {
-				return sent, fmt.Errorf("arp: announce %s on %s: %w", ip, a.ifname, err)
-			}
-			if a.werr != nil {
-				return sent, fmt.Errorf("arp: announce %s on %s: %w", ip, a.ifname, a.werr)
+		for _, t := range templates {
+			fill(a.fs.frame, t, ip)
+			if err := a.fs.send(); err != nil {
+				return sent, fmt.Errorf("arp: announce %s%s on %s: %w", ip, where, a.fs.ifname, err)
 			}
 			sent++
 		}
 	}
 	return sent, nil
-}
-
-// write sends a.frame on the socket; RawConn.Write calls it with the fd.
-// It is bound once (writeFn), so a send allocates no closure.
-func (a *Announcer) write(fd uintptr) bool {
-	a.werr = unix.Sendto(int(fd), a.frame, 0, &a.to)
-	// A full send queue: wait until the socket is writable again.
-	return a.werr != unix.EAGAIN
 }
 
 // fill copies template t into dst with ip as sender and target address.
@@ -144,21 +113,22 @@ func fill(dst, t []byte, ip netip.Addr) {
 
 // marshalFrame is the Ethernet frame that carries p to the broadcast
 // address, as mdlayher/arp's Client.WriteTo builds it.
-func marshalFrame(p *arp.Packet) ([]byte, error) {
+func marshalFrame(p *arp.Packet) ([]byte, error) { return marshalFrameFrom(p, p.SenderHardwareAddr) }
+
+// marshalFrameFrom is marshalFrame with Ethernet source src.
+func marshalFrameFrom(p *arp.Packet, src net.HardwareAddr) ([]byte, error) {
 	pb, err := p.MarshalBinary()
 	if err != nil {
 		return nil, err
 	}
 	f := &ethernet.Frame{
 		Destination: ethernet.Broadcast,
-		Source:      p.SenderHardwareAddr,
+		Source:      src,
 		EtherType:   ethernet.EtherTypeARP,
 		Payload:     pb,
 	}
 	return f.MarshalBinary()
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // Frames returns the two gratuitous ARP packets that announce ip at mac: a
 // request and a reply, each with sender and target address ip.
@@ -185,49 +155,18 @@ func Frames(mac net.HardwareAddr, ip netip.Addr) ([2]*arp.Packet, error) {
 // does not announce them (see vrrp's heal.go). It builds the frames anew
 // each time: it is rare.
 func (a *Announcer) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
-	if a.p == nil {
-		return 0, fmt.Errorf("arp: announcer on %s is closed", a.ifname)
+	if a.fs.closed() {
+		return 0, fmt.Errorf("arp: announcer on %s is closed", a.fs.ifname)
 	}
 	frames, err := Frames(mac, netip.IPv4Unspecified())
 	if err != nil {
-		return 0, fmt.Errorf("arp: announce at %s on %s: %w", mac, a.ifname, err)
+		return 0, fmt.Errorf("arp: announce at %s on %s: %w", mac, a.fs.ifname, err)
 	}
 	var templates [2][]byte
 	for i, p := range frames {
-		if templates[i], err = marshalFrameFrom(p, a.ifi.HardwareAddr); err != nil {
-			return 0, fmt.Errorf("arp: announce at %s on %s: %w", mac, a.ifname, err)
+		if templates[i], err = marshalFrameFrom(p, a.fs.ifi.HardwareAddr); err != nil {
+			return 0, fmt.Errorf("arp: announce at %s on %s: %w", mac, a.fs.ifname, err)
 		}
 	}
-	sent := 0
-	for _, ip := range addrs {
-		if !ip.Is4() {
-			return sent, fmt.Errorf("arp: announce %s on %s: not an IPv4 address", ip, a.ifname)
-		}
-		for _, t := range templates {
-			fill(a.frame, t, ip)
-			if err := a.rc.Write(a.writeFn); err != nil {
-				return sent, fmt.Errorf("arp: announce %s at %s on %s: %w", ip, mac, a.ifname, err)
-			}
-			if a.werr != nil {
-				return sent, fmt.Errorf("arp: announce %s at %s on %s: %w", ip, mac, a.ifname, a.werr)
-			}
-			sent++
-		}
-	}
-	return sent, nil
-}
-
-// marshalFrameFrom is marshalFrame with Ethernet source src.
-func marshalFrameFrom(p *arp.Packet, src net.HardwareAddr) ([]byte, error) {
-	pb, err := p.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	f := &ethernet.Frame{
-		Destination: ethernet.Broadcast,
-		Source:      src,
-		EtherType:   ethernet.EtherTypeARP,
-		Payload:     pb,
-	}
-	return f.MarshalBinary()
+	return a.announce(templates, mac, addrs)
 }

@@ -129,9 +129,9 @@ func TestAnnounce(t *testing.T) {
 				if err := p.UnmarshalBinary(f.Payload); err != nil {
 					t.Fatal(err)
 				}
-				if f.Destination.String() != ethernet.Broadcast.String() || f.Source.String() != a.ifi.HardwareAddr.String() ||
-					p.Operation != op || p.SenderIP != ip || p.TargetIP != ip || p.SenderHardwareAddr.String() != a.ifi.HardwareAddr.String() {
-					t.Errorf("got %v from %v to %v: %+v; want the %v for %s from %v", f.EtherType, f.Source, f.Destination, p, op, ip, a.ifi.HardwareAddr)
+				if f.Destination.String() != ethernet.Broadcast.String() || f.Source.String() != a.fs.ifi.HardwareAddr.String() ||
+					p.Operation != op || p.SenderIP != ip || p.TargetIP != ip || p.SenderHardwareAddr.String() != a.fs.ifi.HardwareAddr.String() {
+					t.Errorf("got %v from %v to %v: %+v; want the %v for %s from %v", f.EtherType, f.Source, f.Destination, p, op, ip, a.fs.ifi.HardwareAddr)
 				}
 			}
 		}

@@ -8,11 +8,9 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
-	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,24 +127,16 @@ func Forwarding(ifname string) (bool, error) {
 // frame is written whole, so the VIP need not be on the interface yet nor
 // have finished (or even started) duplicate address detection.
 type NAAnnouncer struct {
-	ifname string
-	router bool
-	mac    net.HardwareAddr // the interface's, at the last Reopen
-	p      *packet.Conn
-	rc     syscall.RawConn
-	to     unix.SockaddrLinklayer // 33:33:00:00:00:01, IPv6, on the interface
-
-	template []byte // the frame for the unspecified address
-	frame    []byte
-	werr     error
-	writeFn  func(fd uintptr) bool
+	fs       frameSocket // to 33:33:00:00:00:01, IPv6
+	router   bool
+	mac      net.HardwareAddr // the interface's, at the last Reopen
+	template []byte           // the frame for the unspecified address
 }
 
 // NewNAAnnouncer opens a packet socket on the named interface. Like
 // Announcer's it is bound to no protocol and receives nothing.
 func NewNAAnnouncer(ifname string) (*NAAnnouncer, error) {
-	a := &NAAnnouncer{ifname: ifname}
-	a.writeFn = a.write
+	a := &NAAnnouncer{fs: frameSocket{ifname: ifname}}
 	if err := a.Reopen(); err != nil {
 		return nil, err
 	}
@@ -157,35 +147,23 @@ func NewNAAnnouncer(ifname string) (*NAAnnouncer, error) {
 // for the interface's MAC and its IPv6 forwarding setting (the Router flag)
 // as they are now; the runtime calls it after link up, as for Announcer.
 func (a *NAAnnouncer) Reopen() error {
-	ifi, err := net.InterfaceByName(a.ifname)
+	ifi, err := net.InterfaceByName(a.fs.ifname)
 	if err != nil {
-		return fmt.Errorf("arp: interface %s: %w", a.ifname, err)
+		return fmt.Errorf("arp: interface %s: %w", a.fs.ifname, err)
 	}
-	router, err := Forwarding(a.ifname)
+	router, err := Forwarding(a.fs.ifname)
 	if err != nil {
 		return err
 	}
 	t, err := NAFrame(ifi.HardwareAddr, netip.IPv6Unspecified(), router)
 	if err != nil {
-		return fmt.Errorf("arp: neighbour advertisement for %s: %w", a.ifname, err)
+		return fmt.Errorf("arp: neighbour advertisement for %s: %w", a.fs.ifname, err)
 	}
-	p, err := packet.Listen(ifi, packet.Raw, 0, nil)
-	if err != nil {
-		return fmt.Errorf("arp: open packet socket on %s: %w", a.ifname, err)
+	if err := a.fs.open(ifi, unix.ETH_P_IPV6, allNodesMAC, len(t)); err != nil {
+		return err
 	}
-	rc, err := p.SyscallConn()
-	if err != nil {
-		p.Close()
-		return fmt.Errorf("arp: packet socket on %s: %w", a.ifname, err)
-	}
-	if a.p != nil {
-		a.p.Close()
-	}
-	a.p, a.rc, a.template, a.router = p, rc, t, router
+	a.template, a.router = t, router
 	a.mac = slices.Clone(ifi.HardwareAddr)
-	a.frame = make([]byte, len(t))
-	a.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifi.Index, Halen: 6}
-	copy(a.to.Addr[:], allNodesMAC)
 	return nil
 }
 
@@ -194,36 +172,15 @@ func (a *NAAnnouncer) Reopen() error {
 func (a *NAAnnouncer) Router() bool { return a.router }
 
 // Close releases the socket.
-func (a *NAAnnouncer) Close() error {
-	if a.p == nil {
-		return nil
-	}
-	err := a.p.Close()
-	a.p, a.rc = nil, nil
-	return err
-}
+func (a *NAAnnouncer) Close() error { return a.fs.close() }
 
 // Announce sends one unsolicited neighbour advertisement for every address,
 // which must be IPv6, and returns how many went out.
 func (a *NAAnnouncer) Announce(addrs []netip.Addr) (int, error) {
-	if a.p == nil {
-		return 0, fmt.Errorf("arp: neighbour advertiser on %s is closed", a.ifname)
+	if a.fs.closed() {
+		return 0, fmt.Errorf("arp: neighbour advertiser on %s is closed", a.fs.ifname)
 	}
-	sent := 0
-	for _, ip := range addrs {
-		if !ip.Is6() || ip.Is4In6() {
-			return sent, fmt.Errorf("arp: advertise %s on %s: not an IPv6 address", ip, a.ifname)
-		}
-		fillNA(a.frame, a.template, ip)
-		if err := a.rc.Write(a.writeFn); err != nil {
-			return sent, fmt.Errorf("arp: advertise %s on %s: %w", ip, a.ifname, err)
-		}
-		if a.werr != nil {
-			return sent, fmt.Errorf("arp: advertise %s on %s: %w", ip, a.ifname, a.werr)
-		}
-		sent++
-	}
-	return sent, nil
+	return a.announce(a.template, nil, addrs)
 }
 
 // AnnounceAt sends, for every address, the unsolicited neighbour
@@ -236,32 +193,34 @@ func (a *NAAnnouncer) Announce(addrs []netip.Addr) (int, error) {
 // the addresses through a partition and does not announce them (see
 // vrrp's heal.go). It builds the frame anew each time: it is rare.
 func (a *NAAnnouncer) AnnounceAt(mac net.HardwareAddr, addrs []netip.Addr) (int, error) {
-	if a.p == nil {
-		return 0, fmt.Errorf("arp: neighbour advertiser on %s is closed", a.ifname)
+	if a.fs.closed() {
+		return 0, fmt.Errorf("arp: neighbour advertiser on %s is closed", a.fs.ifname)
 	}
 	t, err := NAFrame(mac, netip.IPv6Unspecified(), a.router)
 	if err != nil {
-		return 0, fmt.Errorf("arp: advertise at %s on %s: %w", mac, a.ifname, err)
+		return 0, fmt.Errorf("arp: advertise at %s on %s: %w", mac, a.fs.ifname, err)
 	}
 	copy(t[6:12], a.mac) // the Ethernet source; not in the checksum
+	return a.announce(t, mac, addrs)
+}
+
+// announce sends template filled in with each of addrs; at names the MAC
+// it announces in errors (nil: the interface's).
+func (a *NAAnnouncer) announce(template []byte, at net.HardwareAddr, addrs []netip.Addr) (int, error) {
+	where := ""
+	if at != nil {
+		where = " at " + at.String()
+	}
 	sent := 0
 	for _, ip := range addrs {
 		if !ip.Is6() || ip.Is4In6() {
-			return sent, fmt.Errorf("arp: advertise %s on %s: not an IPv6 address", ip, a.ifname)
+			return sent, fmt.Errorf("arp: advertise %s on %s: not an IPv6 address", ip, a.fs.ifname)
 		}
-		fillNA(a.frame, t, ip)
-		if err := a.rc.Write(a.writeFn); err != nil {
-			return sent, fmt.Errorf("arp: advertise %s at %s on %s: %w", ip, mac, a.ifname, err)
-		}
-		if a.werr != nil {
-			return sent, fmt.Errorf("arp: advertise %s at %s on %s: %w", ip, mac, a.ifname, a.werr)
+		fillNA(a.fs.frame, template, ip)
+		if err := a.fs.send(); err != nil {
+			return sent, fmt.Errorf("arp: advertise %s%s on %s: %w", ip, where, a.fs.ifname, err)
 		}
 		sent++
 	}
 	return sent, nil
-}
-
-func (a *NAAnnouncer) write(fd uintptr) bool {
-	a.werr = unix.Sendto(int(fd), a.frame, 0, &a.to)
-	return a.werr != unix.EAGAIN
 }

@@ -167,8 +167,8 @@ func TestNAAnnounceAt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(a.frame) != string(b) {
-			t.Errorf("Announce after AnnounceAt sent % x, want % x", a.frame, b)
+		if string(a.fs.frame) != string(b) {
+			t.Errorf("Announce after AnnounceAt sent % x, want % x", a.fs.frame, b)
 		}
 		for _, bad := range []struct {
 			mac net.HardwareAddr
