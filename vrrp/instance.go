@@ -210,7 +210,31 @@ func (in *instance) machineConfig() MachineConfig {
 		AnnounceRepeat:   in.cfg.GARP.Repeat,
 		AnnounceInterval: in.cfg.GARP.Interval,
 		AnnounceRefresh:  in.cfg.GARP.Refresh,
+		AnnounceEchoes:   in.announceEchoes(),
 	}
+}
+
+// vmacEchoes are the takeover's echoes of an instance with a virtual MAC
+// (MachineConfig.AnnounceEchoes): the old master lets go within a few
+// milliseconds of our first advert, or tens on a loaded host.
+var vmacEchoes = [2]time.Duration{10 * time.Millisecond, 50 * time.Millisecond}
+
+// announceEchoes are the instance's takeover echoes: with a virtual MAC
+// those of vmacEchoes that come before its next advert, which pulls the
+// switches back as well.
+func (in *instance) announceEchoes() [2]time.Duration {
+	var es [2]time.Duration
+	if !in.cfg.VirtualMAC {
+		return es
+	}
+	n := 0
+	for _, e := range vmacEchoes {
+		if e < in.cfg.AdvertInterval {
+			es[n] = e
+			n++
+		}
+	}
+	return es
 }
 
 func (in *instance) checksumMode() ChecksumMode { return in.cfg.V3Checksum }

@@ -30,6 +30,10 @@ type Machine struct {
 
 	announceLeft int       // Master: repeats of the burst still to send
 	announceNext time.Time // Master: when to announce next; zero: never
+	// Master: the takeover's echoes (MachineConfig.AnnounceEchoes): when
+	// it took over, and the next echo's index.
+	echoFrom time.Time
+	echoNext int
 }
 
 // NewMachine returns a Machine in Init. Send it EventStartup to begin.
@@ -72,8 +76,21 @@ func (m *Machine) Deadline() time.Time {
 }
 
 // AnnounceDue is when a master next sends gratuitous ARP (a repeat of its
-// burst, or a refresh); zero when it does not.
-func (m *Machine) AnnounceDue() time.Time { return m.announceNext }
+// burst, an echo of its takeover, or a refresh); zero when it does not.
+func (m *Machine) AnnounceDue() time.Time {
+	if e := m.echoDue(); !e.IsZero() && (m.announceNext.IsZero() || e.Before(m.announceNext)) {
+		return e
+	}
+	return m.announceNext
+}
+
+// echoDue is when the takeover's next echo is due; zero when none is.
+func (m *Machine) echoDue() time.Time {
+	if m.echoFrom.IsZero() || m.echoNext >= len(m.cfg.AnnounceEchoes) || m.cfg.AnnounceEchoes[m.echoNext] <= 0 {
+		return time.Time{}
+	}
+	return m.echoFrom.Add(m.cfg.AnnounceEchoes[m.echoNext])
+}
 
 // startAnnounce begins a burst at now: the caller announces, and the
 // repeats follow on the machine's schedule.
@@ -247,6 +264,9 @@ func (m *Machine) transition(to State, r Reason, now time.Time, acts Action) Out
 	m.state = to
 	if to != StateMaster {
 		m.announceLeft, m.announceNext = 0, time.Time{}
+		m.echoFrom = time.Time{}
+	} else if from != StateMaster && acts.Has(ActAnnounce) {
+		m.echoFrom, m.echoNext = now, 0
 	}
 	if acts.Has(ActAnnounce) {
 		m.startAnnounce(now)
@@ -380,6 +400,10 @@ func (m *Machine) timer(now time.Time) Output {
 				m.announceLeft--
 			}
 			m.scheduleAnnounce(now)
+		}
+		for e := m.echoDue(); !e.IsZero() && !now.Before(e); e = m.echoDue() {
+			acts |= ActAnnounce
+			m.echoNext++
 		}
 		if now.Before(m.adverDue) {
 			return Output{Actions: acts}

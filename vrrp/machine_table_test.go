@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vipd/vipd/config"
 )
 
 // Every (state, event kind) pair: what the machine moves to and what it
@@ -142,5 +144,53 @@ func TestMachineAnnounceSchedule(t *testing.T) {
 	m.Step(advert(highIP, 200, 100*time.Millisecond), now)
 	if m.State() != StateBackup || !m.AnnounceDue().IsZero() {
 		t.Errorf("after yielding: state %v, announcement due %v", m.State(), m.AnnounceDue())
+	}
+}
+
+// A takeover's echoes (a virtual MAC's): one more announcement at each
+// echo after the takeover, besides the burst's repeats, none after a
+// new burst that is not a takeover, and none left after yielding.
+func TestMachineAnnounceEchoes(t *testing.T) {
+	c := cfg(100)
+	c.AnnounceRepeat, c.AnnounceInterval = 1, time.Second
+	c.AnnounceEchoes = [2]time.Duration{10 * time.Millisecond, 50 * time.Millisecond}
+	m := master(t, c)
+	start := m.LastChange()
+	var got []time.Duration
+	for m.AnnounceDue().Sub(start) < 5*time.Second && !m.AnnounceDue().IsZero() {
+		at := m.AnnounceDue()
+		if out := m.Step(Event{Kind: EventTimer}, at); out.Actions.Has(ActAnnounce) {
+			got = append(got, at.Sub(start))
+		}
+	}
+	want := []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("announcements at %v, want %v", got, want)
+	}
+	now := start.Add(2 * time.Second)
+	if out := m.Step(Event{Kind: EventAnnounce}, now); !out.Actions.Has(ActAnnounce) || !m.AnnounceDue().Equal(now.Add(time.Second)) {
+		t.Errorf("a new burst that is no takeover: %+v, next at %v, want its repeat alone", out, m.AnnounceDue().Sub(now))
+	}
+	m.Step(advert(highIP, 200, 100*time.Millisecond), now)
+	if m.State() != StateBackup || !m.AnnounceDue().IsZero() {
+		t.Errorf("after yielding: state %v, announcement due %v", m.State(), m.AnnounceDue())
+	}
+	// Echoes that the next advert comes before are left out
+	// (instance.announceEchoes), and only a virtual MAC has them.
+	for _, tc := range []struct {
+		vmac     bool
+		interval time.Duration
+		want     [2]time.Duration
+	}{
+		{true, time.Second, [2]time.Duration{10 * time.Millisecond, 50 * time.Millisecond}},
+		{true, 20 * time.Millisecond, [2]time.Duration{10 * time.Millisecond}},
+		{true, 10 * time.Millisecond, [2]time.Duration{}},
+		{false, time.Second, [2]time.Duration{}},
+	} {
+		in := &instance{}
+		in.setConfig(config.Instance{VirtualMAC: tc.vmac, AdvertInterval: tc.interval})
+		if got := in.announceEchoes(); got != tc.want {
+			t.Errorf("virtual MAC %v at %v: echoes %v, want %v", tc.vmac, tc.interval, got, tc.want)
+		}
 	}
 }

@@ -152,4 +152,14 @@ type MachineConfig struct {
 	AnnounceRepeat   int
 	AnnounceInterval time.Duration
 	AnnounceRefresh  time.Duration
+	// AnnounceEchoes: after a takeover, one more announcement at each of
+	// these times after it (ascending; zero ends the list; an array, so
+	// that a MachineConfig compares with ==), besides the schedule above. With
+	// a virtual MAC both routers send from one MAC, and a frame the old
+	// master sends after the new master's first ones (a reply to a request
+	// already on its way, before it let go on hearing our advert) pulls
+	// the switches back to its port, where nothing answers once it has
+	// let go; an echo pulls them back here without waiting a whole advert
+	// interval.
+	AnnounceEchoes [2]time.Duration
 }
