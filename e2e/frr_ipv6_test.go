@@ -261,7 +261,19 @@ func frrHandOver6(t *testing.T, master string, vmac bool) {
 		takeovers = append(takeovers, frrTakeover{"vipd's graceful stop", at})
 	}
 	want := skew + v6Bound
-	if master == vipd {
+	switch {
+	case master == vipd && vmac:
+		// vipd holds the VIP until it hears FRR advertise, and FRR's
+		// first advert after a takeover is lost (below), so vipd waits
+		// out its hand-over (one interval) while FRR already answers
+		// from the same MAC. A reply vipd sends from that MAC after
+		// FRR's neighbour advertisement draws the bridge back to vipd's
+		// port, and when vipd lets go the client waits for FRR's next
+		// frame, its second advert: in 1 of about 10 runs the client
+		// lost 55 ms. Still under Skew_Time, which a daemon that lets
+		// go at once (keepalived) costs every time.
+		want = skew
+	case master == vipd:
 		want = v6StopGap
 	}
 	t.Logf("%s→%s IPv6 graceful stop: client gap %v (Skew_Time %v, bound %v)", master, backup, o[vip6].gap, skew, want)
