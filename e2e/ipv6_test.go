@@ -176,7 +176,12 @@ func assertClientOn(t *testing.T, p *pair.Pair, n *pair.Node, v netip.Addr) {
 	t.Helper()
 	pr, err := p.Client.StartProbe(v, 10*time.Millisecond)
 	must(t, err)
+	// The first request may wait for neighbour discovery, and a busy
+	// machine for the probe: up to 2 s for a reply, at least 100 ms.
 	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(2 * time.Second); pr.Snapshot().Received == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if r := pr.Stop(); r.Received == 0 {
 		t.Fatalf("client got no reply from %s (sent %d)", v, r.Sent)
 	}

@@ -148,6 +148,9 @@ func TestIPv6UnicastPair(t *testing.T) {
 			if want := "sends IPv6 unicast adverts to its peers from " + fromB.String(); !tc.srcB.IsValid() && !strings.Contains(doc, want) {
 				t.Errorf("doctor on the IPv6 unicast backup (exit %d) lacks %q:\n%s", code, want, doc)
 			}
+			if !tc.srcB.IsValid() && strings.Contains(doc, "sends adverts from its link-local") {
+				t.Errorf("doctor on the IPv6 unicast backup names a link-local source, which no instance there uses:\n%s", doc)
+			}
 			if strings.Contains(doc, "FAIL") {
 				t.Errorf("doctor on the IPv6 unicast backup (exit %d) fails something:\n%s", code, doc)
 			}

@@ -23,7 +23,12 @@ func assertClientOnVMAC6(t *testing.T, p *pair.Pair, v netip.Addr, when string) 
 	t.Helper()
 	pr, err := p.Client.StartProbe(v, 10*time.Millisecond)
 	must(t, err)
+	// The first request may wait for neighbour discovery, and a busy
+	// machine for the probe: up to 2 s for a reply, at least 100 ms.
 	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(2 * time.Second); pr.Snapshot().Received == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if r := pr.Stop(); r.Received == 0 {
 		t.Fatalf("%s: client got no reply from %s (sent %d)", when, v, r.Sent)
 	}

@@ -211,8 +211,11 @@ func (n *Node) noteHeld(in *instance, src, dst netip.Addr, msg []byte, priority 
 	}
 	h := &in.held
 	if h.msg != nil && h.sameKey(heldAdvert{src, dst, msg}) {
-		// The filter stays as it is.
-		h.msg = append(h.msg[:0], msg...)
+		// The filter stays as it is; the message is kept as it is now
+		// (a master's repeats are the same, so this copies rarely).
+		if !bytes.Equal(h.msg, msg) {
+			h.msg = append(h.msg[:0], msg...)
+		}
 		return
 	}
 	h.src, h.dst, h.msg = src, dst, append(h.msg[:0], msg...)

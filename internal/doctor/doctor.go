@@ -141,6 +141,11 @@ func (d doctor) checkInterface(mgr *vip.Manager, name string, insts []config.Ins
 	fams := advertFamilies(insts)
 	sources := map[netip.Addr]bool{}
 	for _, fam := range fams {
+		if fam == config.FamilyIPv6 && !slices.ContainsFunc(insts, func(in config.Instance) bool {
+			return in.Family() == config.FamilyIPv6 && !in.SendsFromGlobal6()
+		}) {
+			continue // every IPv6 instance here sends from a global address (below): no link-local needed
+		}
 		src, sv := sourceVerdict(name, fam, addrs, configured)
 		vs = append(vs, sv)
 		if src.IsValid() {
