@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,12 +19,16 @@ import (
 // queueing for each one. The socket is bound to no protocol, so it never
 // receives. Unicast adverts, which need a neighbour's MAC, keep to the IP
 // socket.
+//
+// The socket is not registered with the Go runtime's poller: a registered
+// socket reports every sent frame's release from its buffer as an event
+// (EPOLLOUT, edge-triggered), which the poller then fetches and polls on
+// the master's every wake-up. Sends never wait (MSG_DONTWAIT); only when
+// the send buffer is full (a burst the NIC has not sent yet) does flush
+// wait for it to drain, with poll(2), for frameSendWait at most.
 type frameSender struct {
-	ifname string
-	f      *os.File
-	raw    interface {
-		Write(func(uintptr) bool) error
-	}
+	ifname  string
+	fd      int // -1 once closed
 	src     [6]byte
 	id      uint16
 	n       int
@@ -33,8 +38,11 @@ type frameSender struct {
 	hdr     [batchSize]unix.Mmsghdr
 	off     int
 	errs    []error
-	writeFn func(uintptr) bool
 }
+
+// frameSendWait is the longest flush waits for a full send buffer to
+// drain before it gives up on the frames left.
+const frameSendWait = 100 * time.Millisecond
 
 // groupMAC is the Ethernet address of 224.0.0.18.
 var groupMAC = [6]byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x12}
@@ -56,15 +64,8 @@ func newFrameSender(ifi *net.Interface) (*frameSender, error) {
 	}
 	// Best effort: without it frames still go out, through the queue.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
-	f := os.NewFile(uintptr(fd), "vrrp-frames-"+ifi.Name)
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	s := &frameSender{ifname: ifi.Name, f: f, raw: raw}
+	s := &frameSender{ifname: ifi.Name, fd: fd}
 	copy(s.src[:], ifi.HardwareAddr)
-	s.writeFn = s.doWrite
 	return s, nil
 }
 
@@ -167,7 +168,7 @@ func (s *frameSender) flush() error {
 		return nil
 	}
 	s.off, s.errs = 0, s.errs[:0]
-	err := s.raw.Write(s.writeFn)
+	err := s.send()
 	s.n, s.used = 0, 0
 	if err != nil {
 		return fmt.Errorf("vrrp: send frames on %s: %w", s.ifname, err)
@@ -178,8 +179,34 @@ func (s *frameSender) flush() error {
 	return nil
 }
 
-func (s *frameSender) doWrite(fd uintptr) bool {
-	return sendmmsgAll(fd, s.hdr[:s.n], &s.off, &s.errs)
+// send writes the queued frames, waiting with poll(2) while the send
+// buffer is full, for frameSendWait at most.
+func (s *frameSender) send() error {
+	if s.fd < 0 {
+		return os.ErrClosed
+	}
+	var deadline time.Time
+	for !sendmmsgAll(uintptr(s.fd), s.hdr[:s.n], &s.off, &s.errs) {
+		if deadline.IsZero() {
+			deadline = time.Now().Add(frameSendWait)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%d frames not sent: the send buffer stayed full for %v", s.n-s.off, frameSendWait)
+		}
+		pfd := []unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(pfd, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return fmt.Errorf("wait for the send buffer: %w", err)
+		}
+	}
+	return nil
 }
 
-func (s *frameSender) close() error { return s.f.Close() }
+func (s *frameSender) close() error {
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return err
+}
