@@ -70,11 +70,11 @@ type options struct {
 	ipv6Interval time.Duration // ipv6: advert interval of its trials and footprint
 }
 
-// comparePhases write the comparison's section of the report; vmac and
-// ipv6 write a section each of their own.
+// comparePhases write the comparison's section of the report; floor, vmac
+// and ipv6 write a section each of their own.
 var comparePhases = []string{"outage", "footprint", "soak", "gobench"}
 
-var allPhases = append(slices.Clone(comparePhases), "vmac", "ipv6")
+var allPhases = append(slices.Clone(comparePhases), "floor", "vmac", "ipv6")
 
 // defaultPhases are the phases a run without -phases runs.
 var defaultPhases = allPhases
@@ -355,6 +355,7 @@ type bench struct {
 	footprint []footprintResult
 	soak      []soakResult
 	gobench   goBench
+	floor     *floorResults
 	vmac      *vmacResults
 	ipv6      *ipv6Results
 }
@@ -425,6 +426,12 @@ func (b *bench) run() error {
 	if b.opt.phases["footprint"] {
 		if err := b.footprintPhase(); err != nil {
 			return fmt.Errorf("footprint: %w", err)
+		}
+	}
+	// After the footprint, whose one-instance masters it is set beside.
+	if b.opt.phases["floor"] {
+		if b.floor, err = b.floorPhase(); err != nil {
+			return fmt.Errorf("floor: %w", err)
 		}
 	}
 	if b.opt.phases["soak"] {

@@ -43,6 +43,9 @@ func (b *bench) writeReport() error {
 	if slices.ContainsFunc(comparePhases, func(ph string) bool { return b.opt.phases[ph] }) {
 		parts = append(parts, part{markBegin, markEnd, func(w io.Writer) { b.section(w, pngRef) }})
 	}
+	if b.floor != nil {
+		parts = append(parts, part{floorBegin, floorEnd, b.floorSection})
+	}
 	if b.vmac != nil {
 		parts = append(parts, part{vmacBegin, vmacEnd, b.vmacSection})
 	}
@@ -74,7 +77,7 @@ func (b *bench) section(w io.Writer, pngRef string) {
 		b.start.UTC().Format("2006-01-02 15:04"), took, prioMaster, prioBackup)
 	b.machineLine(w)
 	fmt.Fprintf(w, "**Reproduce:** `sudo make bench` builds vipd and runs `go run ./bench/compare -vipd bin/vipd` with the defaults "+
-		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 1s,100ms,20ms -sizes 1,100,250`; about 31 minutes on 2 CPUs, the last 4 of them the vmac and ipv6 phases, whose sections follow this one); "+
+		"(`-trials 20 -soak 5m -window 20s -intervals 1s,100ms,20ms -scale-intervals 1s,100ms,20ms -sizes 1,100,250`; about 33 minutes on 2 CPUs, 1.5 of them the floor phase and the last 4 the vmac and ipv6 phases, whose sections follow this one); "+
 		"`sudo make bench COMPAREFLAGS=\"-trials 5 -soak 60s\"` passes flags, and `sudo make bench-quick` (`-quick`) measures only one instance's CPU at 20 ms, 100 ms and 1 s adverts, in about two and a half minutes. This run: `%s`.\n\n", b.opt.command)
 
 	if b.outage != nil {
