@@ -27,17 +27,17 @@ import (
 // the send buffer is full (a burst the NIC has not sent yet) does flush
 // wait for it to drain, with poll(2), for frameSendWait at most.
 type frameSender struct {
-	ifname  string
-	fd      int // -1 once closed
-	src     [6]byte
-	id      uint16
-	n       int
-	used    int
-	arena   [batchSize * 1100]byte
-	iov     [batchSize]unix.Iovec
-	hdr     [batchSize]unix.Mmsghdr
-	off     int
-	errs    []error
+	ifname string
+	fd     int // -1 once closed
+	src    [6]byte
+	id     uint16
+	n      int
+	used   int
+	arena  [batchSize * 1100]byte
+	iov    [batchSize]unix.Iovec
+	hdr    [batchSize]unix.Mmsghdr
+	off    int
+	errs   []error
 }
 
 // frameSendWait is the longest flush waits for a full send buffer to
