@@ -16,16 +16,16 @@ import (
 // (the poller sleeps in whole milliseconds, and the kernel adds its timer
 // slack), and a backup that takes over late lengthens every failover. A
 // timerfd expiry wakes the poller at once, so the loop runs within tens of
-// microseconds of a deadline, without spinning. Its settime is a raw
-// system call, as the sockets' are (batch.go): it never blocks, and a raw
-// call does not wake the runtime's sysmon thread; its expiries are not
-// read at all (doRead).
+// microseconds of a deadline, without spinning. Its reads and settime are
+// raw system calls, as the sockets' are (batch.go): they never block, and a
+// raw call does not wake the runtime's sysmon thread.
 type wakeTimer struct {
 	f      *os.File
 	raw    syscall.RawConn
 	fd     int
 	readFn func(uintptr) bool
-	waited bool          // doRead asked to wait; its next call is the expiry
+	rerr   unix.Errno
+	buf    [8]byte       // the count of expiries
 	C      chan struct{} // a tick per expiry; ticks coalesce
 	done   chan struct{}
 	// stopped is set before Stop closes the file: a read of a closed file
@@ -53,12 +53,12 @@ func newWakeTimer() (*wakeTimer, error) {
 func (t *wakeTimer) run() {
 	defer close(t.done)
 	for {
-		t.waited = false
+		t.rerr = 0
 		err := t.raw.Read(t.readFn)
 		if t.stopped.Load() {
 			return
 		}
-		if err != nil {
+		if err != nil || t.rerr != 0 {
 			// Nothing else is expected from a timerfd; do not spin on
 			// it, and tick so that the loop rescans its deadlines.
 			time.Sleep(time.Millisecond)
@@ -70,16 +70,23 @@ func (t *wakeTimer) run() {
 	}
 }
 
-// doRead is the raw connection's read callback. Called first, it asks to
-// wait for the timerfd to be readable (false) without a system call;
-// called again once it is, it is done (true). The expiry count is never
-// read: the runtime's poller watches the timerfd edge-triggered, so each
-// expiry wakes it once whether or not the count was read, and settime
-// resets the count. A wake-up thus costs no read of the timerfd (it cost
-// two: the count, and the read that found none to arm the wait).
-func (t *wakeTimer) doRead(uintptr) bool {
-	t.waited = !t.waited
-	return !t.waited
+// doRead is the raw connection's read callback: it reads the expiry count,
+// and returns false ("wait until readable, then call again") when there is
+// none yet.
+func (t *wakeTimer) doRead(fd uintptr) bool {
+	for {
+		_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case 0:
+			return true
+		}
+		t.rerr = errno
+		return true
+	}
 }
 
 // Set arms the timer to expire after d, at once if d is not positive.
