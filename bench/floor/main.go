@@ -3,9 +3,11 @@
 // master is measured against (bench/compare's floor phase).
 //
 // On one P (GOMAXPROCS 1) it waits on a timerfd through the runtime's
-// poller, as vipd's protocol timer does (vrrp/waketimer.go: the read
-// callback asks to wait once and is done when called again, never reading
-// the expiry count), and at each expiry sends one prebuilt Ethernet frame,
+// poller, as vipd's protocol timer does (vrrp/waketimer.go), but with
+// less: its read callback asks to wait once and is done when called
+// again, never reading the expiry count (vipd reads it, twice a wake-up:
+// skipping the reads can lose an expiry when the loop re-arms the timer
+// from another P; here one goroutine arms and waits), and at each expiry sends one prebuilt Ethernet frame,
 // a VRRPv3 advert to 224.0.0.18 (vrrp/frames.go: IPv4 ID incremented and
 // the header checksum redone per frame), on a packet socket bound to the
 // interface with PACKET_QDISC_BYPASS, with a raw sendto, then arms the
@@ -92,9 +94,9 @@ func run(ifname, srcText string, vrid, prio uint, interval time.Duration, vipTex
 	if err != nil {
 		return fmt.Errorf("timerfd: %w", err)
 	}
-	// The read callback of vipd's wakeTimer.doRead: false (wait for the
-	// poller) on its first call, true (done) on the second, with no
-	// system call of its own.
+	// False (wait for the poller) on its first call, true (done) on the
+	// second, with no system call of its own: less than vipd's
+	// wakeTimer.doRead, which reads the expiry count.
 	var waited bool
 	wait := func(uintptr) bool {
 		waited = !waited
