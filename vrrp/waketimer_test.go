@@ -49,3 +49,32 @@ func TestWakeTimer(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// The expiry count is never read (doRead): every expiry must still tick
+// once, and none tick twice.
+func TestWakeTimerEveryExpiryTicksOnce(t *testing.T) {
+	wt, err := newWakeTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wt.Stop()
+	for i := range 20 {
+		start := time.Now()
+		if err := wt.Set(2 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-wt.C:
+			if el := time.Since(start); el < 2*time.Millisecond {
+				t.Fatalf("expiry %d ticked after %v, before the 2ms it was set for", i, el)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("expiry %d: no tick within 5s of a timer set for 2ms", i)
+		}
+	}
+	select {
+	case <-wt.C:
+		t.Error("a tick with no expiry left")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
